@@ -1,0 +1,195 @@
+"""Typed records produced by the parsers: bytes in, these out.
+
+They are the contract between ``parsers`` and ``triage``/``storage``: names and meanings are
+stable (see ``../shared/domain.md`` for the canonical field and document-kind names).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+# A reason code is a stable, lower_snake string that reports and the checklist can show.
+# Known codes: "encrypted", "broken", "unsupported_format", "zip_bomb", "too_large",
+# "too_deep", "empty", "malformed_message".
+ReasonCode = str
+
+Confidence = float  # 0.0 .. 1.0
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value was found, precise enough for a reviewer to go and look."""
+
+    # Attachment file name (sanitised) and SHA-256 of its bytes; None for the e-mail itself.
+    filename: str | None
+    sha256: str | None
+    # "body", "subject", "acroform", "pdf_text", "docx_table", "docx_paragraph",
+    # "docx_content_control", "docx_legacy_field"
+    channel: str
+    # 1-based page for PDFs; None elsewhere.
+    page: int | None = None
+    # AcroForm field name, content-control tag/alias or legacy form-field name.
+    form_field: str | None = None
+    # Word: 1-based table, row and cell; 1-based paragraph; body: 1-based line.
+    table: int | None = None
+    row: int | None = None
+    cell: int | None = None
+    paragraph: int | None = None
+    line: int | None = None
+    # The label text as printed beside the value, when the value was found by its label.
+    label: str | None = None
+
+    def describe(self) -> str:
+        """Return a short human-readable location, e.g. 'form.pdf p.2 field Text1'."""
+        parts: list[str] = [self.filename or self.channel]
+        if self.page is not None:
+            parts.append(f"p.{self.page}")
+        if self.form_field:
+            parts.append(f"field {self.form_field}")
+        if self.table is not None:
+            cell = f"table {self.table}"
+            if self.row is not None:
+                cell += f" row {self.row}"
+            if self.cell is not None:
+                cell += f" cell {self.cell}"
+            parts.append(cell)
+        if self.paragraph is not None:
+            parts.append(f"paragraph {self.paragraph}")
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One canonical field value with its provenance."""
+
+    key: str  # canonical key, e.g. "device_name" (domain.md)
+    value: str  # normalised value (ISO dates, lower-case e-mail, "IIa", "MDR", "3" ...)
+    raw: str  # the text as written
+    source: Source
+    rule: str  # id of the rule that produced it, e.g. "famhp.label.device_name#2"
+    confidence: Confidence
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A signature field of a PDF form (or a signature line of a Word form)."""
+
+    name: str
+    signed: bool
+    page: int | None
+    source: Source
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One file carried by a message, at any depth (forwarded messages, zip archives)."""
+
+    filename: str  # sanitised: no path separators, no control characters, never empty
+    declared_type: str  # Content-Type as declared by the sender
+    content_type: str  # sniffed from the bytes
+    data: bytes
+    sha256: str
+    size: int
+    # The containers it sits in, outermost first: ("forwarded.eml", "docs.zip").
+    path: tuple[str, ...] = ()
+    # Set when the attachment could not be unpacked (e.g. a zip bomb): kept, never dropped.
+    error: ReasonCode | None = None
+    error_detail: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """A message split into headers, readable body text and attachments."""
+
+    message_id: str | None  # without angle brackets
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    sender: str | None  # lower-case address from From
+    sender_name: str | None
+    reply_to: str | None
+    return_path: str | None  # None when absent; "" for the null path "<>"
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    subject: str
+    date: datetime | None
+    # Every header, names lower-cased, values decoded (RFC 2047), in order of appearance.
+    headers: tuple[tuple[str, str], ...]
+    content_type: str  # top-level MIME type, e.g. "multipart/report"
+    body_text: str  # plain text, or the HTML alternative rendered as readable text
+    body_html: str | None
+    attachments: tuple[Attachment, ...]
+    # Non-fatal defects noticed while parsing (bad charset, missing boundary, ...).
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """Return the first value of a header (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((v for n, v in self.headers if n == wanted), None)
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        """Return every value of a header (case-insensitive)."""
+        wanted = name.lower()
+        return tuple(v for n, v in self.headers if n == wanted)
+
+
+DocumentKind = str  # canonical: form_part1, form_part2, national_form, mandate, ifu, ...
+
+
+@dataclass(frozen=True)
+class ExtractedDocument:
+    """What extraction learned from one attachment."""
+
+    filename: str
+    sha256: str
+    content_type: str
+    size: int
+    kind: DocumentKind
+    kind_rule: str | None  # rule that decided the kind; None when it fell back to "other"
+    pages: int | None
+    # The language the document is written in, if a rule could tell ("en", "fr", "nl", "de").
+    language: str | None
+    # Plain text (capped), for triage matchers and the report's excerpt.
+    text: str
+    fields: tuple[FieldValue, ...]
+    signatures: tuple[Signature, ...] = ()
+    # Set when the file could not be read: the checklist shows such a document as "unclear".
+    error: ReasonCode | None = None
+    error_detail: str = ""
+    # Labels found with no value, and values with no label: for `rules test` near misses.
+    near_misses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """All documents of a message plus the fields found in its body and subject."""
+
+    documents: tuple[ExtractedDocument, ...]
+    body_fields: tuple[FieldValue, ...]
+    # Content hash of the rule files used, recorded on every case (rule versions).
+    rules_version: str = ""
+
+    def all_fields(self) -> tuple[FieldValue, ...]:
+        """Return body fields then every document's fields, in document order."""
+        return self.body_fields + tuple(f for d in self.documents for f in d.fields)
+
+
+ItemStatus = Literal["present", "missing", "unclear", "not_applicable"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for unpacking and reading attachments (from settings)."""
+
+    max_attachment_bytes: int = 60 * 1024 * 1024
+    zip_max_total_bytes: int = 200 * 1024 * 1024
+    zip_max_files: int = 500
+    zip_max_depth: int = 3
+    zip_max_ratio: float = 100.0
+    max_text_chars: int = 200_000
+    # A PDF longer than this is classified from its first pages, not read end to end.
+    full_read_max_pages: int = 30
+    skim_pages: int = 3

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the servers the end-to-end tests start themselves (Dovecot), from Debian's packages.
+set -euo pipefail
+missing=()
+command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing test servers: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+echo "test servers: dovecot $(dovecot --version 2>/dev/null || echo missing)"

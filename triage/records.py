@@ -1,0 +1,65 @@
+"""Typed records produced by triage: what a message is and what a request still lacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from parsers.records import ExtractedDocument, FieldValue, ItemStatus
+
+MessageKind = Literal["new_request", "follow_up", "enquiry", "automated", "other"]
+Severity = Literal["required", "advisory"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One triage decision with the rule hits that led to it."""
+
+    value: str | None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One completeness item of the case's request type."""
+
+    id: str  # canonical: form_part1, physician_signature, mandate_proof, ...
+    severity: Severity
+    status: ItemStatus
+    evidence: str  # which document or field satisfied it, or why not
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """Everything triage decided about one message, with the reasons."""
+
+    kind: MessageKind
+    kind_reasons: tuple[str, ...]
+    language: Decision  # "en" | "fr" | "nl" | "de"
+    authority: str  # profile name: "famhp", "ansm"
+    request_type: Decision  # compassionate_use, national_derogation, ... or None
+    regulation: Decision  # "MDR" | "IVDR" | None
+    urgent: Decision  # value "yes" / "no"
+    case_ref: str | None  # a case reference cited in the message
+    # Canonical field key -> chosen value (the best source wins; all kept in `all_fields`).
+    fields: dict[str, FieldValue]
+    all_fields: tuple[FieldValue, ...]
+    documents: tuple[ExtractedDocument, ...]
+    checklist: tuple[ChecklistItem, ...]
+    would_acknowledge: bool
+    acknowledge_reasons: tuple[str, ...] = ()
+    rules_version: str = ""
+    flags: tuple[str, ...] = field(default=())  # e.g. "unknown_case_ref", "duplicate"
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Ids of required checklist items that are not present."""
+        return tuple(
+            i.id for i in self.checklist
+            if i.severity == "required" and i.status in ("missing", "unclear")
+        )
+
+    @property
+    def complete(self) -> bool:
+        """A request is complete when every required item is present."""
+        return bool(self.checklist) and not self.missing
