@@ -3,6 +3,8 @@
 set -euo pipefail
 missing=()
 command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
+# Headless Chromium renders the reviewers' case page in the report tests.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test servers: ${missing[*]}"
   SUDO=""
@@ -10,4 +12,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-echo "test servers: dovecot $(dovecot --version 2>/dev/null || echo missing)"
+echo "test servers: dovecot $(dovecot --version 2>/dev/null || echo missing); $(chromium --version 2>/dev/null || echo chromium missing)"
