@@ -1,0 +1,112 @@
+"""A content-addressed file store for raw message bytes: root/ab/cd/<sha256>."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from config.errors import StorageError
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1024 * 1024
+
+
+def sha256_of(data: bytes) -> str:
+    """Return the lower-case hex SHA-256 of data."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a new file name, a new subdirectory) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobStore:
+    """Immutable blobs named by their SHA-256; writes are atomic and idempotent."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha: str) -> Path:
+        """Return where the blob with this hash lives (whether or not it exists)."""
+        # The hash becomes a path: anything but 64 hex digits could escape the root.
+        if not _SHA256.fullmatch(sha):
+            raise StorageError(f"not a SHA-256 hex digest: {sha!r}")
+        return self.root / sha[:2] / sha[2:4] / sha
+
+    def exists(self, sha: str) -> bool:
+        """Tell whether the blob is stored."""
+        return self.path(sha).is_file()
+
+    def put(self, data: bytes) -> str:
+        """Store data durably unless an intact copy is already there; return its hash."""
+        sha = sha256_of(data)
+        target = self.path(sha)
+        if target.is_file() and self._intact(target, sha):
+            return sha
+        try:
+            self._write_atomically(target, data)
+        except OSError as exc:
+            raise StorageError(f"cannot store blob {sha} under {self.root}: {exc}") from exc
+        return sha
+
+    def get(self, sha: str) -> bytes:
+        """Return the blob's bytes, checked against its hash."""
+        try:
+            data = self.path(sha).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"cannot read blob {sha} under {self.root}: {exc}") from exc
+        if sha256_of(data) != sha:
+            raise StorageError(f"blob {sha} under {self.root} is corrupt (hash mismatch)")
+        return data
+
+    def open(self, sha: str) -> BinaryIO:
+        """Open the blob for streaming reads (unchecked: use get() to verify the hash)."""
+        try:
+            return self.path(sha).open("rb")
+        except OSError as exc:
+            raise StorageError(f"cannot open blob {sha} under {self.root}: {exc}") from exc
+
+    def _intact(self, path: Path, sha: str) -> bool:
+        """Tell whether the file at path hashes to sha (a damaged copy gets rewritten)."""
+        digest = hashlib.sha256()
+        try:
+            with path.open("rb") as handle:
+                for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                    digest.update(chunk)
+        except OSError:
+            return False
+        return digest.hexdigest() == sha
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create directory and its parents, syncing each parent that gained an entry."""
+        missing = [d for d in (directory, *directory.parents) if not d.exists()]
+        for created in reversed(missing):
+            created.mkdir(exist_ok=True)
+            _fsync_dir(created.parent)
+
+    def _write_atomically(self, target: Path, data: bytes) -> None:
+        """Write to a temporary file beside target, sync it, then rename it into place."""
+        self._make_dirs(target.parent)
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temp_name, 0o444)  # content-addressed blobs never change
+            os.replace(temp_name, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+            raise
+        _fsync_dir(target.parent)

@@ -1,0 +1,241 @@
+"""Cases: references, creation, lookups for threading and duplicates, checklist, status.
+
+None of these functions commits: the caller's ``Database.session()`` block is the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.orm import Session
+
+from config.errors import StorageError
+from storage.db import storage_errors
+from storage.events import add_event
+from storage.models import (
+    CASE_STATUSES,
+    OPEN_CASE_STATUSES,
+    Case,
+    CaseMessage,
+    CaseSequence,
+    ChecklistEntry,
+    Document,
+    JsonDict,
+    OutgoingMessage,
+    utcnow,
+)
+from storage.sql import attach, dialect_insert, normalise_address, normalise_message_id
+from triage.records import ChecklistItem, Decision, TriageResult
+
+DEFAULT_REF_FORMAT = "{prefix}-{year}-{seq:06d}"
+
+
+def _decision(decision: Decision) -> JsonDict:
+    """Return a decision as JSON data."""
+    return {"value": decision.value, "reasons": list(decision.reasons)}
+
+
+def triage_to_dict(triage: TriageResult) -> JsonDict:
+    """Return the summary of a triage result that a case and a message keep."""
+    return {
+        "kind": triage.kind,
+        "kind_reasons": list(triage.kind_reasons),
+        "authority": triage.authority,
+        "language": _decision(triage.language),
+        "request_type": _decision(triage.request_type),
+        "regulation": _decision(triage.regulation),
+        "urgent": _decision(triage.urgent),
+        "case_ref": triage.case_ref,
+        "fields": {key: f.value for key, f in sorted(triage.fields.items())},
+        "missing": list(triage.missing),
+        "complete": triage.complete,
+        "would_acknowledge": triage.would_acknowledge,
+        "acknowledge_reasons": list(triage.acknowledge_reasons),
+        "flags": list(triage.flags),
+        "rules_version": triage.rules_version,
+    }
+
+
+def status_from_triage(triage: TriageResult) -> str:
+    """Return the status a triage result gives a case still under intake."""
+    return "complete" if triage.complete else "incomplete"
+
+
+def _check_status(status: str) -> None:
+    """Refuse a status outside the vocabulary."""
+    if status not in CASE_STATUSES:
+        raise StorageError(f"unknown case status {status!r}")
+
+
+@storage_errors
+def next_case_ref(s: Session, prefix: str, year: int, fmt: str = DEFAULT_REF_FORMAT) -> str:
+    """Hand out the next case reference of a year (atomic across concurrent writers)."""
+    # One statement that inserts or increments and returns: the row lock it takes is held
+    # to the end of the transaction, so concurrent writers queue and no number repeats.
+    insert = dialect_insert(s, CaseSequence).values(year=year, last_value=1)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["year"], set_={"last_value": CaseSequence.last_value + 1}
+    ).returning(CaseSequence.last_value)
+    seq = int(s.execute(upsert).scalar_one())
+    try:
+        return fmt.format(prefix=prefix, year=year, seq=seq)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise StorageError(f"bad case reference format {fmt!r}: {exc}") from exc
+
+
+@storage_errors
+def create_case(
+    s: Session, ref: str, triage: TriageResult, subject: str, applicant_email: str | None
+) -> Case:
+    """File a new case from the triage of its first message."""
+    urgent = triage.urgent.value == "yes"
+    case = Case(
+        ref=ref,
+        authority=triage.authority,
+        request_type=triage.request_type.value,
+        regulation=triage.regulation.value,
+        language=triage.language.value,
+        status=status_from_triage(triage),
+        urgent=urgent,
+        urgent_reasons=list(triage.urgent.reasons) if urgent else [],
+        applicant_email=normalise_address(applicant_email),
+        subject=subject,
+        rules_version=triage.rules_version,
+        triage=triage_to_dict(triage),
+    )
+    s.add(case)
+    s.flush()
+    return case
+
+
+@storage_errors
+def case_by_ref(s: Session, ref: str) -> Case | None:
+    """Return the case with this reference (case-insensitive, as people retype them)."""
+    wanted = ref.strip().upper()
+    return s.scalars(select(Case).where(func.upper(Case.ref) == wanted)).first()
+
+
+@storage_errors
+def case_by_message_ids(s: Session, ids: Iterable[str]) -> Case | None:
+    """Return the newest case holding a message or a reply with one of these Message-IDs."""
+    wanted = {m for m in (normalise_message_id(i) for i in ids) if m}
+    if not wanted:
+        return None
+    received = select(CaseMessage.case_id).where(CaseMessage.message_id.in_(wanted))
+    sent = select(OutgoingMessage.case_id).where(
+        OutgoingMessage.message_id.in_(wanted), OutgoingMessage.case_id.is_not(None)
+    )
+    return s.scalars(
+        select(Case)
+        .where(or_(Case.id.in_(received), Case.id.in_(sent)))
+        .order_by(Case.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _from_sender(address: str) -> ColumnElement[bool]:
+    """Return the condition 'the case was applied for, or written to, by this address'."""
+    wrote = select(CaseMessage.case_id).where(CaseMessage.sender == address)
+    return or_(Case.applicant_email == address, Case.id.in_(wrote))
+
+
+@storage_errors
+def open_cases_for_sender(s: Session, sender: str) -> list[Case]:
+    """Return the open cases (incomplete, complete) of a sender, newest first."""
+    address = normalise_address(sender)
+    if address is None:
+        return []
+    query = select(Case).where(Case.status.in_(OPEN_CASE_STATUSES), _from_sender(address))
+    return list(s.scalars(query.order_by(Case.id.desc())))
+
+
+@storage_errors
+def case_has_document_hashes(s: Session, sender: str, hashes: Iterable[str]) -> Case | None:
+    """Return the newest case of this sender that already holds all these attachments."""
+    address = normalise_address(sender)
+    wanted = set(hashes)
+    if address is None or not wanted:
+        return None
+    holding = (
+        select(Document.case_id)
+        .where(Document.sha256.in_(wanted))
+        .group_by(Document.case_id)
+        .having(func.count(func.distinct(Document.sha256)) == len(wanted))
+    )
+    query = select(Case).where(Case.id.in_(holding), _from_sender(address))
+    return s.scalars(query.order_by(Case.id.desc()).limit(1)).first()
+
+
+@storage_errors
+def list_cases(s: Session, *, status: str | None = None) -> list[Case]:
+    """Return every case (or those with a status), oldest first."""
+    query = select(Case)
+    if status is not None:
+        query = query.where(Case.status == status)
+    return list(s.scalars(query.order_by(Case.id)))
+
+
+@storage_errors
+def update_case_triage(s: Session, case: Case, triage: TriageResult, status: str) -> Case:
+    """Record a newer triage of a case: its summary, decisions, urgency and status."""
+    _check_status(status)
+    case = attach(s, case)
+    case.triage = triage_to_dict(triage)
+    # A follow-up triaged on its own may not repeat what is known: never forget a value.
+    case.request_type = triage.request_type.value or case.request_type
+    case.regulation = triage.regulation.value or case.regulation
+    # The case keeps the applicant's first language: replies stay in it.
+    case.language = case.language or triage.language.value
+    if triage.urgent.value == "yes":
+        # Urgency is sticky: once flagged, a case stays urgent until a reviewer decides.
+        case.urgent = True
+        case.urgent_reasons = list(dict.fromkeys([*case.urgent_reasons, *triage.urgent.reasons]))
+    case.rules_version = triage.rules_version or case.rules_version
+    case.status = status
+    case.updated_at = utcnow()
+    s.flush()
+    return case
+
+
+@storage_errors
+def set_status(s: Session, case: Case, status: str, actor: str, note: str) -> Case:
+    """Change a case's status on a person's decision, with an audit event."""
+    _check_status(status)
+    case = attach(s, case)
+    before = case.status
+    case.status = status
+    case.updated_at = utcnow()
+    add_event(s, case, actor, "status_changed", {"from": before, "to": status, "note": note})
+    return case
+
+
+@storage_errors
+def set_checklist(
+    s: Session, case: Case, items: Iterable[ChecklistItem]
+) -> list[tuple[str, str, str]]:
+    """Upsert checklist items; return (item_id, old_status, new_status) for each change.
+
+    A new item is reported with an empty old status; items not given are left as they are.
+    """
+    query = select(ChecklistEntry).where(ChecklistEntry.case_id == case.id)
+    held = {entry.item_id: entry for entry in s.scalars(query)}
+    changes: list[tuple[str, str, str]] = []
+    for item in items:
+        entry = held.get(item.id)
+        if entry is None:
+            entry = held[item.id] = ChecklistEntry(case_id=case.id, item_id=item.id)
+            s.add(entry)
+        before = entry.status or ""
+        if before != item.status:
+            changes.append((item.id, before, item.status))
+        entry.severity, entry.status, entry.evidence = item.severity, item.status, item.evidence
+    s.flush()
+    return changes
+
+
+@storage_errors
+def case_checklist(s: Session, case: Case) -> list[ChecklistEntry]:
+    """Return a case's checklist items in the order they were first set."""
+    query = select(ChecklistEntry).where(ChecklistEntry.case_id == case.id)
+    return list(s.scalars(query.order_by(ChecklistEntry.id)))

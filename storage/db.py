@@ -1,0 +1,178 @@
+"""Database access: engines, one-transaction sessions, migrations and error translation."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from config.errors import StorageError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_FILENAME = "intake.sqlite3"
+# A poller and an outbox sender share one SQLite file: wait for the lock rather than fail.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Alembic keeps its migration context in module globals: one upgrade at a time per process.
+# (Between processes, the database's own locks serialise them: see migrations/env.py.)
+_UPGRADE_LOCK = threading.Lock()
+
+
+class StorageConflict(StorageError):
+    """The database refused a write that breaks a uniqueness or reference rule."""
+
+
+def translate_error(exc: SQLAlchemyError) -> StorageError:
+    """Return the project's error for a SQLAlchemy error (the caller raises it ``from`` exc)."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    if isinstance(exc, IntegrityError):
+        return StorageConflict(f"database refused the write: {first_line}")
+    return StorageError(f"database error: {first_line}")
+
+
+def storage_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a repository function so that SQLAlchemy errors leave it as StorageError."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise translate_error(exc) from exc
+
+    return wrapper
+
+
+def normalise_url(url: str) -> str:
+    """Return the URL with the psycopg 3 driver made explicit for PostgreSQL."""
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            # SQLAlchemy's default PostgreSQL driver is psycopg2, which is not installed.
+            return "postgresql+psycopg://" + url[len(bare):]
+    return url
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    """Return the URL of the SQLite database in data_dir, creating the directory."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(data_dir / SQLITE_FILENAME).resolve()}"
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Configure a new SQLite connection for several processes and real foreign keys."""
+    # The driver's own implicit BEGIN is switched off: _sqlite_on_begin issues ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "foreign_keys=ON",
+        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        "synchronous=FULL",  # a committed message must survive a power cut
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    """Start every SQLite transaction holding the write lock."""
+    # A deferred transaction that reads then writes can fail at once with SQLITE_BUSY
+    # when another process wrote in between; IMMEDIATE waits for the busy timeout instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for url, configured for long unattended runs."""
+    try:
+        engine = create_engine(normalise_url(url), pool_pre_ping=True)
+    except (ArgumentError, ImportError) as exc:
+        raise StorageError(f"cannot use database URL {make_safe(url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def make_safe(url: str) -> str:
+    """Return the URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+class Database:
+    """An engine and its session factory; each session() block is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # Objects stay readable after the commit: callers use them outside the block.
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """Open the database at url (it must already be migrated: see upgrade())."""
+        return cls(make_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        """Return the dialect name: 'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Yield a session whose work commits on success and rolls back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise translate_error(exc) from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config(url: str) -> Config:
+    """Return an Alembic configuration for url, without any alembic.ini file."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolates '%': URL-encoded passwords must be escaped.
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Run every migration up to head on the database at url (safe if already there)."""
+    engine = make_engine(url)
+    try:
+        with _UPGRADE_LOCK, engine.begin() as connection:
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise translate_error(exc) from exc
+    except CommandError as exc:
+        raise StorageError(f"migration failed on {make_safe(url)}: {exc}") from exc
+    finally:
+        engine.dispose()

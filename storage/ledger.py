@@ -1,0 +1,211 @@
+"""The mailbox ledger (one row per mailbox message) and the per-folder UID cursors.
+
+None of these functions commits: the caller's ``Database.session()`` block is the transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from config.errors import StorageError
+from intake.records import MailboxKey, RawMessage
+from storage.blobs import BlobStore, sha256_of
+from storage.db import storage_errors
+from storage.models import LEDGER_STATES, Ledger, MailboxCursor, RawMessageRow, utcnow
+from storage.sql import attach, insert_ignoring_conflict, normalise_message_id
+
+# Work left by a crash: recorded, or decided but the mailbox message not yet moved.
+UNFINISHED_STATES = ("received", "filed", "failed", "duplicate", "ignored")
+# States of a message whose content already reached a case.
+TWIN_STATES = ("filed", "done", "duplicate")
+
+
+@storage_errors
+def ledger_get(s: Session, key: MailboxKey) -> Ledger | None:
+    """Return the ledger row of a mailbox message, or None if it was never recorded."""
+    return s.scalars(
+        select(Ledger).where(
+            Ledger.mailbox == key.mailbox,
+            Ledger.folder == key.folder,
+            Ledger.uidvalidity == key.uidvalidity,
+            Ledger.uid == key.uid,
+        )
+    ).one_or_none()
+
+
+@storage_errors
+def ledger_record(
+    s: Session, raw: RawMessage, message_id: str | None, blobs: BlobStore | None
+) -> Ledger:
+    """Keep the raw bytes and record the message as received; an existing row is returned."""
+    existing = ledger_get(s, raw.key)
+    if existing is not None:
+        return existing
+    _store_raw(s, raw, blobs)
+    row = Ledger(
+        mailbox=raw.key.mailbox,
+        folder=raw.key.folder,
+        uidvalidity=raw.key.uidvalidity,
+        uid=raw.key.uid,
+        message_id=normalise_message_id(message_id),
+        sha256=raw.sha256,
+        state="received",
+        attempts=0,
+        received_at=raw.received_at,
+    )
+    try:
+        with s.begin_nested():
+            s.add(row)
+    except IntegrityError:
+        # Another process recorded the same mailbox message between our read and our write.
+        existing = ledger_get(s, raw.key)
+        if existing is None:
+            raise
+        return existing
+    return row
+
+
+def _store_raw(s: Session, raw: RawMessage, blobs: BlobStore | None) -> None:
+    """Keep the bytes in the blob store (or inline when there is none) and index them."""
+    if sha256_of(raw.data) != raw.sha256:
+        raise StorageError(f"message {raw.key} carries a SHA-256 that does not match its bytes")
+    if blobs is not None:
+        blobs.put(raw.data)  # written before the row: a rollback leaves a harmless orphan
+    insert_ignoring_conflict(
+        s,
+        RawMessageRow,
+        ["sha256"],
+        sha256=raw.sha256,
+        size=len(raw.data),
+        stored_in="file" if blobs is not None else "db",
+        data=None if blobs is not None else raw.data,
+        stored_at=utcnow(),
+    )
+
+
+@storage_errors
+def ledger_raw(s: Session, row: Ledger, blobs: BlobStore | None) -> bytes:
+    """Return the raw bytes of a recorded message, verified against their hash."""
+    stored = s.get(RawMessageRow, row.sha256)
+    if stored is None:
+        raise StorageError(f"raw message {row.sha256} of ledger row {row.id} is missing")
+    if stored.stored_in == "file":
+        if blobs is None:
+            raise StorageError(f"raw message {row.sha256} is in the blob store; none was given")
+        return blobs.get(row.sha256)
+    data = stored.data or b""
+    if sha256_of(data) != row.sha256:
+        raise StorageError(f"raw message {row.sha256} in the database is corrupt")
+    return data
+
+
+@storage_errors
+def ledger_find_twin(
+    s: Session, message_id: str | None, sha256: str, exclude_id: int
+) -> Ledger | None:
+    """Return the first other row already filed with this Message-ID (else this content)."""
+    wanted = normalise_message_id(message_id)
+    same = Ledger.message_id == wanted if wanted else Ledger.sha256 == sha256
+    return s.scalars(
+        select(Ledger)
+        .where(same, Ledger.id != exclude_id, Ledger.state.in_(TWIN_STATES))
+        .order_by(Ledger.id)
+        .limit(1)
+    ).first()
+
+
+@storage_errors
+def ledger_set_state(
+    s: Session,
+    row: Ledger,
+    state: str,
+    *,
+    case_id: int | None = None,
+    outcome: str | None = None,
+    error: str | None = None,
+) -> Ledger:
+    """Move a row to a state; case_id and outcome change only when given, error always.
+
+    The stored row is re-read first; the returned row is the one in s.
+    """
+    if state not in LEDGER_STATES:
+        raise StorageError(f"unknown ledger state {state!r}")
+    # Re-read under lock: a stale copy (even one merged into s) must not undo committed work.
+    row = attach(s, row, lock=True)
+    row.state = state
+    if case_id is not None:
+        row.case_id = case_id
+    if outcome is not None:
+        row.outcome = outcome
+    row.error = error
+    row.updated_at = utcnow()
+    s.flush()
+    return row
+
+
+@storage_errors
+def ledger_note_attempt(s: Session, row: Ledger) -> int:
+    """Count one more processing attempt and return the total (commit it before the work)."""
+    row = attach(s, row)
+    # An SQL increment: two processes noting attempts at once both count.
+    row.attempts = Ledger.attempts + 1
+    row.updated_at = utcnow()
+    s.flush()
+    s.refresh(row, ["attempts"])
+    return row.attempts
+
+
+@storage_errors
+def ledger_unfinished(s: Session, mailbox: str) -> list[Ledger]:
+    """Return the rows of a mailbox left received or filed (by a crash), oldest first."""
+    return list(
+        s.scalars(
+            select(Ledger)
+            .where(Ledger.mailbox == mailbox, Ledger.state.in_(UNFINISHED_STATES))
+            .order_by(Ledger.id)
+        )
+    )
+
+
+@storage_errors
+def ledger_in_state(s: Session, state: str, mailbox: str | None = None) -> list[Ledger]:
+    """Return the rows in a state (optionally of one mailbox), oldest first."""
+    query = select(Ledger).where(Ledger.state == state)
+    if mailbox is not None:
+        query = query.where(Ledger.mailbox == mailbox)
+    return list(s.scalars(query.order_by(Ledger.id)))
+
+
+@storage_errors
+def cursor_get(s: Session, mailbox: str, folder: str) -> tuple[int, int] | None:
+    """Return (uidvalidity, last_uid) of a folder, or None before its first poll."""
+    row = s.get(MailboxCursor, (mailbox, folder))
+    return None if row is None else (row.uidvalidity, row.last_uid)
+
+
+@storage_errors
+def cursor_set(s: Session, mailbox: str, folder: str, uidvalidity: int, last_uid: int) -> None:
+    """Raise a folder's UID high-water mark; a new UIDVALIDITY starts it afresh."""
+    insert_ignoring_conflict(
+        s,
+        MailboxCursor,
+        ["mailbox", "folder"],
+        mailbox=mailbox,
+        folder=folder,
+        uidvalidity=uidvalidity,
+        last_uid=last_uid,
+        updated_at=utcnow(),
+    )
+    row = s.scalars(
+        select(MailboxCursor)
+        .where(MailboxCursor.mailbox == mailbox, MailboxCursor.folder == folder)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if row.uidvalidity != uidvalidity:
+        row.uidvalidity, row.last_uid = uidvalidity, last_uid
+    elif last_uid > row.last_uid:
+        row.last_uid = last_uid
+    s.flush()

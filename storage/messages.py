@@ -1,0 +1,121 @@
+"""Messages filed under a case and the documents they carried.
+
+None of these functions commits: the caller's ``Database.session()`` block is the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.errors import StorageError
+from parsers.records import ExtractedDocument, ParsedMessage
+from storage.cases import triage_to_dict
+from storage.db import storage_errors
+from storage.fields import add_fields, current_fields
+from storage.models import MESSAGE_ROLES, Case, CaseMessage, Document, Ledger, utcnow
+from storage.sql import attach, normalise_address, normalise_message_id
+from triage.records import TriageResult
+
+# Re-exported: filing code imports the field functions from here too.
+__all__ = [
+    "add_documents",
+    "add_fields",
+    "add_message",
+    "case_documents",
+    "case_messages",
+    "current_fields",
+]
+
+
+def _message_ids(values: Iterable[str]) -> list[str]:
+    """Return Message-IDs normalised, empty ones dropped, order kept."""
+    return [m for m in (normalise_message_id(v) for v in values) if m]
+
+
+def _storable_date(value: datetime | None) -> datetime | None:
+    """Return a Date header's time, or None when it cannot be expressed in UTC."""
+    if value is None:
+        return None
+    try:
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        return None  # e.g. "01 Jan 0001 +0100": a sender's bad clock must not fail the message
+
+
+@storage_errors
+def add_message(
+    s: Session,
+    case: Case,
+    ledger: Ledger | None,
+    parsed: ParsedMessage,
+    triage: TriageResult,
+    role: str,
+) -> CaseMessage:
+    """File a message under a case (a mailbox message is filed at most once)."""
+    if role not in MESSAGE_ROLES:
+        raise StorageError(f"unknown message role {role!r}")
+    message = CaseMessage(
+        case_id=case.id,
+        ledger_id=ledger.id if ledger is not None else None,
+        message_id=normalise_message_id(parsed.message_id),
+        role=role,
+        kind=triage.kind,
+        sender=normalise_address(parsed.sender),
+        subject=parsed.subject,
+        sent_at=_storable_date(parsed.date),
+        in_reply_to=_message_ids(parsed.in_reply_to),
+        references=_message_ids(parsed.references),
+        language=triage.language.value,
+        triage=triage_to_dict(triage),
+        rules_version=triage.rules_version,
+    )
+    s.add(message)
+    attach(s, case).updated_at = utcnow()
+    s.flush()
+    return message
+
+
+@storage_errors
+def add_documents(
+    s: Session, case: Case, msg: CaseMessage, documents: Iterable[ExtractedDocument]
+) -> list[Document]:
+    """Record the documents a filed message carried."""
+    rows = [
+        Document(
+            case_id=case.id,
+            case_message_id=msg.id,
+            filename=d.filename,
+            content_type=d.content_type,
+            size=d.size,
+            sha256=d.sha256,
+            kind=d.kind,
+            kind_rule=d.kind_rule,
+            pages=d.pages,
+            error=d.error,
+            error_detail=d.error_detail or None,
+            signatures=[{"name": g.name, "signed": g.signed, "page": g.page}
+                        for g in d.signatures],
+        )
+        for d in documents
+    ]
+    s.add_all(rows)
+    s.flush()
+    return rows
+
+
+@storage_errors
+def case_documents(s: Session, case: Case) -> list[Document]:
+    """Return a case's documents in the order they arrived."""
+    query = select(Document).where(Document.case_id == case.id).order_by(Document.id)
+    return list(s.scalars(query))
+
+
+@storage_errors
+def case_messages(s: Session, case: Case) -> list[CaseMessage]:
+    """Return the messages filed under a case in the order they were filed."""
+    query = select(CaseMessage).where(CaseMessage.case_id == case.id).order_by(CaseMessage.id)
+    return list(s.scalars(query))

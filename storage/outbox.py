@@ -1,0 +1,210 @@
+"""The durable outbox: replies are written with the case and sent by a separate process.
+
+States: ``pending`` (due at next_attempt_at) -> ``sending`` -> ``sent``; a temporary failure
+goes back to ``pending`` with a later time, a permanent one to ``failed``. A row found in
+``sending`` after a crash becomes ``uncertain``: it may have left, so it is never resent
+without a person's decision. ``held`` waits for a person; ``suppressed`` will never go.
+Every state change re-reads the row under a lock and refuses a move the table below forbids.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.errors import StorageError
+from storage.db import StorageConflict, storage_errors
+from storage.models import OUTBOX_STATES, Case, CaseMessage, OutgoingMessage, utcnow
+from storage.sql import attach, normalise_message_id
+
+# Action -> (the state it leads to, the states it may start from).
+MOVES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "claim": ("sending", ("pending",)),
+    "sent": ("sent", ("sending",)),
+    "retry": ("pending", ("sending",)),
+    "fail": ("failed", ("pending", "held", "sending")),
+    "uncertain": ("uncertain", ("sending",)),
+    "release": ("pending", ("held", "uncertain", "failed")),
+    "suppress": ("suppressed", ("pending", "held", "uncertain", "failed")),
+}
+
+
+def _move(s: Session, msg: OutgoingMessage, action: str) -> OutgoingMessage:
+    """Lock the stored row, check the action is allowed from its state, and move it."""
+    state, allowed_from = MOVES[action]
+    row = attach(s, msg, lock=True)
+    if row.state not in allowed_from:
+        raise StorageConflict(
+            f"outgoing message {row.message_id} is {row.state}: cannot {action} it"
+        )
+    row.state = state
+    return row
+
+
+@storage_errors
+def outbox_add(
+    s: Session,
+    *,
+    case: Case | None,
+    case_message: CaseMessage | None,
+    message_id: str,
+    recipient: str,
+    subject: str,
+    kind: str,
+    raw: bytes,
+    held: bool,
+    now: datetime | None = None,
+) -> OutgoingMessage:
+    """Queue a reply; a second call with the same Message-ID returns the first row."""
+    wanted = normalise_message_id(message_id)
+    if wanted is None:
+        raise StorageError("an outgoing message needs a Message-ID")
+    existing = s.scalars(
+        select(OutgoingMessage).where(OutgoingMessage.message_id == wanted)
+    ).one_or_none()
+    if existing is not None:
+        return existing
+    at = now or utcnow()
+    msg = OutgoingMessage(
+        case_id=case.id if case is not None else None,
+        case_message_id=case_message.id if case_message is not None else None,
+        message_id=wanted,
+        recipient=recipient.strip(),
+        subject=subject,
+        kind=kind,
+        raw=raw,
+        state="held" if held else "pending",
+        attempts=0,
+        next_attempt_at=None if held else at,
+        created_at=at,
+    )
+    s.add(msg)
+    s.flush()
+    return msg
+
+
+@storage_errors
+def outbox_due(s: Session, now: datetime, limit: int | None = None) -> list[OutgoingMessage]:
+    """Return pending replies due by now, earliest first, locked for this transaction."""
+    query = (
+        select(OutgoingMessage)
+        .where(OutgoingMessage.state == "pending", OutgoingMessage.next_attempt_at <= now)
+        .order_by(OutgoingMessage.next_attempt_at, OutgoingMessage.id)
+        .limit(limit)
+        # Two senders on PostgreSQL never pick the same row (SQLite serialises writers).
+        .with_for_update(skip_locked=True)
+    )
+    return list(s.scalars(query))
+
+
+@storage_errors
+def outbox_mark_sending(
+    s: Session, msg: OutgoingMessage, *, now: datetime | None = None
+) -> OutgoingMessage:
+    """Claim a pending reply for sending (commit this before talking to the server)."""
+    row = _move(s, msg, "claim")
+    row.attempts += 1
+    row.next_attempt_at = now or utcnow()
+    s.flush()
+    return row
+
+
+@storage_errors
+def outbox_mark_sent(
+    s: Session, msg: OutgoingMessage, smtp_reply: str, *, now: datetime | None = None
+) -> OutgoingMessage:
+    """Record that the server accepted the reply."""
+    row = _move(s, msg, "sent")
+    row.smtp_reply = smtp_reply
+    row.sent_at = now or utcnow()
+    row.next_attempt_at = None
+    s.flush()
+    return row
+
+
+@storage_errors
+def outbox_mark_retry(
+    s: Session, msg: OutgoingMessage, error: str, next_attempt_at: datetime
+) -> OutgoingMessage:
+    """Put a reply back in the queue after a temporary failure."""
+    row = _move(s, msg, "retry")
+    row.last_error = error
+    row.next_attempt_at = next_attempt_at
+    s.flush()
+    return row
+
+
+@storage_errors
+def outbox_mark_failed(s: Session, msg: OutgoingMessage, error: str) -> OutgoingMessage:
+    """Give a reply up after a permanent failure."""
+    row = _move(s, msg, "fail")
+    row.last_error = error
+    row.next_attempt_at = None
+    s.flush()
+    return row
+
+
+@storage_errors
+def outbox_mark_uncertain(s: Session, msg: OutgoingMessage, reason: str) -> OutgoingMessage:
+    """Mark a reply that was being sent when the sender stopped: it may have left."""
+    row = _move(s, msg, "uncertain")
+    row.last_error = reason
+    row.next_attempt_at = None
+    s.flush()
+    return row
+
+
+@storage_errors
+def outbox_release(
+    s: Session, msg: OutgoingMessage, *, now: datetime | None = None
+) -> OutgoingMessage:
+    """Let a held, uncertain or failed reply go (a person's decision)."""
+    row = _move(s, msg, "release")
+    row.next_attempt_at = now or utcnow()
+    s.flush()
+    return row
+
+
+@storage_errors
+def outbox_suppress(s: Session, msg: OutgoingMessage, reason: str) -> OutgoingMessage:
+    """Decide that a reply that has not left will never be sent."""
+    row = _move(s, msg, "suppress")
+    row.last_error = reason
+    row.next_attempt_at = None
+    s.flush()
+    return row
+
+
+@storage_errors
+def outbox_in_state(s: Session, state: str) -> list[OutgoingMessage]:
+    """Return the replies in a state, oldest first."""
+    if state not in OUTBOX_STATES:
+        raise StorageError(f"unknown outbox state {state!r}")
+    query = select(OutgoingMessage).where(OutgoingMessage.state == state)
+    return list(s.scalars(query.order_by(OutgoingMessage.id)))
+
+
+@storage_errors
+def outbox_list(s: Session) -> list[OutgoingMessage]:
+    """Return every reply, oldest first."""
+    return list(s.scalars(select(OutgoingMessage).order_by(OutgoingMessage.id)))
+
+
+@storage_errors
+def outbox_for_case(s: Session, case: Case) -> list[OutgoingMessage]:
+    """Return the replies of a case, oldest first."""
+    query = select(OutgoingMessage).where(OutgoingMessage.case_id == case.id)
+    return list(s.scalars(query.order_by(OutgoingMessage.id)))
+
+
+@storage_errors
+def acks_sent_to_since(s: Session, recipient: str, since: datetime) -> int:
+    """Count replies to a recipient queued since a time, suppressed ones excepted."""
+    query = select(func.count(OutgoingMessage.id)).where(
+        func.lower(OutgoingMessage.recipient) == recipient.strip().lower(),
+        OutgoingMessage.state != "suppressed",
+        OutgoingMessage.created_at >= since,
+    )
+    return int(s.execute(query).scalar_one())
