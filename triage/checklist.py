@@ -1,0 +1,147 @@
+"""Completeness checklists: which items of a request type are present, missing or unclear.
+
+Pure over fields, documents and the subject, so that a case can be re-checked over its
+merged fields and documents whenever a follow-up brings more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from config.triage_rules import ChecklistRule, Condition, SignatureRule, TriageRules
+from parsers.records import ExtractedDocument, FieldValue, ItemStatus
+from triage.records import ChecklistItem, Severity
+
+_RANK: dict[ItemStatus, int] = {"present": 0, "unclear": 1, "missing": 2, "not_applicable": 3}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: ItemStatus
+    evidence: str
+
+
+def evaluate_checklist(request_type: str, fields: Mapping[str, FieldValue],
+                       documents: Sequence[ExtractedDocument], subject: str,
+                       rules: TriageRules) -> tuple[ChecklistItem, ...]:
+    """Return one item per checklist rule of the request type (none for an unknown type)."""
+    given = {k: v for k, v in fields.items() if v.value.strip()}
+    return tuple(_item(rule, given, documents, subject)
+                 for rule in rules.checklists.get(request_type, ()))
+
+
+def _item(rule: ChecklistRule, fields: Mapping[str, FieldValue],
+          documents: Sequence[ExtractedDocument], subject: str) -> ChecklistItem:
+    """Evaluate one rule: not applicable, or the best outcome of its ways."""
+    if rule.only_if is not None and not _holds(rule.only_if, fields):
+        return ChecklistItem(rule.id, _severity(rule), "not_applicable",
+                             _condition_evidence(rule.only_if, fields))
+    outcomes = _outcomes(rule, fields, documents, subject)
+    best = min(outcomes, key=lambda o: _RANK[o.status])
+    if best.status == "missing":
+        evidence = "; ".join(o.evidence for o in outcomes)
+        return ChecklistItem(rule.id, _severity(rule), "missing", evidence)
+    return ChecklistItem(rule.id, _severity(rule), best.status, best.evidence)
+
+
+def _severity(rule: ChecklistRule) -> Severity:
+    """Narrow the validated severity string to the record's type."""
+    return "required" if rule.severity == "required" else "advisory"
+
+
+def _outcomes(rule: ChecklistRule, fields: Mapping[str, FieldValue],
+              documents: Sequence[ExtractedDocument], subject: str) -> list[_Outcome]:
+    """Evaluate every way the rule gives to satisfy the item."""
+    outcomes: list[_Outcome] = []
+    if rule.any_document:
+        outcomes.append(_by_document(rule.any_document, documents))
+    if rule.all_fields or rule.any_fields:
+        outcomes.append(_by_fields(rule.all_fields, rule.any_fields, fields))
+    if rule.signature is not None:
+        outcomes.append(_by_signature(rule.signature, documents))
+    if rule.subject_pattern is not None:
+        matched = rule.subject_pattern.search(subject or "")
+        outcomes.append(_Outcome("present", "subject follows the convention") if matched
+                        else _Outcome("missing", f"subject {subject!r} does not follow "
+                                                 "the convention"))
+    return outcomes
+
+
+def _holds(condition: Condition, fields: Mapping[str, FieldValue]) -> bool:
+    """Evaluate ``field == value`` / ``field != value``; an absent field satisfies neither."""
+    field = fields.get(condition.field)
+    if field is None:
+        return False
+    equal = field.value.strip().casefold() == condition.value.casefold()
+    return equal if condition.op == "==" else not equal
+
+
+def _condition_evidence(condition: Condition, fields: Mapping[str, FieldValue]) -> str:
+    """Say why a conditional item does not apply."""
+    field = fields.get(condition.field)
+    if field is None:
+        return f"{condition.field} not given (applies only if {condition.describe()})"
+    return f"{condition.field} is {field.value} (applies only if {condition.describe()})"
+
+
+def _by_document(kinds: Sequence[str], documents: Sequence[ExtractedDocument]) -> _Outcome:
+    """Present with a readable document of a kind; unclear when only unreadable ones."""
+    readable = [d for d in documents if d.kind in kinds and d.error is None]
+    if readable:
+        return _Outcome("present", ", ".join(d.filename for d in readable))
+    unreadable = [d for d in documents if d.error is not None
+                  and (d.kind in kinds or d.kind == "other")]
+    if unreadable:
+        # An unreadable file of unknown kind may well be the missing one: a person must look.
+        return _Outcome("unclear", "; ".join(f"{d.filename} could not be read ({d.error})"
+                                             for d in unreadable))
+    return _Outcome("missing", "no " + " or ".join(kinds))
+
+
+def _by_fields(all_fields: Sequence[str], any_fields: Sequence[str],
+               fields: Mapping[str, FieldValue]) -> _Outcome:
+    """Present when every field of all_fields and one of any_fields has a value."""
+    lacking = [k for k in all_fields if k not in fields]
+    alternatives = [k for k in any_fields if k in fields]
+    if any_fields and not alternatives:
+        lacking.append(" or ".join(any_fields))
+    if lacking:
+        return _Outcome("missing", "no " + ", no ".join(lacking))
+    used = [*all_fields, *alternatives[:1]]
+    return _Outcome("present", "; ".join(f"{k} from {fields[k].source.describe()}"
+                                         for k in used))
+
+
+def _by_signature(rule: SignatureRule, documents: Sequence[ExtractedDocument]) -> _Outcome:
+    """A signed signature field, else all fallback fields, on a document of the kinds."""
+    forms = [d for d in documents if d.kind in rule.documents]
+    for doc in (d for d in forms if d.error is None):
+        signed = next((s for s in doc.signatures if s.signed), None)
+        if signed is not None:
+            return _Outcome("present", f"{signed.source.describe()}: signature "
+                                       f"'{signed.name}' is signed")
+        found = {f.key: f for f in doc.fields if f.value.strip()}
+        # Only where no signature could be read at all: an unsigned form still carries a
+        # typed date and name, so they prove nothing next to an empty signature field.
+        if (not doc.signatures and rule.fallback_fields
+                and all(k in found for k in rule.fallback_fields)):
+            return _Outcome("present", f"{doc.filename}: " + ", ".join(
+                f"{k} {found[k].value}" for k in rule.fallback_fields))
+    return _unsigned(rule, forms)
+
+
+def _unsigned(rule: SignatureRule, forms: Sequence[ExtractedDocument]) -> _Outcome:
+    """Explain why no document of the kinds shows a signature."""
+    if not forms:
+        return _Outcome("missing", "no " + " or ".join(rule.documents))
+    if all(d.error is not None for d in forms):
+        return _Outcome("unclear", "; ".join(f"{d.filename} could not be read ({d.error})"
+                                             for d in forms))
+    parts = []
+    for doc in (d for d in forms if d.error is None):
+        unsigned = ", ".join(f"'{s.name}'" for s in doc.signatures)
+        parts.append(f"{doc.filename}: signature field {unsigned} not signed" if unsigned
+                     else f"{doc.filename}: no signed signature field and not all of "
+                          f"{', '.join(rule.fallback_fields)}")
+    return _Outcome("missing", "; ".join(parts))
