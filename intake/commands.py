@@ -1,0 +1,260 @@
+"""Handlers of the command-line subcommands (parsing of arguments is in intake.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from config.errors import ConfigError, IntakeError
+from config.profiles import load_profile
+from config.settings import Settings, settings_to_dict
+from intake.outbox import drain_outbox
+from intake.pipeline import CycleReport, poll_mailbox
+from intake.runtime import Runtime, database_url, open_runtime
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "config" / "samples"
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Poll every mailbox on its schedule and drain the outbox until SIGTERM/SIGINT."""
+    from intake.scheduler import run_scheduler
+
+    runtime = open_runtime(settings)
+    stop = threading.Event()
+
+    def poll(name: str) -> None:
+        report = poll_mailbox(runtime, settings.mailbox(name), stop)
+        print(report.summary(), flush=True)
+        print(drain_outbox(runtime).summary(), flush=True)
+
+    try:
+        run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes], poll,
+                      stop_event=stop)
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
+    """Run one intake cycle of every mailbox (or one), then one outbox pass."""
+    runtime = open_runtime(settings)
+    try:
+        reports = run_cycle(runtime, settings, args.mailbox, send=not args.no_send)
+    finally:
+        runtime.close()
+    return 0 if all(not r.failed for r in reports) else 3
+
+
+def run_cycle(runtime: Runtime, settings: Settings, only: str | None = None,
+              *, send: bool = True) -> list[CycleReport]:
+    """Poll the mailboxes once, print what was filed, and drain the outbox."""
+    mailboxes = [settings.mailbox(only)] if only else list(settings.mailboxes)
+    reports = []
+    for mailbox in mailboxes:
+        report = poll_mailbox(runtime, mailbox)
+        for filed in report.filed:
+            print(filed.log_line())
+        for key, error in report.failed:
+            print(f"needs attention: {key.mailbox}/{key.folder} uid {key.uid}: {error}")
+        print(report.summary())
+        reports.append(report)
+    if send:
+        print(drain_outbox(runtime).summary())
+    return reports
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Seed the local Maildir with sample requests once, run one cycle, say where to look."""
+    maildirs = [m for m in settings.mailboxes if m.type == "maildir" and m.path is not None]
+    if not maildirs:
+        raise ConfigError("demo needs a Maildir mailbox (the embedded default has one)")
+    seeded = seed_samples(maildirs[0].path or Path(), args.samples or SAMPLES_DIR)
+    print(f"sample requests: {seeded} new in {maildirs[0].path}" if seeded
+          else "sample requests: already seeded (nothing new to file)")
+    runtime = open_runtime(settings)
+    try:
+        run_cycle(runtime, settings)
+        with runtime.database.session() as s:
+            print_case_table(_case_rows(s))
+    finally:
+        runtime.close()
+    print(f"\ndatabase: {database_url(settings)}")
+    print(f"acknowledgements: {settings.smtp.outbox_maildir} (a Maildir: one file per message)")
+    print("next: derogation-intake cases show REF | cases export --format csv")
+    return 0
+
+
+def seed_samples(maildir: Path, samples: Path) -> int:
+    """Copy the sample messages into the Maildir's new/ once; return how many were added."""
+    from intake.maildir import store_message
+
+    marker = maildir / ".samples-seeded"
+    if marker.exists():
+        return 0
+    files = sorted(samples.glob("*.eml"))
+    for path in files:
+        store_message(maildir, path.read_bytes())
+    marker.write_text("\n".join(p.name for p in files) + "\n", encoding="utf-8")
+    return len(files)
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the database migrations."""
+    from storage.db import make_safe, upgrade
+
+    url = database_url(settings)
+    settings.general.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(url)
+    print(f"database upgraded: {make_safe(url)}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the resolved settings with secrets masked, after checking every profile."""
+    for mailbox in settings.mailboxes:
+        load_profile(mailbox.profile)
+    print(json.dumps(settings_to_dict(settings, mask_secrets=True), indent=2, default=str))
+    print(f"settings OK: {settings.config_path}", file=sys.stderr)
+    return 0
+
+
+def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
+    """Parse and triage files offline; print JSON lines or a readable report."""
+    from intake.probe import probe_file
+
+    profile = load_profile(args.profile or (settings.mailboxes[0].profile
+                                            if settings.mailboxes else "famhp"))
+    status = 0
+    for path in args.files:
+        try:
+            output = probe_file(path, profile, as_json=args.json)
+        except (IntakeError, OSError) as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        print(output)
+    return status
+
+
+def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
+    """List the outbox, or run one delivery pass."""
+    from storage.outbox import outbox_list
+
+    runtime = open_runtime(settings)
+    try:
+        if args.action == "send":
+            print(drain_outbox(runtime).summary())
+            return 0
+        with runtime.database.session() as s:
+            rows = outbox_list(s)
+            print_table(["id", "state", "attempts", "to", "subject", "error"],
+                        [[str(r.id), r.state, str(r.attempts), r.recipient, r.subject[:60],
+                          (r.last_error or "")[:60]] for r in rows])
+    finally:
+        runtime.close()
+    return 0
+
+
+def cmd_cases(args: argparse.Namespace, settings: Settings) -> int:
+    """List, show or export cases."""
+    runtime = open_runtime(settings)
+    try:
+        with runtime.database.session() as s:
+            if args.action == "list":
+                print_case_table(_case_rows(s, args.status))
+            elif args.action == "show":
+                return _show_case(s, args.ref)
+            else:
+                _export(s, args.format, args.output)
+    finally:
+        runtime.close()
+    return 0
+
+
+def _case_rows(s: Any, status: str | None = None) -> list[dict[str, Any]]:
+    """Return a summary dict per case, newest last."""
+    from storage.cases import list_cases
+
+    return [{"ref": c.ref, "status": c.status, "request_type": c.request_type or "-",
+             "regulation": c.regulation or "-", "language": c.language or "-",
+             "urgent": "yes" if c.urgent else "", "missing": ", ".join(
+                 (c.triage or {}).get("missing", [])) or "-", "subject": c.subject}
+            for c in list_cases(s, status=status)]
+
+
+def print_case_table(rows: list[dict[str, Any]]) -> None:
+    """Print the cases as an aligned table."""
+    if not rows:
+        print("no cases on file")
+        return
+    columns = ["ref", "status", "request_type", "regulation", "language", "urgent",
+               "missing", "subject"]
+    print_table(columns, [[str(r[c]) for c in columns] for r in rows])
+
+
+def print_table(columns: list[str], rows: Iterable[list[str]]) -> None:
+    """Print rows under a header, each column as wide as its widest cell (capped)."""
+    rows = [[cell.replace("\n", " ")[:70] for cell in row] for row in rows]
+    width = shutil.get_terminal_size((160, 20)).columns
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    for row in [columns, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))[:width])
+
+
+def _show_case(s: Any, ref: str | None) -> int:
+    """Print a readable summary of one case."""
+    from intake.casetext import case_to_text
+    from storage.cases import case_by_ref
+
+    case = case_by_ref(s, ref or "") if ref else None
+    if case is None:
+        print(f"no case {ref!r}", file=sys.stderr)
+        return 1
+    print(case_to_text(s, case))
+    return 0
+
+
+def _export(s: Any, fmt: str, output: Path | None) -> None:
+    """Write every case as JSON or CSV to a file or stdout."""
+    from storage.cases import list_cases
+    from storage.export import case_to_dict
+
+    cases = [case_to_dict(s, c) for c in list_cases(s)]
+    text = json.dumps(cases, indent=2, ensure_ascii=False) if fmt == "json" else _csv(cases)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        print(f"{len(cases)} cases written to {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text + ("\n" if not text.endswith("\n") else ""))
+
+
+CSV_FIELDS = ("applicant_name", "applicant_role", "device_name", "device_model", "risk_class",
+              "manufacturer_name", "hospital_name", "patient_reference", "intended_use_date",
+              "quantity")
+
+
+def _csv(cases: list[dict[str, Any]]) -> str:
+    """Flatten the cases to one CSV row each (fields as columns, lists joined)."""
+    buffer = io.StringIO()
+    header = ["ref", "status", "authority", "request_type", "regulation", "language", "urgent",
+              "complete", "missing", "documents", "messages", "created_at", *CSV_FIELDS]
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    for case in cases:
+        fields = case.get("fields", {})
+        writer.writerow([
+            case["ref"], case["status"], case.get("authority"), case.get("request_type"),
+            case.get("regulation"), case.get("language"), case.get("urgent"),
+            case.get("complete"), " ".join(case.get("missing", [])),
+            " ".join(d["filename"] for d in case.get("documents", [])),
+            len(case.get("messages", [])), case.get("created_at"),
+            *[(fields.get(k) or {}).get("value", "") for k in CSV_FIELDS]])
+    return buffer.getvalue()

@@ -1,0 +1,241 @@
+"""One intake cycle of one mailbox: receive → parse → extract → thread → triage → file → touch.
+
+Every message is kept (raw bytes and a ledger row, one transaction) before anything else
+happens; its case is filed in a second transaction; only then is the mailbox changed. A
+crash between any two steps is repaired by the next cycle from the ledger, so a message is
+never lost, never filed twice and never acknowledged twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from config.errors import IntakeError
+from config.settings import MailboxSettings
+from intake.failpoints import failpoint
+from intake.filing import Filed, file_work, thread_hints
+from intake.locks import mailbox_lock
+from intake.records import MailboxKey, RawMessage
+from intake.runtime import Runtime
+from intake.sources import MailboxSource, open_source
+from intake.work import Work
+from parsers.extract import extract_message
+from parsers.mime import message_to_parts
+from storage.ledger import (
+    cursor_set,
+    ledger_find_twin,
+    ledger_get,
+    ledger_raw,
+    ledger_record,
+    ledger_set_state,
+    ledger_unfinished,
+)
+from storage.models import Ledger
+from triage.engine import triage_message
+
+log = logging.getLogger(__name__)
+
+Stage = Callable[[Runtime, Work], Work]
+
+
+def parse_stage(rt: Runtime, work: Work) -> Work:
+    """Split the raw bytes into headers, body text and attachments."""
+    return replace(work, parsed=message_to_parts(work.raw, rt.limits))
+
+
+def extract_stage(rt: Runtime, work: Work) -> Work:
+    """Read every attachment's form fields and kind with the profile's rules."""
+    assert work.parsed is not None
+    profile = rt.profile(work.profile)
+    extraction = extract_message(work.parsed, profile.extraction, rt.limits)
+    return replace(work, extraction=replace(extraction, rules_version=profile.version))
+
+
+def thread_stage(rt: Runtime, work: Work) -> Work:
+    """Look up which case, if any, the message refers to (read-only)."""
+    assert work.parsed is not None and work.extraction is not None
+    with rt.database.session() as s:
+        hints = thread_hints(s, rt.profile(work.profile), work.parsed, work.extraction)
+    return replace(work, hints=hints)
+
+
+def triage_stage(rt: Runtime, work: Work) -> Work:
+    """Decide kind, language, request type, regulation, urgency and the checklist."""
+    assert work.parsed is not None and work.extraction is not None
+    profile = rt.profile(work.profile)
+    result = triage_message(work.parsed, work.extraction, profile.triage, profile.name,
+                            work.hints)
+    return replace(work, triage=replace(result, rules_version=profile.version))
+
+
+# Stage order is data: a deployment could insert a stage without touching the driver.
+STAGES: tuple[tuple[str, Stage], ...] = (
+    ("parse", parse_stage),
+    ("extract", extract_stage),
+    ("thread", thread_stage),
+    ("triage", triage_stage),
+)
+
+
+def run_stages(rt: Runtime, work: Work) -> Work:
+    """Run the pure stages in order; an error names the stage it came from."""
+    for name, stage in STAGES:
+        try:
+            work = stage(rt, work)
+        except IntakeError as exc:
+            raise StageError(name, str(exc)) from exc
+        except Exception as exc:  # a parser bug must not stop the batch
+            raise StageError(name, f"{type(exc).__name__}: {exc}") from exc
+    return work
+
+
+class StageError(IntakeError):
+    """A stage failed on one message; the message goes to Needs-attention."""
+
+    def __init__(self, stage: str, detail: str) -> None:
+        self.stage = stage
+        super().__init__(f"{stage} failed: {detail}")
+
+
+@dataclass
+class CycleReport:
+    """What one cycle of one mailbox did, for the log and the command line."""
+
+    mailbox: str
+    filed: list[Filed] = field(default_factory=list)
+    failed: list[tuple[MailboxKey, str]] = field(default_factory=list)
+    duplicates: int = 0
+    skipped_locked: bool = False
+
+    def summary(self) -> str:
+        """Return a one-line summary."""
+        if self.skipped_locked:
+            return f"{self.mailbox}: another poll holds the mailbox; skipped"
+        return (f"{self.mailbox}: {len(self.filed)} filed, {self.duplicates} duplicate, "
+                f"{len(self.failed)} failed")
+
+
+def header_message_id(data: bytes) -> str | None:
+    """Read the Message-ID from the header block only (cheap, before any parsing)."""
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(data).get("Message-ID")
+    except Exception:  # a header the parser rejects still leaves the content hash
+        return None
+    text = str(value or "").strip().strip("<>").strip()
+    return text or None
+
+
+def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
+                 stop: threading.Event | None = None) -> CycleReport:
+    """Run one intake cycle of a mailbox, unless another process is already polling it."""
+    report = CycleReport(mailbox.name)
+    with mailbox_lock(rt.settings.general.data_dir, mailbox.name) as held:
+        if not held:
+            report.skipped_locked = True
+            return report
+        source = open_source(mailbox, rt.settings.general.data_dir)
+        try:
+            _cycle(rt, mailbox, source, report, stop)
+        finally:
+            source.close()
+    return report
+
+
+def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
+           report: CycleReport, stop: threading.Event | None) -> None:
+    """Finish what a crash left, then take the new messages one by one."""
+    for row in _unfinished(rt, mailbox.name):
+        _finish(rt, mailbox, source, row, report)
+    for raw in _new_messages(rt, mailbox, source):
+        row = _record(rt, raw)
+        failpoint("after_record")
+        _finish(rt, mailbox, source, row, report)
+        if stop is not None and stop.is_set():
+            log.info("%s: stop requested; the rest waits for the next cycle", mailbox.name)
+            return
+
+
+def _unfinished(rt: Runtime, mailbox: str) -> list[Ledger]:
+    """Return the ledger rows a previous cycle recorded but did not finish."""
+    with rt.database.session() as s:
+        return ledger_unfinished(s, mailbox)
+
+
+def _new_messages(rt: Runtime, mailbox: MailboxSettings,
+                  source: MailboxSource) -> Iterator[RawMessage]:
+    """Yield the mailbox's messages above the stored cursor."""
+    from storage.ledger import cursor_get
+
+    with rt.database.session() as s:
+        cursor = cursor_get(s, mailbox.name, mailbox.folder)
+    yield from source.fetch_new(cursor)
+
+
+def _record(rt: Runtime, raw: RawMessage) -> Ledger:
+    """Keep the raw message and move the cursor past it, in one transaction."""
+    with rt.database.session() as s:
+        row = ledger_record(s, raw, header_message_id(raw.data), rt.blobs)
+        cursor_set(s, raw.key.mailbox, raw.key.folder, raw.key.uidvalidity, raw.key.uid)
+    return row
+
+
+def _finish(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource, row: Ledger,
+            report: CycleReport) -> None:
+    """Bring one ledger row to its final state, whatever step it stopped at."""
+    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    if row.state == "received":
+        row = _process(rt, mailbox, row, report)
+        failpoint("after_file")
+    if row.state == "failed":
+        source.mark_failed(key, row.error or "unknown error")
+        report.failed.append((key, row.error or ""))
+        _set_state(rt, row, "attention")
+        return
+    source.mark_done(key)
+    failpoint("after_move")
+    _set_state(rt, row, "done")
+
+
+def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
+             report: CycleReport) -> Ledger:
+    """Parse, triage and file a recorded message; a failure is kept on the ledger row."""
+    with rt.database.session() as s:
+        twin = ledger_find_twin(s, row.message_id, row.sha256, row.id)
+        if twin is not None:
+            ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
+                             outcome=f"same message as ledger row {twin.id}")
+            report.duplicates += 1
+            return row
+        raw = ledger_raw(s, row, rt.blobs)
+    work = Work(ledger_id=row.id, key=MailboxKey(row.mailbox, row.folder, row.uidvalidity,
+                                                 row.uid), profile=mailbox.profile, raw=raw)
+    try:
+        work = run_stages(rt, work)
+        filed = file_work(rt, work)
+    except IntakeError as exc:
+        log.warning("%s uid %s: %s", row.mailbox, row.uid, exc)
+        return _fail(rt, row, str(exc))
+    report.filed.append(filed)
+    log.info("%s", filed.log_line())
+    with rt.database.session() as s:
+        fresh = ledger_get(s, work.key)
+    assert fresh is not None
+    return fresh
+
+
+def _fail(rt: Runtime, row: Ledger, error: str) -> Ledger:
+    """Record a message that could not be filed; it will go to Needs-attention."""
+    with rt.database.session() as s:
+        return ledger_set_state(s, row, "failed", outcome="needs attention",
+                                error=error[:2000])
+
+
+def _set_state(rt: Runtime, row: Ledger, state: str) -> None:
+    """Record the final state once the mailbox has been changed."""
+    with rt.database.session() as s:
+        ledger_set_state(s, row, state, error=row.error)

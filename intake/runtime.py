@@ -1,0 +1,83 @@
+"""What a running process holds once: settings, database, blob store, profiles, delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from config.profiles import Profile, load_profile
+from config.settings import Settings
+from intake.delivery import Delivery, open_delivery
+from intake.templates import TemplateSet, load_templates
+from parsers.records import Limits
+from storage.blobs import BlobStore
+from storage.db import Database, default_sqlite_url, upgrade
+
+
+def limits_from(settings: Settings) -> Limits:
+    """Return the attachment limits the settings ask for."""
+    x = settings.extraction
+    mib = 1024 * 1024
+    return Limits(
+        max_attachment_bytes=x.max_attachment_mb * mib,
+        zip_max_total_bytes=x.zip_max_total_mb * mib,
+        zip_max_files=x.zip_max_members,
+        zip_max_depth=x.zip_max_depth,
+        zip_max_ratio=float(x.zip_max_ratio),
+    )
+
+
+def database_url(settings: Settings) -> str:
+    """Return the configured database URL, or the SQLite file under the data directory."""
+    return settings.database.url or default_sqlite_url(settings.general.data_dir)
+
+
+@dataclass
+class Runtime:
+    """The long-lived parts of a process, built once and passed explicitly."""
+
+    settings: Settings
+    database: Database
+    blobs: BlobStore
+    delivery: Delivery
+    limits: Limits
+    _templates: dict[str, TemplateSet] = field(default_factory=dict)
+
+    def profile(self, name: str) -> Profile:
+        """Return a loaded authority profile (loaded once per process)."""
+        return load_profile(name)
+
+    def templates(self, profile: str) -> TemplateSet:
+        """Return the reply templates of a profile (loaded once per process)."""
+        if profile not in self._templates:
+            loaded = self.profile(profile)
+            # The profile's vocabulary is already loaded: no second read of triage.toml.
+            self._templates[profile] = load_templates(
+                loaded.root, checklist_ids={r.id for rules in loaded.triage.checklists.values()
+                                            for r in rules},
+                request_types=tuple(loaded.triage.checklists))
+        return self._templates[profile]
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.database.dispose()
+
+
+def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    """Create the data directory, migrate the database and load every mailbox's profile."""
+    data_dir: Path = settings.general.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url(settings)
+    if migrate:
+        upgrade(url)
+    runtime = Runtime(
+        settings=settings,
+        database=Database.open(url),
+        blobs=BlobStore(data_dir / "blobs"),
+        delivery=open_delivery(settings.smtp, data_dir),
+        limits=limits_from(settings),
+    )
+    for mailbox in settings.mailboxes:
+        runtime.profile(mailbox.profile)  # a bad rule file stops start-up here
+        runtime.templates(mailbox.profile)
+    return runtime

@@ -1,0 +1,52 @@
+"""Crash safety, tested: the intake process is SIGKILLed at several points of a batch."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import select
+
+from storage.models import CaseMessage, Ledger, OutgoingMessage
+from tests.intake.e2e import Intake, acknowledged_parents, labelled, sample_messages, write_settings
+from tests.servers import MailboxUser, SmtpServer
+
+# Where the process dies, run after run (each run resumes what the previous one left):
+# after keeping a message, after filing one (case committed, mailbox untouched), after
+# moving one (ledger not yet final), again after filing, and between the SMTP server's
+# acceptance of an acknowledgement and the database update.
+CRASHES = ("after_record:2", "after_file:1", "after_move:1", "after_file:3", "after_send:2")
+
+
+def test_killed_at_any_point_every_message_has_one_case_and_one_reply_at_most(
+        tmp_path: Path, mailbox_user: MailboxUser, smtp_server: SmtpServer, db_url: str) -> None:
+    intake = Intake(write_settings(tmp_path, mailbox_user, smtp_server, db_url),
+                    mailbox_user, smtp_server, db_url)
+    batch = [*sample_messages(), labelled("cu_en_complete_manufacturer"),
+             labelled("enq_nl_documents"), labelled("nd_fr_complete_ivdr")]
+    for data in batch:
+        mailbox_user.append("INBOX", data)
+
+    for crash in CRASHES:
+        result = intake.poll(failpoints=crash)
+        assert result.returncode == -signal.SIGKILL, (crash, result.stdout, result.stderr)
+    final = intake.poll()
+
+    assert final.returncode == 0, final.stderr
+    assert mailbox_user.folder_uids("INBOX") == []
+    assert len(mailbox_user.folder_uids("Processed")) == len(batch)
+    database = intake.database()
+    with database.session() as s:
+        states = Counter(s.scalars(select(Ledger.state)))
+        filed = Counter(m for m in s.scalars(select(CaseMessage.message_id)))
+        outbox = Counter(s.scalars(select(OutgoingMessage.state)))
+    database.dispose()
+    assert set(states) == {"done"} and states["done"] == len(batch)
+    # Each message is in exactly one case once (the out-of-office is kept but not filed).
+    assert all(count == 1 for count in filed.values()), filed
+    assert len(filed) == len(batch) - 1
+    # No message was acknowledged twice; the one killed mid-handover is left for a person.
+    assert all(count == 1 for count in acknowledged_parents(smtp_server).values())
+    assert outbox["uncertain"] == 1
+    assert outbox["sent"] == len(smtp_server.received) - 1
