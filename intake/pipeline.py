@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -23,9 +25,8 @@ from intake.locks import mailbox_lock
 from intake.records import MailboxKey, RawMessage
 from intake.runtime import Runtime
 from intake.sources import MailboxSource, open_source
+from intake.stages import run_stages
 from intake.work import Work
-from parsers.extract import extract_message
-from parsers.mime import message_to_parts
 from storage.ledger import (
     cursor_set,
     ledger_find_twin,
@@ -39,21 +40,6 @@ from storage.models import Ledger
 from triage.engine import triage_message
 
 log = logging.getLogger(__name__)
-
-Stage = Callable[[Runtime, Work], Work]
-
-
-def parse_stage(rt: Runtime, work: Work) -> Work:
-    """Split the raw bytes into headers, body text and attachments."""
-    return replace(work, parsed=message_to_parts(work.raw, rt.limits))
-
-
-def extract_stage(rt: Runtime, work: Work) -> Work:
-    """Read every attachment's form fields and kind with the profile's rules."""
-    assert work.parsed is not None
-    profile = rt.profile(work.profile)
-    extraction = extract_message(work.parsed, profile.extraction, rt.limits)
-    return replace(work, extraction=replace(extraction, rules_version=profile.version))
 
 
 def thread_stage(rt: Runtime, work: Work) -> Work:
@@ -73,33 +59,11 @@ def triage_stage(rt: Runtime, work: Work) -> Work:
     return replace(work, triage=replace(result, rules_version=profile.version))
 
 
-# Stage order is data: a deployment could insert a stage without touching the driver.
-STAGES: tuple[tuple[str, Stage], ...] = (
-    ("parse", parse_stage),
-    ("extract", extract_stage),
+# Run where the case is filed, in mailbox order, after the prepare stages (intake.stages).
+DECIDE_STAGES: tuple[tuple[str, Callable[[Runtime, Work], Work]], ...] = (
     ("thread", thread_stage),
     ("triage", triage_stage),
 )
-
-
-def run_stages(rt: Runtime, work: Work) -> Work:
-    """Run the pure stages in order; an error names the stage it came from."""
-    for name, stage in STAGES:
-        try:
-            work = stage(rt, work)
-        except IntakeError as exc:
-            raise StageError(name, str(exc)) from exc
-        except Exception as exc:  # a parser bug must not stop the batch
-            raise StageError(name, f"{type(exc).__name__}: {exc}") from exc
-    return work
-
-
-class StageError(IntakeError):
-    """A stage failed on one message; the message goes to Needs-attention."""
-
-    def __init__(self, stage: str, detail: str) -> None:
-        self.stage = stage
-        super().__init__(f"{stage} failed: {detail}")
 
 
 @dataclass
@@ -116,8 +80,9 @@ class CycleReport:
         """Return a one-line summary."""
         if self.skipped_locked:
             return f"{self.mailbox}: another poll holds the mailbox; skipped"
-        return (f"{self.mailbox}: {len(self.filed)} filed, {self.duplicates} duplicate, "
-                f"{len(self.failed)} failed")
+        kept = sum(1 for f in self.filed if f.case_ref is None)
+        return (f"{self.mailbox}: {len(self.filed) - kept} filed, {kept} kept without a case, "
+                f"{self.duplicates} duplicate, {len(self.failed)} failed")
 
 
 def header_message_id(data: bytes) -> str | None:
@@ -148,16 +113,33 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
 
 def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
            report: CycleReport, stop: threading.Event | None) -> None:
-    """Finish what a crash left, then take the new messages one by one."""
+    """Finish what a crash left, then take the new messages in UID order.
+
+    New messages are kept at once and prepared (parsed, extracted) in the worker pool,
+    a bounded window ahead; each is then filed and moved strictly in order.
+    """
     for row in _unfinished(rt, mailbox.name):
-        _finish(rt, mailbox, source, row, report)
+        _finish(rt, mailbox, source, row, None, report)
+    window: deque[tuple[Ledger, Future[Work] | None]] = deque()
     for raw in _new_messages(rt, mailbox, source):
         row = _record(rt, raw)
         failpoint("after_record")
-        _finish(rt, mailbox, source, row, report)
+        prepared = rt.pool.submit(_work(row, mailbox, raw.data)) if row.state == "received" \
+            else None
+        window.append((row, prepared))
+        if len(window) >= rt.pool.window:
+            _finish(rt, mailbox, source, *window.popleft(), report)
         if stop is not None and stop.is_set():
             log.info("%s: stop requested; the rest waits for the next cycle", mailbox.name)
-            return
+            break
+    while window:
+        _finish(rt, mailbox, source, *window.popleft(), report)
+
+
+def _work(row: Ledger, mailbox: MailboxSettings, raw: bytes) -> Work:
+    """Return the Work record that starts a recorded message's way through the stages."""
+    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    return Work(ledger_id=row.id, key=key, profile=mailbox.profile, raw=raw)
 
 
 def _unfinished(rt: Runtime, mailbox: str) -> list[Ledger]:
@@ -185,11 +167,11 @@ def _record(rt: Runtime, raw: RawMessage) -> Ledger:
 
 
 def _finish(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource, row: Ledger,
-            report: CycleReport) -> None:
+            prepared: Future[Work] | None, report: CycleReport) -> None:
     """Bring one ledger row to its final state, whatever step it stopped at."""
     key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
     if row.state == "received":
-        row = _process(rt, mailbox, row, report)
+        row = _process(rt, mailbox, row, prepared, report)
         failpoint("after_file")
     if row.state == "failed":
         source.mark_failed(key, row.error or "unknown error")
@@ -202,20 +184,18 @@ def _finish(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource, row: L
 
 
 def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
-             report: CycleReport) -> Ledger:
-    """Parse, triage and file a recorded message; a failure is kept on the ledger row."""
+             prepared: Future[Work] | None, report: CycleReport) -> Ledger:
+    """Triage and file a recorded message; a failure is kept on the ledger row."""
     with rt.database.session() as s:
         twin = ledger_find_twin(s, row.message_id, row.sha256, row.id)
         if twin is not None:
-            ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
-                             outcome=f"same message as ledger row {twin.id}")
             report.duplicates += 1
-            return row
-        raw = ledger_raw(s, row, rt.blobs)
-    work = Work(ledger_id=row.id, key=MailboxKey(row.mailbox, row.folder, row.uidvalidity,
-                                                 row.uid), profile=mailbox.profile, raw=raw)
+            return ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
+                                    outcome=f"same message as ledger row {twin.id}")
+        if prepared is None:  # resumed after a crash: read the kept bytes again
+            prepared = rt.pool.submit(_work(row, mailbox, ledger_raw(s, row, rt.blobs)))
     try:
-        work = run_stages(rt, work)
+        work = run_stages(rt, prepared.result(), DECIDE_STAGES)
         filed = file_work(rt, work)
     except IntakeError as exc:
         log.warning("%s uid %s: %s", row.mailbox, row.uid, exc)

@@ -9,6 +9,7 @@ from config.profiles import Profile, load_profile
 from config.settings import Settings
 from intake.delivery import Delivery, open_delivery
 from intake.templates import TemplateSet, load_templates
+from intake.workers import PreparePool
 from parsers.records import Limits
 from storage.blobs import BlobStore
 from storage.db import Database, default_sqlite_url, upgrade
@@ -41,6 +42,7 @@ class Runtime:
     blobs: BlobStore
     delivery: Delivery
     limits: Limits
+    pool: PreparePool
     _templates: dict[str, TemplateSet] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
@@ -59,7 +61,8 @@ class Runtime:
         return self._templates[profile]
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Stop the worker processes and release the database connections."""
+        self.pool.close()
         self.database.dispose()
 
 
@@ -76,6 +79,7 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         blobs=BlobStore(data_dir / "blobs"),
         delivery=open_delivery(settings.smtp, data_dir),
         limits=limits_from(settings),
+        pool=PreparePool(settings.extraction.worker_count(), limits_from(settings)),
     )
     for mailbox in settings.mailboxes:
         runtime.profile(mailbox.profile)  # a bad rule file stops start-up here

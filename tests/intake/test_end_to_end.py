@@ -80,7 +80,7 @@ def test_a_second_poll_files_nothing_new(intake: Intake) -> None:
     second = intake.poll()
 
     assert second.returncode == 0, second.stderr
-    assert "0 filed, 0 duplicate, 0 failed" in second.stdout
+    assert "0 filed, 0 kept without a case, 0 duplicate, 0 failed" in second.stdout
     assert len(intake.smtp.received) == sent
     database = intake.database()
     with database.session() as s:
@@ -123,6 +123,6 @@ def test_a_uidvalidity_change_refiles_nothing(tmp_path: Path, mailbox_user: Mail
     result = intake.poll()
 
     assert result.returncode == 0, result.stderr
-    assert "0 filed, 2 duplicate, 0 failed" in result.stdout
+    assert "0 filed, 0 kept without a case, 2 duplicate, 0 failed" in result.stdout
     assert len(smtp_server.received) == 2
     assert mailbox_user.folder_uids("Requests") == []
