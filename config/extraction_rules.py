@@ -1,0 +1,515 @@
+"""Extraction rules of an authority profile: labels and form-field names onto canonical keys.
+
+The rule file is administrator data (``config/profiles/<name>/extraction.toml``). It is
+validated when loaded: an unknown key, canonical field, normaliser or a bad regular
+expression stops start-up with the file, line and key. Every rule gets a stable id (e.g.
+``famhp.label.device_name#2``) that extraction records on each value it finds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from config.errors import ConfigError
+from config.rulefile import check_known_keys, locate_key, read_toml, require, rule_error
+from parsers.normalise import NORMALISERS, fold
+
+# The canonical fields of shared/domain.md.
+DOMAIN_FIELD_KEYS: tuple[str, ...] = (
+    "applicant_name", "applicant_role", "contact_name", "contact_email", "contact_phone",
+    "manufacturer_name", "manufacturer_address", "manufacturer_srn", "device_name",
+    "device_model", "device_reference", "udi_di", "risk_class", "regulation",
+    "intended_purpose", "quantity", "hospital_name", "physician_name", "physician_email",
+    "patient_reference", "intended_use_date", "justification", "regulatory_status",
+    "signature_date",
+)
+# Not in domain.md's table, but its national-derogation checklist item `scope` needs "the
+# period" (config/triage_rules.py and tests/fixtures/forms/README.md name it so): an ISO 8601
+# interval "start/end".
+EXTRA_FIELD_KEYS: tuple[str, ...] = ("period",)
+FIELD_KEYS: tuple[str, ...] = DOMAIN_FIELD_KEYS + EXTRA_FIELD_KEYS
+DOCUMENT_KINDS: tuple[str, ...] = (
+    "form_part1", "form_part2", "national_form", "mandate", "ifu", "labelling",
+    "risk_analysis", "clinical_data", "gspr_declaration", "institution_statement",
+    "informed_consent", "other",
+)
+LANGUAGES: tuple[str, ...] = ("en", "fr", "nl", "de")
+# Fields whose normal form is one of a few values: a ticked box must give one of them.
+ENUM_VALUES: dict[str, tuple[str, ...]] = {
+    "applicant_role": ("manufacturer", "authorised_representative", "mandated_third_party"),
+    "regulation": ("MDR", "IVDR"),
+    "risk_class": ("I", "IIa", "IIb", "III", "A", "B", "C", "D"),
+}
+
+_TOP_KEYS = ("profile", "include", "fields", "checkboxes", "kinds", "signatures")
+_SIGNATURE_KEYS = ("labels", "signed_phrases")
+_FIELD_KEYS_ALLOWED = ("normaliser", "labels", "names", "value_pattern", "multiline", "also")
+_CHECKBOX_KEYS = ("field", "value", "labels", "names")
+_KIND_KEYS = ("kind", "priority", "filenames", "phrases", "form_fields", "requires_fields")
+_MAX_INCLUDE_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """One printed label variant of a canonical field, in one language."""
+
+    id: str
+    key: str
+    text: str
+    folded: str
+    language: str
+
+
+@dataclass(frozen=True)
+class NameRule:
+    """A regular expression over form-field names (AcroForm, content-control tags)."""
+
+    id: str
+    key: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class AlsoRule:
+    """A second field found inside the value of the first."""
+
+    id: str
+    key: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """How one canonical field is recognised and normalised."""
+
+    key: str
+    normaliser: str
+    labels: tuple[LabelRule, ...]
+    names: tuple[NameRule, ...]
+    value_pattern: re.Pattern[str] | None = None
+    # A value may continue over the following lines (free text such as a justification).
+    multiline: bool = False
+    # Other fields the same text may also give ("Applicant: X (manufacturer)"), each with
+    # the regular expression that picks their part of it (group 1, or the whole match).
+    also: tuple[AlsoRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckboxRule:
+    """A ticked box whose label or name means a fixed value (e.g. applicant_role)."""
+
+    id: str
+    field: str
+    value: str
+    labels: tuple[str, ...]  # folded
+    names: tuple[re.Pattern[str], ...]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A title or first-page phrase, folded, with its language."""
+
+    language: str
+    folded: str
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """Cues that a document is of one canonical kind; the highest priority hit wins."""
+
+    id: str
+    kind: str
+    priority: int
+    filenames: tuple[re.Pattern[str], ...]
+    phrases: tuple[Phrase, ...]
+    form_fields: tuple[re.Pattern[str], ...]
+    requires_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SignatureRules:
+    """Printed signature lines: their labels, and phrases a signature stamp prints."""
+
+    labels: tuple[str, ...]  # folded
+    signed_phrases: tuple[str, ...]  # folded
+
+
+@dataclass(frozen=True)
+class ExtractionRules:
+    """A validated extraction rule set (one authority profile)."""
+
+    profile: str
+    paths: tuple[Path, ...]  # every file read, the including one first
+    fields: tuple[FieldRule, ...]
+    checkboxes: tuple[CheckboxRule, ...]
+    kinds: tuple[KindRule, ...]
+    signatures: SignatureRules = field(default_factory=lambda: SignatureRules((), ()))
+    # Lookups derived from the rules above, built once at load time.
+    by_key: Mapping[str, FieldRule] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+    by_label: Mapping[str, LabelRule] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+    # Folded label -> the languages it is written in ("e mail" is several).
+    label_languages: Mapping[str, frozenset[str]] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
+    # First words of every folded label: a line starting otherwise holds no label.
+    first_words: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def field_rule(self, key: str) -> FieldRule | None:
+        """Return the rule of a canonical field, if the profile has one."""
+        return self.by_key.get(key)
+
+    def label(self, folded: str) -> LabelRule | None:
+        """Return the label rule whose folded text is exactly this, if any."""
+        return self.by_label.get(folded)
+
+
+def load_extraction_rules(path: Path) -> ExtractionRules:
+    """Read and validate an extraction rule file (following a simple `include`)."""
+    return _load(path, depth=0)
+
+
+def _load(path: Path, depth: int) -> ExtractionRules:
+    table = read_toml(path)
+    check_known_keys(table, _TOP_KEYS, path, "")
+    base = _included(table, path, depth)
+    profile = _profile_name(table, path)
+    fields = _fields(table, path, profile)
+    checkboxes = _checkboxes(table, path, profile)
+    kinds = _kinds(table, path, profile)
+    signatures = _signatures(table, path)
+    if base is not None:
+        fields = _merge_fields(base.fields, fields)
+        checkboxes = checkboxes if "checkboxes" in table else base.checkboxes
+        kinds = kinds if "kinds" in table else base.kinds
+        signatures = signatures if "signatures" in table else base.signatures
+    paths = (path, *(base.paths if base else ()))
+    rules = _assemble(profile, paths, fields, checkboxes, kinds, path)
+    return replace(rules, signatures=signatures)
+
+
+def _included(table: Mapping[str, Any], path: Path, depth: int) -> ExtractionRules | None:
+    """Load the file named by `include`, relative to this one."""
+    if "include" not in table:
+        return None
+    name = require(table, "include", str, path, "")
+    if depth >= _MAX_INCLUDE_DEPTH:
+        raise rule_error(path, "include", f"includes nest deeper than {_MAX_INCLUDE_DEPTH}")
+    target = (path.parent / name).resolve()
+    if not target.is_file():
+        raise rule_error(path, "include", f"included file not found: {target}")
+    return _load(target, depth + 1)
+
+
+def _profile_name(table: Mapping[str, Any], path: Path) -> str:
+    """The profile name prefixes rule ids; by default the folder the file sits in."""
+    if "profile" not in table:
+        return path.parent.name
+    name = require(table, "profile", str, path, "")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise rule_error(path, "profile", "must be lower-case letters, digits and '_'")
+    return str(name)
+
+
+# --- fields -----------------------------------------------------------------------------
+
+
+def _fields(table: Mapping[str, Any], path: Path, profile: str) -> tuple[FieldRule, ...]:
+    raw = table.get("fields", {})
+    if not isinstance(raw, dict):
+        raise rule_error(path, "fields", "must be a table of canonical field keys")
+    return tuple(_field(key, value, path, profile) for key, value in raw.items())
+
+
+def _field(key: str, raw: Any, path: Path, profile: str) -> FieldRule:
+    where = f"fields.{key}"
+    if key not in FIELD_KEYS:
+        raise rule_error(path, where, f"unknown canonical field '{key}' "
+                                      f"(known: {', '.join(FIELD_KEYS)})")
+    if not isinstance(raw, dict):
+        raise rule_error(path, where, "must be a table")
+    check_known_keys(raw, _FIELD_KEYS_ALLOWED, path, where)
+    normaliser = require(raw, "normaliser", str, path, where)
+    if normaliser not in NORMALISERS:
+        raise rule_error(path, f"{where}.normaliser", f"unknown normaliser '{normaliser}' "
+                                                      f"(known: {', '.join(NORMALISERS)})")
+    return FieldRule(
+        key=key, normaliser=normaliser,
+        labels=_labels(raw.get("labels", {}), path, where, profile, key),
+        names=tuple(NameRule(f"{profile}.name.{key}#{i}", key, pattern) for i, pattern
+                    in enumerate(_patterns(raw, "names", path, where))),
+        value_pattern=_optional_pattern(raw, "value_pattern", path, where),
+        multiline=_optional_bool(raw, "multiline", path, where),
+        also=_also(raw.get("also", {}), path, where, profile, key),
+    )
+
+
+def _also(raw: Any, path: Path, where: str, profile: str, key: str) -> tuple[AlsoRule, ...]:
+    """`also = { other_field = 'regex' }`: other fields read out of this field's text."""
+    where = f"{where}.also"
+    if not isinstance(raw, dict):
+        raise rule_error(path, where, "must be a table of canonical field = 'regex'")
+    rules = []
+    for other, text in raw.items():
+        if other not in FIELD_KEYS or other == key:
+            raise _inline_error(path, where, other, f"unknown or same field '{other}'")
+        if not isinstance(text, str):
+            raise _inline_error(path, where, other, "must be a regular expression string")
+        try:
+            pattern = re.compile(text, re.IGNORECASE)
+        except re.error as exc:
+            raise _inline_error(path, where, other, f"bad regular expression: {exc}") from exc
+        rules.append(AlsoRule(f"{profile}.also.{key}.{other}", other, pattern))
+    return tuple(rules)
+
+
+def _labels(raw: Any, path: Path, where: str, profile: str, key: str) -> tuple[LabelRule, ...]:
+    """Label variants per language, numbered in file order across languages."""
+    where = f"{where}.labels"
+    if not isinstance(raw, dict):
+        raise rule_error(path, where, "must be a table of languages (en, fr, nl, de)")
+    check_known_keys(raw, LANGUAGES, path, where)
+    texts = [(lang, text) for lang in raw for text in _strings(raw, lang, path, where)]
+    labels = tuple(LabelRule(f"{profile}.label.{key}#{i}", key, text, fold(text), lang)
+                   for i, (lang, text) in enumerate(texts))
+    for label in labels:
+        if not label.folded:
+            raise rule_error(path, f"{where}.{label.language}",
+                             f"label '{label.text}' has no letters or digits")
+    return labels
+
+
+def _inline_error(path: Path, table: str, name: str, reason: str) -> ConfigError:
+    """An error on a key of an inline table: the line is the table's own."""
+    return ConfigError(reason, path=str(path), line=locate_key(path, table),
+                       key=f"{table}.{name}")
+
+
+def _merge_fields(base: tuple[FieldRule, ...], own: tuple[FieldRule, ...],
+                  ) -> tuple[FieldRule, ...]:
+    """A field table written in the including file replaces the included one."""
+    mine = {rule.key: rule for rule in own}
+    kept = tuple(rule for rule in base if rule.key not in mine)
+    return kept + own
+
+
+# --- checkboxes -------------------------------------------------------------------------
+
+
+def _checkboxes(table: Mapping[str, Any], path: Path, profile: str,
+                ) -> tuple[CheckboxRule, ...]:
+    raw = _array_of_tables(table, "checkboxes", path)
+    return tuple(_checkbox(entry, index, path, profile) for index, entry in enumerate(raw))
+
+
+def _checkbox(raw: Mapping[str, Any], index: int, path: Path, profile: str) -> CheckboxRule:
+    where = f"checkboxes[{index}]"
+    _check_array_keys(raw, _CHECKBOX_KEYS, path, "checkboxes", index)
+    key = _array_require(raw, "field", str, path, "checkboxes", index)
+    if key not in FIELD_KEYS:
+        raise _array_error(path, "checkboxes", index, "field", f"unknown canonical field '{key}'")
+    value = _array_require(raw, "value", str, path, "checkboxes", index)
+    if key in ENUM_VALUES and value not in ENUM_VALUES[key]:
+        raise _array_error(path, "checkboxes", index, "value",
+                           f"'{value}' is not a value of {key} "
+                           f"({', '.join(ENUM_VALUES[key])})")
+    labels = tuple(fold(t) for t in _strings(raw, "labels", path, where))
+    return CheckboxRule(
+        id=f"{profile}.checkbox.{key}.{fold(value).replace(' ', '_')}#{index}",
+        field=key, value=value, labels=labels,
+        names=_patterns(raw, "names", path, where),
+    )
+
+
+# --- document kinds ---------------------------------------------------------------------
+
+
+def _kinds(table: Mapping[str, Any], path: Path, profile: str) -> tuple[KindRule, ...]:
+    raw = _array_of_tables(table, "kinds", path)
+    counts: dict[str, int] = {}  # rule ids number the rules of each kind
+    return tuple(_kind(entry, index, path, profile, counts) for index, entry in enumerate(raw))
+
+
+def _kind(raw: Mapping[str, Any], index: int, path: Path, profile: str,
+          counts: dict[str, int]) -> KindRule:
+    where = f"kinds[{index}]"
+    _check_array_keys(raw, _KIND_KEYS, path, "kinds", index)
+    kind = _array_require(raw, "kind", str, path, "kinds", index)
+    if kind not in DOCUMENT_KINDS:
+        raise _array_error(path, "kinds", index, "kind", f"unknown document kind '{kind}' "
+                                                          f"(known: {', '.join(DOCUMENT_KINDS)})")
+    priority = _array_require(raw, "priority", int, path, "kinds", index)
+    required = _strings(raw, "requires_fields", path, where)
+    unknown = [k for k in required if k not in FIELD_KEYS]
+    if unknown:
+        raise _array_error(path, "kinds", index, "requires_fields",
+                           f"unknown canonical field '{unknown[0]}'")
+    number = counts.get(kind, 0)
+    counts[kind] = number + 1
+    return KindRule(
+        id=f"{profile}.kind.{kind}#{number}", kind=kind, priority=int(priority),
+        filenames=_patterns(raw, "filenames", path, where),
+        phrases=_phrases(raw.get("phrases", {}), path, where),
+        form_fields=_patterns(raw, "form_fields", path, where),
+        requires_fields=required,
+    )
+
+
+def _phrases(raw: Any, path: Path, where: str) -> tuple[Phrase, ...]:
+    where = f"{where}.phrases"
+    if not isinstance(raw, dict):
+        raise rule_error(path, where, "must be a table of languages (en, fr, nl, de)")
+    check_known_keys(raw, LANGUAGES, path, where)
+    return tuple(Phrase(lang, fold(text)) for lang in raw
+                 for text in _strings(raw, lang, path, where) if fold(text))
+
+
+# --- signature lines -------------------------------------------------------------------
+
+
+def _signatures(table: Mapping[str, Any], path: Path) -> SignatureRules:
+    raw = table.get("signatures", {})
+    if not isinstance(raw, dict):
+        raise rule_error(path, "signatures", "must be a table")
+    check_known_keys(raw, _SIGNATURE_KEYS, path, "signatures")
+    return SignatureRules(_language_texts(raw, "labels", path, "signatures"),
+                          _language_texts(raw, "signed_phrases", path, "signatures"))
+
+
+def _language_texts(table: Mapping[str, Any], name: str, path: Path,
+                    where: str) -> tuple[str, ...]:
+    """Folded texts of a per-language table (en, fr, nl, de)."""
+    raw = table.get(name, {})
+    where = f"{where}.{name}"
+    if not isinstance(raw, dict):
+        raise rule_error(path, where, "must be a table of languages (en, fr, nl, de)")
+    check_known_keys(raw, LANGUAGES, path, where)
+    return tuple(fold(t) for lang in raw for t in _strings(raw, lang, path, where) if fold(t))
+
+
+# --- assembling and checking the whole ----------------------------------------------------
+
+
+def _assemble(profile: str, paths: tuple[Path, ...], fields: tuple[FieldRule, ...],
+              checkboxes: tuple[CheckboxRule, ...], kinds: tuple[KindRule, ...],
+              path: Path) -> ExtractionRules:
+    by_label = _label_lookup(fields, path)
+    languages: dict[str, set[str]] = {}
+    for rule in fields:
+        for label in rule.labels:
+            languages.setdefault(label.folded, set()).add(label.language)
+    return ExtractionRules(
+        profile=profile, paths=paths, fields=fields, checkboxes=checkboxes, kinds=kinds,
+        by_key=MappingProxyType({rule.key: rule for rule in fields}),
+        by_label=MappingProxyType(by_label),
+        label_languages=MappingProxyType({k: frozenset(v) for k, v in languages.items()}),
+        first_words=frozenset(folded.split()[0] for folded in by_label),
+    )
+
+
+def _label_lookup(fields: tuple[FieldRule, ...], path: Path) -> dict[str, LabelRule]:
+    """Folded label -> rule; one printed label may not mean two different fields."""
+    lookup: dict[str, LabelRule] = {}
+    for rule in fields:
+        for label in rule.labels:
+            other = lookup.get(label.folded)
+            if other is not None and other.key != label.key:
+                raise rule_error(path, f"fields.{label.key}.labels.{label.language}",
+                                 f"label '{label.text}' is also a label of '{other.key}'")
+            lookup.setdefault(label.folded, label)
+    return lookup
+
+
+# --- typed getters with file, line and key --------------------------------------------------
+
+
+def _strings(table: Mapping[str, Any], name: str, path: Path, where: str) -> tuple[str, ...]:
+    """An optional list of strings."""
+    value = table.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise rule_error(path, f"{where}.{name}", "must be a list of strings")
+    return tuple(value)
+
+
+def _patterns(table: Mapping[str, Any], name: str, path: Path, where: str,
+              ) -> tuple[re.Pattern[str], ...]:
+    """An optional list of regular expressions, compiled (case-insensitive by default)."""
+    return tuple(_compile(text, path, f"{where}.{name}")
+                 for text in _strings(table, name, path, where))
+
+
+def _optional_pattern(table: Mapping[str, Any], name: str, path: Path, where: str,
+                      ) -> re.Pattern[str] | None:
+    if name not in table:
+        return None
+    return _compile(require(table, name, str, path, where), path, f"{where}.{name}")
+
+
+def _optional_bool(table: Mapping[str, Any], name: str, path: Path, where: str) -> bool:
+    return bool(require(table, name, bool, path, where)) if name in table else False
+
+
+def _compile(text: str, path: Path, key: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as exc:
+        raise rule_error(path, key, f"bad regular expression '{text}': {exc}") from exc
+
+
+def _array_of_tables(table: Mapping[str, Any], name: str, path: Path,
+                     ) -> list[Mapping[str, Any]]:
+    value = table.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise rule_error(path, name, f"must be an array of tables ([[{name}]])")
+    return value
+
+
+def _check_array_keys(raw: Mapping[str, Any], allowed: tuple[str, ...], path: Path,
+                      array: str, index: int) -> None:
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise _array_error(path, array, index, unknown[0], f"unknown key '{unknown[0]}' "
+                                                           f"(allowed: {', '.join(allowed)})")
+
+
+def _array_require(raw: Mapping[str, Any], name: str, kind: type, path: Path, array: str,
+                   index: int) -> Any:
+    if name not in raw:
+        raise _array_error(path, array, index, None, f"missing key '{name}'")
+    value = raw[name]
+    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        raise _array_error(path, array, index, name,
+                           f"must be {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def _array_error(path: Path, array: str, index: int, name: str | None,
+                 reason: str) -> ConfigError:
+    """A ConfigError on the n-th [[array]] table, pointing at its own line."""
+    key = f"{array}[{index}].{name}" if name else f"{array}[{index}]"
+    return ConfigError(reason, path=str(path), line=_locate_in_array(path, array, index, name),
+                       key=key)
+
+
+def _locate_in_array(path: Path, array: str, index: int, name: str | None) -> int | None:
+    """Line of `name` inside the index-th [[array]] table (or of its header)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = re.compile(rf"^\s*\[\[\s*{re.escape(array)}\s*\]\]")
+    starts = [n for n, line in enumerate(lines) if header.match(line)]
+    if index >= len(starts):
+        return None
+    start = starts[index]
+    if name is None:
+        return start + 1
+    assign = re.compile(rf'^\s*"?{re.escape(name)}"?\s*[=.]')
+    for number in range(start + 1, len(lines)):
+        if lines[number].lstrip().startswith("["):
+            break
+        if assign.match(lines[number]):
+            return number + 1
+    return start + 1
