@@ -43,13 +43,16 @@ def profile_files(root: Path) -> list[Path]:
 
 def load_profile_from(root: Path) -> Profile:
     """Load and validate a profile folder; a bad file stops with its path, line and key."""
+    extraction = load_extraction_rules(root / "extraction.toml")
+    # Files a rule file includes from another profile are part of this profile's version.
+    files = {*profile_files(root), *(Path(p) for p in extraction.paths)}
     return Profile(
         name=root.name,
         root=root,
-        extraction=load_extraction_rules(root / "extraction.toml"),
+        extraction=extraction,
         triage=load_triage_rules(root / "triage.toml"),
         templates_dir=root / "templates",
-        version=content_hash(profile_files(root)),
+        version=content_hash(files),
     )
 
 

@@ -185,12 +185,22 @@ def _recheck(s: Session, rt: Runtime, work: Work, case: Case,
     if request_type:
         checklist = evaluate_checklist(request_type, fields, documents, case.subject,
                                        profile.triage)
-    for item_id, old, new in set_checklist(s, case, checklist):
-        add_event(s, case, ACTOR, "checklist_changed",
-                  {"item": item_id, "from": old, "to": new})
+    _log_checklist(s, case, set_checklist(s, case, checklist))
     merged = _merged_triage(result, case, request_type, fields, checklist)
     update_case_triage(s, case, merged, _case_status(case, merged, role))
     return checklist
+
+
+def _log_checklist(s: Session, case: Case, changes: list[tuple[str, str, str]]) -> None:
+    """Record a first evaluation as one event, later changes one event each."""
+    if changes and all(not old for _, old, _ in changes):
+        by_status: dict[str, list[str]] = {}
+        for item_id, _, new in changes:
+            by_status.setdefault(new, []).append(item_id)
+        add_event(s, case, ACTOR, "checklist_evaluated", by_status)
+        return
+    for item_id, old, new in changes:
+        add_event(s, case, ACTOR, "checklist_changed", {"item": item_id, "from": old, "to": new})
 
 
 def _merged_triage(result: TriageResult, case: Case, request_type: str | None,
