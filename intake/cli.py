@@ -46,6 +46,8 @@ def _configure_logging(settings: Settings, verbose: bool, quiet: bool) -> None:
         level = max(level, logging.WARNING)
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The scheduler's own per-job lines repeat ours; keep its warnings and errors only.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
 
 
 def build_parser() -> argparse.ArgumentParser:

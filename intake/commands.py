@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 import shutil
 import sys
 import threading
@@ -21,23 +22,34 @@ from intake.pipeline import CycleReport, poll_mailbox
 from intake.runtime import Runtime, database_url, open_runtime
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "config" / "samples"
+# How often `run` looks for acknowledgements whose retry is due (besides after every poll).
+OUTBOX_RETRY_SECONDS = 30
+log = logging.getLogger(__name__)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Poll every mailbox on its schedule and drain the outbox until SIGTERM/SIGINT."""
-    from intake.scheduler import run_scheduler
+    from intake.scheduler import Job, run_scheduler
 
     runtime = open_runtime(settings)
     stop = threading.Event()
+    drain_lock = threading.Lock()  # one delivery pass at a time: a reply is claimed once
+
+    def drain() -> None:
+        with drain_lock:
+            report = drain_outbox(runtime)
+        if report.sent or report.failed or report.uncertain:
+            log.info("%s", report.summary())
 
     def poll(name: str) -> None:
         report = poll_mailbox(runtime, settings.mailbox(name), stop)
-        print(report.summary(), flush=True)
-        print(drain_outbox(runtime).summary(), flush=True)
+        log.info("%s", report.summary())
+        drain()  # acknowledgements leave right after their case is filed
 
+    jobs = [Job("outbox", drain, interval_seconds=OUTBOX_RETRY_SECONDS)]
     try:
         run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes], poll,
-                      stop_event=stop)
+                      extra_jobs=jobs, stop_event=stop, timezone=settings.general.timezone)
     finally:
         runtime.close()
     return 0
