@@ -17,8 +17,10 @@ def mailbox_lock(data_dir: Path, mailbox: str) -> Iterator[bool]:
     fd = os.open(folder / f"{mailbox}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            # A POSIX record lock (lockf), not flock: worker processes forked while it is
+            # held must not keep it after this process lets go.
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             yield False
             return
         # The kernel drops the lock when the process dies: a crash never leaves it stuck.

@@ -84,4 +84,5 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     for mailbox in settings.mailboxes:
         runtime.profile(mailbox.profile)  # a bad rule file stops start-up here
         runtime.templates(mailbox.profile)
+    runtime.pool.start()  # forked with the rules loaded, before any thread or lock
     return runtime

@@ -6,7 +6,11 @@ the calling process, one message at a time in UID order, so crash safety is unch
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +35,22 @@ class PrepareContext:
 def prepare(work: Work, limits: Limits) -> Work:
     """Run the prepare stages on one message (in whatever process calls it)."""
     return run_stages(PrepareContext(limits), work, PREPARE_STAGES)
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the intake process dies, even by SIGKILL.
+
+    Orphaned workers would otherwise wait forever on their queue, holding the pipes and
+    files they inherited.
+    """
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        ctypes.CDLL(libc_name, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 class _Deferred(Future[Work]):
@@ -63,14 +83,23 @@ class PreparePool:
         """How many messages may be in flight (bounds memory on a large backlog)."""
         return max(1, 2 * self.workers)
 
+    def start(self) -> None:
+        """Fork the workers now, before the scheduler's threads and any lock exist."""
+        if self.workers > 1 and self._executor is None:
+            # fork: workers inherit the loaded code and rules instead of importing again.
+            context = multiprocessing.get_context("fork")
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_die_with_parent,
+                initargs=(os.getpid(),))
+            # With fork, the first submit starts every worker process at once.
+            self._executor.submit(int).result()
+
     def submit(self, work: Work) -> Future[Work]:
         """Start preparing a message; the future yields the Work or raises StageError."""
         if self.workers <= 1:
             return _Deferred(lambda: prepare(work, self.limits))
-        if self._executor is None:
-            # fork: workers inherit the loaded code and rules instead of importing again.
-            context = multiprocessing.get_context("fork")
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
+        self.start()
+        assert self._executor is not None
         return self._executor.submit(prepare, work, self.limits)
 
     def close(self) -> None:

@@ -19,6 +19,20 @@ from tests.servers import MailboxUser, SmtpServer
 CRASHES = ("after_record:2", "after_file:1", "after_move:1", "after_file:3", "after_send:2")
 
 
+def processes_using(config: Path) -> list[int]:
+    """Return the ids of live processes whose command line names this settings file."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(config).encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
 def test_killed_at_any_point_every_message_has_one_case_and_one_reply_at_most(
         tmp_path: Path, mailbox_user: MailboxUser, smtp_server: SmtpServer, db_url: str) -> None:
     intake = Intake(write_settings(tmp_path, mailbox_user, smtp_server, db_url),
@@ -31,6 +45,8 @@ def test_killed_at_any_point_every_message_has_one_case_and_one_reply_at_most(
     for crash in CRASHES:
         result = intake.poll(failpoints=crash)
         assert result.returncode == -signal.SIGKILL, (crash, result.stdout, result.stderr)
+        # The extraction workers die with the intake process: nothing is left running.
+        assert processes_using(intake.config) == [], crash
     final = intake.poll()
 
     assert final.returncode == 0, final.stderr
