@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         # One-shot commands print their own lines; only `run` logs each message at INFO.
-        quiet = getattr(args, "handler", None) is not None and args.command_name != "run"
+        quiet = getattr(args, "command_name", "") != "run"
         _configure_logging(settings, args.verbose, quiet)
         code: int = args.handler(args, settings)
         return code
@@ -112,10 +112,13 @@ def _register_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _register_cases(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """cases list|show|export."""
     from intake import commands
+    from intake.report_commands import add_review_arguments
 
-    cases = _add(sub, "cases", commands.cmd_cases, "look at the filed cases")
-    cases.add_argument("action", choices=["list", "show", "export"])
-    cases.add_argument("ref", nargs="?", help="case reference (for show)")
+    cases = _add(sub, "cases", commands.cmd_cases,
+                 "look at the filed cases, correct a field, record a decision")
+    cases.add_argument("action", choices=["list", "show", "export", "set", "status"])
+    cases.add_argument("ref", nargs="?", help="case reference (show, set, status)")
+    add_review_arguments(cases)
     cases.add_argument("--format", choices=["json", "csv"], default="json",
                        help="export format (default json)")
     cases.add_argument("--status", help="only cases in this status (for list)")
@@ -129,7 +132,22 @@ def _register_rules(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     register_rules(sub)
 
 
-_REGISTRARS = (_register_run, _register_admin, _register_cases, _register_rules)
+def _register_reports(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """report case|digest."""
+    from intake.report_commands import register_report
+
+    register_report(sub)
+
+
+def _register_reprocess(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """reprocess."""
+    from intake.reprocess import register_reprocess
+
+    register_reprocess(sub)
+
+
+_REGISTRARS = (_register_run, _register_admin, _register_cases, _register_rules,
+               _register_reports, _register_reprocess)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         log.info("%s", report.summary())
         drain()  # acknowledgements leave right after their case is filed
 
-    jobs = [Job("outbox", drain, interval_seconds=OUTBOX_RETRY_SECONDS)]
+    from intake.report_commands import digest_job
+
+    jobs = [Job("outbox", drain, interval_seconds=OUTBOX_RETRY_SECONDS),
+            Job("digest", lambda: digest_job(runtime), daily_at=settings.reports.digest_time)]
     try:
         run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes], poll,
                       extra_jobs=jobs, stop_event=stop, timezone=settings.general.timezone)
@@ -176,7 +179,11 @@ def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cases(args: argparse.Namespace, settings: Settings) -> int:
-    """List, show or export cases."""
+    """List, show or export cases; set and status record a reviewer's word."""
+    if args.action in ("set", "status"):
+        from intake.report_commands import cmd_cases_review
+
+        return cmd_cases_review(args, settings)
     runtime = open_runtime(settings)
     try:
         with runtime.database.session() as s:
@@ -192,13 +199,13 @@ def cmd_cases(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _case_rows(s: Any, status: str | None = None) -> list[dict[str, Any]]:
-    """Return a summary dict per case, newest last."""
-    from storage.cases import list_cases
+    """Return a summary dict per case, oldest first."""
+    from storage.cases import case_missing, list_cases
 
     return [{"ref": c.ref, "status": c.status, "request_type": c.request_type or "-",
              "regulation": c.regulation or "-", "language": c.language or "-",
-             "urgent": "yes" if c.urgent else "", "missing": ", ".join(
-                 (c.triage or {}).get("missing", [])) or "-", "subject": c.subject}
+             "urgent": "yes" if c.urgent else "",
+             "missing": ", ".join(case_missing(s, c)) or "-", "subject": c.subject}
             for c in list_cases(s, status=status)]
 
 

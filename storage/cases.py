@@ -239,3 +239,10 @@ def case_checklist(s: Session, case: Case) -> list[ChecklistEntry]:
     """Return a case's checklist items in the order they were first set."""
     query = select(ChecklistEntry).where(ChecklistEntry.case_id == case.id)
     return list(s.scalars(query.order_by(ChecklistEntry.id)))
+
+
+@storage_errors
+def case_missing(s: Session, case: Case) -> list[str]:
+    """Return the required checklist items of a case that are not present, as stored now."""
+    return [e.item_id for e in case_checklist(s, case)
+            if e.severity == "required" and e.status in ("missing", "unclear")]

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from storage.cases import case_checklist
+from storage.cases import case_checklist, case_missing
 from storage.db import storage_errors
 from storage.events import case_events
 from storage.fields import current_fields
@@ -107,6 +107,8 @@ def case_to_dict(s: Session, case: Case) -> JsonDict:
     messages = case_messages(s, case)
     message_ids = {m.id: m.message_id for m in messages}
     fields = current_fields(s, case)
+    checklist = case_checklist(s, case)
+    missing = case_missing(s, case)
     return {
         "ref": case.ref,
         "status": case.status,
@@ -124,7 +126,10 @@ def case_to_dict(s: Session, case: Case) -> JsonDict:
         "triage": case.triage,
         "fields": {key: field_to_dict(fields[key]) for key in sorted(fields)},
         "documents": [document_to_dict(d, message_ids) for d in case_documents(s, case)],
-        "checklist": [checklist_to_dict(c) for c in case_checklist(s, case)],
+        "checklist": [checklist_to_dict(c) for c in checklist],
+        # From the stored checklist, so a reviewer's correction shows at once.
+        "missing": missing,
+        "complete": bool(checklist) and not missing,
         "messages": [message_to_dict(m) for m in messages],
         "outgoing": [outgoing_to_dict(o) for o in outbox_for_case(s, case)],
         "events": [event_to_dict(e) for e in case_events(s, case)],

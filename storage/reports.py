@@ -248,10 +248,12 @@ def history_entry(row: ExtractedField, documents: dict[int, str],
 @storage_errors
 def case_field_history(s: Session, case: Case) -> list[JsonDict]:
     """Return every value ever recorded for a case: superseded, alternatives, reviewer's."""
-    documents = dict(s.execute(select(Document.id, Document.filename)
-                               .where(Document.case_id == case.id)).tuples())
-    messages = dict(s.execute(select(CaseMessage.id, CaseMessage.message_id)
-                              .where(CaseMessage.case_id == case.id)).tuples())
+    documents: dict[int, str] = {
+        id_: name for id_, name in s.execute(
+            select(Document.id, Document.filename).where(Document.case_id == case.id))}
+    messages: dict[int, str | None] = {
+        id_: mid for id_, mid in s.execute(
+            select(CaseMessage.id, CaseMessage.message_id).where(CaseMessage.case_id == case.id))}
     return [history_entry(row, documents, messages) for row in field_history(s, case)]
 
 
