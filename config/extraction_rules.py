@@ -16,7 +16,14 @@ from types import MappingProxyType
 from typing import Any
 
 from config.errors import ConfigError
-from config.rulefile import check_known_keys, locate_key, read_toml, require, rule_error
+from config.rulefile import (
+    check_known_keys,
+    locate_array_key,
+    locate_key,
+    read_toml,
+    require,
+    rule_error,
+)
 from parsers.normalise import NORMALISERS, fold
 
 # The canonical fields of shared/domain.md.
@@ -492,24 +499,5 @@ def _array_error(path: Path, array: str, index: int, name: str | None,
                  reason: str) -> ConfigError:
     """A ConfigError on the n-th [[array]] table, pointing at its own line."""
     key = f"{array}[{index}].{name}" if name else f"{array}[{index}]"
-    return ConfigError(reason, path=str(path), line=_locate_in_array(path, array, index, name),
+    return ConfigError(reason, path=str(path), line=locate_array_key(path, array, index, name),
                        key=key)
-
-
-def _locate_in_array(path: Path, array: str, index: int, name: str | None) -> int | None:
-    """Line of `name` inside the index-th [[array]] table (or of its header)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = re.compile(rf"^\s*\[\[\s*{re.escape(array)}\s*\]\]")
-    starts = [n for n, line in enumerate(lines) if header.match(line)]
-    if index >= len(starts):
-        return None
-    start = starts[index]
-    if name is None:
-        return start + 1
-    assign = re.compile(rf'^\s*"?{re.escape(name)}"?\s*[=.]')
-    for number in range(start + 1, len(lines)):
-        if lines[number].lstrip().startswith("["):
-            break
-        if assign.match(lines[number]):
-            return number + 1
-    return start + 1

@@ -96,3 +96,26 @@ def content_hash(paths: Iterable[Path]) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def locate_array_key(path: Path, array: str, index: int, key: str | None) -> int | None:
+    """Return the line of ``key`` in the index-th ``[[array]]`` table (or of its header)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    header = re.compile(rf"^\s*\[\[\s*{re.escape(array)}\s*\]\]")
+    starts = [n for n, line in enumerate(lines) if header.match(line)]
+    if index >= len(starts):
+        return None
+    start = starts[index]
+    if key is None:
+        return start + 1
+    # "key =" or a dotted "key.sub =" line, before the next table header.
+    assign = re.compile(rf'^\s*"?{re.escape(key)}"?\s*[=.]')
+    for number in range(start + 1, len(lines)):
+        if lines[number].lstrip().startswith("["):
+            break
+        if assign.match(lines[number]):
+            return number + 1
+    return start + 1

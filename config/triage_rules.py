@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
-from config.rulefile import check_known_keys, content_hash, read_toml, require, rule_error
+from config.rulefile import (
+    check_known_keys,
+    content_hash,
+    locate_array_key,
+    read_toml,
+    require,
+    rule_error,
+)
 
 LANGUAGES = ("en", "fr", "nl", "de")
 MESSAGE_KINDS = ("new_request", "follow_up", "enquiry", "automated", "other")
@@ -234,7 +241,7 @@ class _Ctx:
         """Build an error; ``item`` locates the n-th ``[[header]]`` table of an array."""
         if item is None:
             return rule_error(self.path, key, reason)
-        line = _locate_item_key(self.path, item[0], item[1], key.rsplit(".", 1)[-1])
+        line = locate_array_key(self.path, item[0], item[1], key.rsplit(".", 1)[-1])
         return ConfigError(reason, path=str(self.path), line=line, key=key)
 
     def table(self, data: Mapping[str, Any], name: str, where: str = "") -> dict[str, Any]:
@@ -300,26 +307,6 @@ class _Ctx:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise self.error(f"{where}.{name}", "must be a non-negative integer")
         return value
-
-
-def _locate_item_key(path: Path, header: str, index: int, key: str) -> int | None:
-    """Return the line of ``key`` inside the index-th ``[[header]]`` table (or the header)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    wanted = re.compile(rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]")
-    starts = [n for n, line in enumerate(lines) if wanted.search(line)]
-    if index >= len(starts):
-        return None
-    start = starts[index]
-    assign = re.compile(rf'^\s*"?{re.escape(key)}"?\s*=')
-    for number in range(start + 1, len(lines)):
-        if lines[number].lstrip().startswith("["):
-            break
-        if assign.search(lines[number]):
-            return number + 1
-    return start + 1
 
 
 # -- automated -------------------------------------------------------------------------------
