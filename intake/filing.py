@@ -17,6 +17,7 @@ from config.profiles import Profile
 from intake.policy import reply_decision, reply_recipient
 from intake.replies import choose_template, compose_acknowledgement
 from intake.runtime import Runtime
+from intake.templates import TemplateSet
 from intake.work import Work
 from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage, Signature
 from parsers.records import Source as FieldSource
@@ -236,41 +237,60 @@ def _stored_checklist(s: Session, case: Case) -> list[ChecklistItem]:
             for e in case_checklist(s, case)]
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What an acknowledgement answers: the applicant's message and the case as it stands."""
+
+    parsed: ParsedMessage
+    result: TriageResult  # the message's triage, widened to the case
+    case_known: bool  # a follow-up of a case we hold
+    documents_received: Sequence[str]
+    checklist: Sequence[ChecklistItem]
+
+
 def _queue_acknowledgement(s: Session, rt: Runtime, work: Work, case: Case, role: str,
                            checklist: Sequence[ChecklistItem]) -> str:
     """Compose the acknowledgement and put it in the outbox, or record why not."""
     assert work.parsed is not None and work.triage is not None
     if role in ("automated", "duplicate"):
         return "none" if role == "automated" else "suppressed: duplicate submission"
-    settings = rt.settings
-    replies = settings.replies
+    reply = Reply(work.parsed, work.triage, role == "follow_up",
+                  [d.filename for d in work.triage.documents], checklist)
+    return queue_acknowledgement(s, rt, case, reply, rt.templates(work.profile), ACTOR)
+
+
+def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
+                          templates: TemplateSet, actor: str) -> str:
+    """Apply the reply policy, then compose and queue the acknowledgement (or say why not)."""
+    settings, replies = rt.settings, rt.settings.replies
     since = datetime.now(UTC) - timedelta(minutes=replies.rate_limit_window_minutes)
-    recipient = reply_recipient(work.parsed) or ""
-    recent = acks_sent_to_since(s, recipient, since) if recipient else 0
-    hold = replies.hold or work.profile in replies.per_profile_hold
+    recipient = reply_recipient(reply.parsed) or ""
     decision = reply_decision(
-        work.parsed, work.triage, our_addresses={settings.general.our_address.lower()},
-        block_list=replies.block_list, recent_acks_to_sender=recent,
-        rate_limit=replies.rate_limit_count, hold=hold)
+        reply.parsed, reply.result, our_addresses={settings.general.our_address.lower()},
+        block_list=replies.block_list,
+        recent_acks_to_sender=acks_sent_to_since(s, recipient, since) if recipient else 0,
+        rate_limit=replies.rate_limit_count,
+        hold=replies.hold or case.authority in replies.per_profile_hold)
     if decision.action == "suppress":
-        add_event(s, case, ACTOR, "acknowledgement_suppressed",
+        add_event(s, case, actor, "acknowledgement_suppressed",
                   {"reason": decision.reason, "flag": decision.flag})
         return f"suppressed: {decision.reason}"
+    general = settings.general
     mail = compose_acknowledgement(
-        work.parsed, work.triage, case_ref=case.ref,
-        template=choose_template(work.triage, case_known=role == "follow_up"),
-        documents_received=[d.filename for d in work.triage.documents],
-        checklist=checklist, templates=rt.templates(work.profile),
-        our_address=settings.general.our_address,
-        our_domain=settings.general.our_domain or settings.general.our_address.split("@")[-1],
+        reply.parsed, reply.result, case_ref=case.ref,
+        template=choose_template(reply.result, case_known=reply.case_known),
+        documents_received=reply.documents_received, checklist=reply.checklist,
+        templates=templates, our_address=general.our_address,
+        our_domain=general.our_domain or general.our_address.split("@")[-1],
         now=datetime.now(UTC))
+    held = decision.action == "hold"
     outbox_add(s, case=case, case_message=None, message_id=mail.message_id,
                recipient=mail.recipient, subject=mail.subject, kind=mail.template,
-               raw=mail.raw, held=decision.action == "hold")
-    add_event(s, case, ACTOR, "acknowledgement_queued",
-              {"message_id": mail.message_id, "template": mail.template,
-               "held": decision.action == "hold", "to": mail.recipient})
-    return "held" if decision.action == "hold" else "queued"
+               raw=mail.raw, held=held)
+    add_event(s, case, actor, "acknowledgement_queued",
+              {"message_id": mail.message_id, "template": mail.template, "held": held,
+               "to": mail.recipient})
+    return "held" if held else "queued"
 
 
 def field_to_value(row: ExtractedField) -> FieldValue:

@@ -15,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -25,10 +25,14 @@ from sqlalchemy.orm import Session
 from config.errors import IntakeError
 from config.profiles import Profile, load_profile, load_profile_from, profile_root
 from config.settings import Settings
-from intake.filing import document_to_record, field_to_value, thread_hints
-from intake.policy import ReplyDecision, reply_decision, reply_recipient
+from intake.filing import (
+    Reply,
+    document_to_record,
+    field_to_value,
+    queue_acknowledgement,
+    thread_hints,
+)
 from intake.records import MailboxKey
-from intake.replies import choose_template, compose_acknowledgement
 from intake.rules_commands import Progress
 from intake.runtime import Runtime, open_runtime
 from intake.stages import PREPARE_STAGES, run_stages
@@ -40,7 +44,6 @@ from storage.events import add_event
 from storage.ledger import ledger_raw
 from storage.messages import add_fields, case_documents, case_messages, current_fields
 from storage.models import Case, CaseMessage, Document, ExtractedField, Ledger, utcnow
-from storage.outbox import acks_sent_to_since, outbox_add
 from storage.sql import attach
 from triage.checklist import evaluate_checklist
 from triage.engine import triage_message
@@ -465,47 +468,9 @@ def acknowledge(s: Session, rt: Runtime, rules: CurrentRules, plan: Plan,
         return "none (what is missing did not change)"
     reading = _rechecked(plan.readings)[-1]  # the applicant's latest message is answered
     merged = plan.merged_triage()
-    decision = _reply_decision(s, rt, reading.parsed, merged, case.authority)
-    if decision.action == "suppress":
-        add_event(s, case, ACTOR, "acknowledgement_suppressed",
-                  {"reason": decision.reason, "flag": decision.flag})
-        return f"suppressed: {decision.reason}"
-    return _queue(s, rt, rules, plan, reading, merged, decision.action == "hold")
-
-
-def _reply_decision(s: Session, rt: Runtime, parsed: ParsedMessage, merged: TriageResult,
-                    profile: str) -> ReplyDecision:
-    """Send, hold or suppress: the same policy as filing (loops, block list, rate limit)."""
-    replies, general = rt.settings.replies, rt.settings.general
-    since = datetime.now(UTC) - timedelta(minutes=replies.rate_limit_window_minutes)
-    recipient = reply_recipient(parsed) or ""
-    recent = acks_sent_to_since(s, recipient, since) if recipient else 0
-    return reply_decision(
-        parsed, merged, our_addresses={general.our_address.lower()},
-        block_list=replies.block_list, recent_acks_to_sender=recent,
-        rate_limit=replies.rate_limit_count,
-        hold=replies.hold or profile in replies.per_profile_hold)
-
-
-def _queue(s: Session, rt: Runtime, rules: CurrentRules, plan: Plan, reading: Reading,
-           merged: TriageResult, held: bool) -> str:
-    """Compose the acknowledgement and put it in the outbox."""
-    general, case = rt.settings.general, plan.case
-    mail = compose_acknowledgement(
-        reading.parsed, merged, case_ref=case.ref,
-        template=choose_template(merged, case_known=True),
-        documents_received=[d.filename for d in reading.result.documents],
-        checklist=plan.checklist, templates=rules.templates(case.authority),
-        our_address=general.our_address,
-        our_domain=general.our_domain or general.our_address.split("@")[-1],
-        now=datetime.now(UTC))
-    outbox_add(s, case=case, case_message=None, message_id=mail.message_id,
-               recipient=mail.recipient, subject=mail.subject, kind=mail.template,
-               raw=mail.raw, held=held)
-    add_event(s, case, ACTOR, "acknowledgement_queued",
-              {"message_id": mail.message_id, "template": mail.template, "held": held,
-               "to": mail.recipient})
-    return "held" if held else "queued"
+    reply = Reply(reading.parsed, merged, True,
+                  [d.filename for d in reading.result.documents], plan.checklist)
+    return queue_acknowledgement(s, rt, case, reply, rules.templates(case.authority), ACTOR)
 
 
 # --- one case, then many --------------------------------------------------------------------
