@@ -105,8 +105,12 @@ def _register_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     triage.add_argument("--profile", default=None,
                         help="authority profile (default: the first mailbox's)")
     outbox = _add(sub, "outbox", commands.cmd_outbox, "the acknowledgements waiting to leave")
-    outbox.add_argument("action", choices=["list", "send"],
-                        help="list: pending, held, sent, failed; send: one delivery pass")
+    outbox.add_argument("action", choices=["list", "send", "release", "cancel"],
+                        help="list: pending, held, sent, failed; send: one delivery pass; "
+                             "release: let held, failed or uncertain ones go; cancel: never send")
+    outbox.add_argument("ids", nargs="*", type=int, help="outbox ids (release, cancel)")
+    outbox.add_argument("--held", action="store_true", help="release: every held one")
+    outbox.add_argument("--note", default="", help="why (recorded on the case)")
 
 
 def _register_cases(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,10 +7,9 @@ import csv
 import io
 import json
 import logging
-import shutil
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,22 +159,63 @@ def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
-    """List the outbox, or run one delivery pass."""
-    from storage.outbox import outbox_list
+    """List the outbox, run one delivery pass, or release or cancel acknowledgements."""
+    from intake.outbox import drain_outbox
 
     runtime = open_runtime(settings)
     try:
         if args.action == "send":
             print(drain_outbox(runtime).summary())
-            return 0
-        with runtime.database.session() as s:
-            rows = outbox_list(s)
-            print_table(["id", "state", "attempts", "to", "subject", "error"],
-                        [[str(r.id), r.state, str(r.attempts), r.recipient, r.subject[:60],
-                          (r.last_error or "")[:60]] for r in rows])
+        elif args.action in ("release", "cancel"):
+            return _decide_outgoing(runtime, args)
+        else:
+            _print_outbox(runtime)
     finally:
         runtime.close()
     return 0
+
+
+def _decide_outgoing(runtime: Runtime, args: argparse.Namespace) -> int:
+    """Release or cancel acknowledgements by id, recording who decided and why."""
+    import getpass
+
+    from intake.outbox import cancel_outgoing, release_held, release_outgoing
+
+    actor = getpass.getuser()
+    if args.action == "cancel" and not (args.ids and args.note):
+        print("derogation-intake: usage: outbox cancel ID... --note TEXT", file=sys.stderr)
+        return 2
+    if args.action == "cancel":
+        rows = cancel_outgoing(runtime.database, args.ids, actor=actor, note=args.note)
+    elif args.held:
+        rows = release_held(runtime.database, actor=actor, note=args.note)
+    else:
+        rows = release_outgoing(runtime.database, args.ids, actor=actor, note=args.note)
+    for row in rows:
+        print(f"{row.id}: {row.state} ({row.recipient}: {row.subject})")
+    return 0
+
+
+def _print_outbox(runtime: Runtime) -> None:
+    """Print one line per acknowledgement, its next attempt and its full last error below."""
+    from storage.outbox import outbox_list
+
+    with runtime.database.session() as s:
+        rows = outbox_list(s)
+    print_table(["id", "state", "attempts", "to", "subject"],
+                [[str(r.id), r.state, str(r.attempts), r.recipient, r.subject[:60]]
+                 for r in rows],
+                notes=[_outbox_note(r) for r in rows])
+
+
+def _outbox_note(row: Any) -> str:
+    """Return the indented second line of an outbox row: next attempt and last error."""
+    parts = []
+    if row.next_attempt_at is not None and row.state == "pending":
+        parts.append(f"next attempt {row.next_attempt_at.isoformat(timespec='seconds')}")
+    if row.last_error:
+        parts.append(row.last_error)
+    return "; ".join(parts)
 
 
 def cmd_cases(args: argparse.Namespace, settings: Settings) -> int:
@@ -219,13 +259,19 @@ def print_case_table(rows: list[dict[str, Any]]) -> None:
     print_table(columns, [[str(r[c]) for c in columns] for r in rows])
 
 
-def print_table(columns: list[str], rows: Iterable[list[str]]) -> None:
-    """Print rows under a header, each column as wide as its widest cell (capped)."""
+def print_table(columns: list[str], rows: Iterable[list[str]],
+                notes: Sequence[str] = ()) -> None:
+    """Print rows under a header, each column as wide as its widest cell (capped).
+
+    A note, when given for a row, is printed whole on an indented line below it.
+    """
     rows = [[cell.replace("\n", " ")[:70] for cell in row] for row in rows]
-    width = shutil.get_terminal_size((160, 20)).columns
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
-    for row in [columns, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))[:width])
+    print("  ".join(cell.ljust(w) for cell, w in zip(columns, widths, strict=True)).rstrip())
+    for index, row in enumerate(rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if index < len(notes) and notes[index]:
+            print(f"    {notes[index]}")
 
 
 def _show_case(s: Any, ref: str | None) -> int:

@@ -1,21 +1,34 @@
 """Draining the durable outbox: each acknowledgement is handed over at most once.
 
 A row is marked ``sending`` (committed) before the SMTP transaction and ``sent`` after it.
-A row found in ``sending`` after a crash may or may not have left: it is re-sent only when
-the delivery can prove it did not (an outbox Maildir, or the IMAP Sent folder, lacks its
-Message-ID); otherwise it becomes ``uncertain`` for a person to decide.
+A row found in ``sending`` after a crash may or may not have left: it is marked ``sent`` when
+the delivery can show it has it (the outbox Maildir holds its Message-ID), and otherwise
+becomes ``uncertain``, never re-sent without a person's decision (``release_outgoing``).
+
+One sender at a time per data directory (a lock the kernel drops when the process dies):
+so a row in ``sending`` seen by the lock holder belongs to a process that is gone, never to
+one still talking to the relay.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from config.errors import DeliveryError
+from sqlalchemy.orm import Session
+
+from config.errors import DeliveryError, StorageError
 from intake.failpoints import failpoint
 from intake.runtime import Runtime
-from storage.models import OutgoingMessage
+from storage.db import Database, StorageConflict
+from storage.events import add_event
+from storage.models import Case, OutgoingMessage
 from storage.outbox import (
     outbox_due,
     outbox_in_state,
@@ -24,9 +37,13 @@ from storage.outbox import (
     outbox_mark_sending,
     outbox_mark_sent,
     outbox_mark_uncertain,
+    outbox_release,
+    outbox_suppress,
 )
 
 log = logging.getLogger(__name__)
+
+LOCK_FILE = "outbox-sender.lock"
 
 
 @dataclass
@@ -37,9 +54,12 @@ class DrainReport:
     retried: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     uncertain: list[str] = field(default_factory=list)
+    skipped_locked: bool = False
 
     def summary(self) -> str:
         """Return a one-line summary."""
+        if self.skipped_locked:
+            return "outbox: another process is sending; skipped"
         return (f"outbox: {len(self.sent)} sent, {len(self.retried)} to retry, "
                 f"{len(self.failed)} failed, {len(self.uncertain)} uncertain")
 
@@ -49,14 +69,36 @@ def backoff(base_seconds: int, attempts: int) -> timedelta:
     return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 6 * 3600))
 
 
+@contextmanager
+def sender_lock(data_dir: Path) -> Iterator[bool]:
+    """Hold the outbox sender's lock; yield False at once if another process holds it."""
+    folder = data_dir / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            # flock belongs to the open file: two threads of one process exclude each other too.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
     """Settle rows a crash left in 'sending', then send every due acknowledgement once."""
     report = DrainReport()
-    _settle_interrupted(rt, report)
-    with rt.database.session() as s:
-        due = outbox_due(s, now or datetime.now(UTC))
-    for row in due:
-        _send_one(rt, row, report)
+    with sender_lock(rt.settings.general.data_dir) as held:
+        if not held:
+            report.skipped_locked = True
+            return report
+        _settle_interrupted(rt, report)
+        with rt.database.session() as s:
+            due = outbox_due(s, now or datetime.now(UTC))
+        for row in due:
+            _send_one(rt, row, report)
     return report
 
 
@@ -72,23 +114,38 @@ def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
                     s, row, "interrupted during hand-over; not re-sent automatically so that "
                             "the applicant never gets it twice")
                 report.uncertain.append(row.message_id)
+                log.warning("acknowledgement %s to %s may or may not have left: uncertain",
+                            row.message_id, row.recipient)
 
 
 def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport) -> None:
     """Hand one acknowledgement to the delivery and record the server's answer."""
-    with rt.database.session() as s:
-        row = outbox_mark_sending(s, row)
+    claimed = _claim(rt, row)
+    if claimed is None:
+        return
     try:
-        reply = rt.delivery.send(row.raw, rt.settings.general.our_address, [row.recipient])
+        reply = rt.delivery.send(claimed.raw, rt.settings.general.our_address,
+                                 [claimed.recipient])
     except DeliveryError as exc:
-        _record_failure(rt, row, exc, report)
+        _record_failure(rt, claimed, exc, report)
         return
     failpoint("after_send")  # accepted by the server, not yet recorded: the risky window
     with rt.database.session() as s:
-        outbox_mark_sent(s, row, reply)
-    report.sent.append(row.message_id)
-    log.info("sent %s to %s: %s", row.message_id, row.recipient, reply)
-    _keep_sent_copy(rt, row.raw)
+        outbox_mark_sent(s, claimed, reply)
+    report.sent.append(claimed.message_id)
+    log.info("sent %s to %s: %s", claimed.message_id, claimed.recipient, reply)
+    _keep_sent_copy(rt, claimed.raw)
+
+
+def _claim(rt: Runtime, row: OutgoingMessage) -> OutgoingMessage | None:
+    """Mark a row 'sending' (committed); None when someone else changed it in between."""
+    try:
+        with rt.database.session() as s:
+            return outbox_mark_sending(s, row)
+    except StorageConflict as exc:
+        # Released, suppressed or taken by a sender on another host: not ours to send.
+        log.info("not sending %s: %s", row.message_id, exc)
+        return None
 
 
 def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
@@ -114,11 +171,60 @@ def _keep_sent_copy(rt: Runtime, raw: bytes) -> None:
 
     for mailbox in rt.settings.mailboxes:
         if mailbox.type == "imap" and mailbox.sent_folder:
-            source = open_source(mailbox, rt.settings.general.data_dir)
+            try:
+                source = open_source(mailbox, rt.settings.general.data_dir)
+            except Exception as exc:  # the acknowledgement left; a missing copy is a warning
+                log.warning("could not keep a copy in %s: %s", mailbox.sent_folder, exc)
+                return
             try:
                 source.append_sent(raw)
-            except Exception as exc:  # the acknowledgement left; a missing copy is a warning
+            except Exception as exc:  # as above
                 log.warning("could not keep a copy in %s: %s", mailbox.sent_folder, exc)
             finally:
                 source.close()
             return
+
+
+# --- a person's decisions (for `outbox release` / `outbox cancel`) ---------------------------
+
+def release_outgoing(database: Database, ids: Sequence[int], *, actor: str,
+                     note: str = "") -> list[OutgoingMessage]:
+    """Let held, uncertain or failed acknowledgements go at the next pass; record who decided.
+
+    Releasing an ``uncertain`` one may send it a second time: a person does it after checking
+    that the applicant did not receive it.
+    """
+    return [_decide(database, outgoing_id, actor, "acknowledgement_released", note,
+                    outbox_release) for outgoing_id in ids]
+
+
+def release_held(database: Database, *, actor: str, note: str = "") -> list[OutgoingMessage]:
+    """Let every held acknowledgement go at the next pass (hold mode is over)."""
+    with database.session() as s:
+        held = [row.id for row in outbox_in_state(s, "held")]
+    return release_outgoing(database, held, actor=actor, note=note)
+
+
+def cancel_outgoing(database: Database, ids: Sequence[int], *, actor: str,
+                    note: str) -> list[OutgoingMessage]:
+    """Decide that acknowledgements which have not left will never be sent; record why."""
+    reason = f"cancelled by {actor}: {note}"
+    return [_decide(database, outgoing_id, actor, "acknowledgement_cancelled", note,
+                    lambda s, row: outbox_suppress(s, row, reason)) for outgoing_id in ids]
+
+
+def _decide(database: Database, outgoing_id: int, actor: str, action: str, note: str,
+            move: Callable[[Session, OutgoingMessage], OutgoingMessage]) -> OutgoingMessage:
+    """Move one row as a person decided, with an event on its case, in one transaction."""
+    with database.session() as s:
+        row = s.get(OutgoingMessage, outgoing_id)
+        if row is None:
+            raise StorageError(f"no outgoing message {outgoing_id}")
+        before = row.state
+        row = move(s, row)  # refuses, with the row's state, a move the outbox forbids
+        case = s.get(Case, row.case_id) if row.case_id is not None else None
+        if case is not None:
+            add_event(s, case, actor, action, {"message_id": row.message_id, "from": before,
+                                               "to": row.state, "note": note})
+        log.info("%s %s (%s -> %s) by %s", action, row.message_id, before, row.state, actor)
+        return row
