@@ -40,18 +40,25 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if report.sent or report.failed or report.uncertain:
             log.info("%s", report.summary())
 
-    def poll(name: str) -> None:
+    def cycle(name: str) -> None:
         report = poll_mailbox(runtime, settings.mailbox(name), stop)
         log.info("%s", report.summary())
         drain()  # acknowledgements leave right after their case is filed
 
+    from intake.push import one_at_a_time, push_intake
     from intake.report_commands import digest_job
 
+    # A push-triggered cycle and a scheduled one for the same mailbox wait for each other.
+    poll = one_at_a_time(cycle)
     jobs = [Job("outbox", drain, interval_seconds=OUTBOX_RETRY_SECONDS),
             Job("digest", lambda: digest_job(runtime), daily_at=settings.reports.digest_time)]
     try:
-        run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes], poll,
-                      extra_jobs=jobs, stop_event=stop, timezone=settings.general.timezone)
+        with push_intake(runtime, poll, stop) as watched:
+            if watched:
+                log.info("push intake (IMAP IDLE) on: %s", ", ".join(watched))
+            run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes],
+                          poll, extra_jobs=jobs, stop_event=stop,
+                          timezone=settings.general.timezone)
     finally:
         runtime.close()
     return 0
