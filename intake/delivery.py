@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
-import ssl
 from collections.abc import Sequence
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -18,6 +17,7 @@ from typing import Protocol
 
 from config.errors import DeliveryError
 from config.settings import SmtpSettings
+from intake.imap import tls_context
 from intake.maildir import scan, store_message
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ class SmtpDelivery:
         """Open the session with the configured security (TLS, STARTTLS or plain)."""
         s = self.settings
         # Verifying, against the system's trust store or the configured CA bundle.
-        ca_file = str(s.tls_ca_file) if s.tls_ca_file is not None else None
-        context = ssl.create_default_context(cafile=ca_file)
+        context = tls_context(s.tls_ca_file)
         if s.security == "tls":
             return smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
         smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)

@@ -7,6 +7,7 @@ the next call starts from a fresh login and SELECT: a half-known server state is
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import ssl
 import time
@@ -55,8 +56,12 @@ def chunk_by_size(sizes: Iterable[tuple[int, int]], max_messages: int = CHUNK_MA
     return chunks
 
 
+@functools.lru_cache(maxsize=8)
 def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """Return a verifying TLS context: the system's trust store, or the given CA bundle."""
+    """Return a verifying TLS context: the system's trust store, or the given CA bundle.
+
+    Built once per CA file: loading the trust store costs more than the handshake itself.
+    """
     return ssl.create_default_context(cafile=str(ca_file) if ca_file is not None else None)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from config.errors import DeliveryError, StorageError
 from intake.failpoints import failpoint
 from intake.runtime import Runtime
+from intake.sources import MailboxSource, open_source
 from storage.db import Database, StorageConflict
 from storage.events import add_event
 from storage.models import Case, OutgoingMessage
@@ -97,8 +98,12 @@ def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
         _settle_interrupted(rt, report)
         with rt.database.session() as s:
             due = outbox_due(s, now or datetime.now(UTC))
-        for row in due:
-            _send_one(rt, row, report)
+        copies = SentCopies(rt)
+        try:
+            for row in due:
+                _send_one(rt, row, report, copies)
+        finally:
+            copies.close()
     return report
 
 
@@ -118,7 +123,8 @@ def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
                             row.message_id, row.recipient)
 
 
-def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport) -> None:
+def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
+              copies: SentCopies) -> None:
     """Hand one acknowledgement to the delivery and record the server's answer."""
     claimed = _claim(rt, row)
     if claimed is None:
@@ -134,7 +140,7 @@ def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport) -> None:
         outbox_mark_sent(s, claimed, reply)
     report.sent.append(claimed.message_id)
     log.info("sent %s to %s: %s", claimed.message_id, claimed.recipient, reply)
-    _keep_sent_copy(rt, claimed.raw)
+    copies.keep(claimed.raw)
 
 
 def _claim(rt: Runtime, row: OutgoingMessage) -> OutgoingMessage | None:
@@ -165,24 +171,31 @@ def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
         log.info("will retry %s at %s: %s", row.message_id, later.isoformat(), exc)
 
 
-def _keep_sent_copy(rt: Runtime, raw: bytes) -> None:
-    """Append a copy to the IMAP Sent folder of the first mailbox that names one."""
-    from intake.sources import open_source
+class SentCopies:
+    """Keeps a copy of each acknowledgement in the IMAP Sent folder, one connection a pass."""
 
-    for mailbox in rt.settings.mailboxes:
-        if mailbox.type == "imap" and mailbox.sent_folder:
-            try:
-                source = open_source(mailbox, rt.settings.general.data_dir)
-            except Exception as exc:  # the acknowledgement left; a missing copy is a warning
-                log.warning("could not keep a copy in %s: %s", mailbox.sent_folder, exc)
-                return
-            try:
-                source.append_sent(raw)
-            except Exception as exc:  # as above
-                log.warning("could not keep a copy in %s: %s", mailbox.sent_folder, exc)
-            finally:
-                source.close()
+    def __init__(self, rt: Runtime) -> None:
+        self.mailbox = next((m for m in rt.settings.mailboxes
+                             if m.type == "imap" and m.sent_folder), None)
+        self.data_dir = rt.settings.general.data_dir
+        self._source: MailboxSource | None = None
+
+    def keep(self, raw: bytes) -> None:
+        """Append a copy; a failure is a warning, since the acknowledgement already left."""
+        if self.mailbox is None:
             return
+        try:
+            if self._source is None:
+                self._source = open_source(self.mailbox, self.data_dir)
+            self._source.append_sent(raw)
+        except Exception as exc:
+            log.warning("could not keep a copy in %s: %s", self.mailbox.sent_folder, exc)
+
+    def close(self) -> None:
+        """Close the connection, if one was opened."""
+        if self._source is not None:
+            self._source.close()
+            self._source = None
 
 
 # --- a person's decisions (for `outbox release` / `outbox cancel`) ---------------------------
