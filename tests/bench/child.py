@@ -1,0 +1,142 @@
+"""The benchmark's child processes: each measures one thing in a process of its own.
+
+``python -m tests.bench.child COMMAND --config FILE --out RESULT.json``:
+- ``cycle``: what ``poll --once`` does (open the runtime, one cycle of every mailbox, one
+  outbox pass), timed step by step;
+- ``floor``: the floor pass of ``tests.bench.floor`` over the first mailbox;
+- ``push``: ``run`` with push intake wired as proposed for ``cmd_run`` (until SIGTERM);
+- ``prefill``: file ``--cases`` cases through ``tests.bench.prefill``.
+"""
+
+from __future__ import annotations
+
+import time
+
+STARTED = time.perf_counter()  # before the heavy imports: start-up includes them
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from config.settings import Settings, load_settings  # noqa: E402
+
+
+def main() -> None:
+    """Parse the arguments, run the command, write its JSON result."""
+    parser = argparse.ArgumentParser(prog="tests.bench.child")
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cases", type=int, default=0)
+    parser.add_argument("--first", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    result = COMMANDS[args.command](load_settings(args.config), args)
+    # Not RUSAGE_SELF: Linux carries ru_maxrss across exec, so it would include the
+    # harness's size at fork time. VmHWM belongs to this process image alone.
+    result["maxrss_self_mb"] = vm_hwm_kb() / 1024
+    result["maxrss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+
+
+def vm_hwm_kb() -> int:
+    """This process's peak resident set size (VmHWM of /proc/self/status), in kB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """One intake cycle of every mailbox and one outbox pass, as ``poll --once``."""
+    from intake.outbox import drain_outbox
+    from intake.pipeline import poll_mailbox
+    from intake.runtime import open_runtime
+
+    runtime = open_runtime(settings)
+    opened = time.perf_counter()
+    try:
+        reports = [poll_mailbox(runtime, mailbox) for mailbox in settings.mailboxes]
+        polled = time.perf_counter()
+        drained = drain_outbox(runtime)
+        sent = time.perf_counter()
+    finally:
+        runtime.close()
+    return {"startup_s": opened - STARTED, "cycle_s": polled - opened, "drain_s": sent - polled,
+            "filed": sum(len(r.filed) for r in reports),
+            "cases": sum(1 for r in reports for f in r.filed if f.case_ref),
+            "failed": sum(len(r.failed) for r in reports),
+            "duplicates": sum(r.duplicates for r in reports),
+            "sent": len(drained.sent), "not_sent": len(drained.retried) + len(drained.failed)}
+
+
+def floor(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """Choose the faster PDF engine on a sample, then time the floor pass."""
+    from itertools import islice
+
+    from tests.bench.floor import engine_timings, fetch_all, floor_pass
+
+    mailbox = settings.mailboxes[0]
+    assert mailbox.password is not None
+    login: dict[str, Any] = {"host": mailbox.host, "port": mailbox.port, "user": mailbox.username,
+             "password": mailbox.password.reveal(), "folder": mailbox.folder}
+    timings = engine_timings(list(islice(fetch_all(**login), 8)))
+    engine = min(timings, key=timings.__getitem__)
+    result = floor_pass(login, engine, settings.extraction.worker_count())
+    return {**result, "seconds_per_page": timings}
+
+
+def push(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """``run`` with push intake: the wiring proposed for ``cmd_run``, until SIGTERM."""
+    from intake.outbox import drain_outbox
+    from intake.pipeline import poll_mailbox
+    from intake.push import one_at_a_time, push_intake
+    from intake.runtime import open_runtime
+    from intake.scheduler import run_scheduler
+
+    runtime = open_runtime(settings)
+    stop = threading.Event()
+    cycles = 0
+
+    @one_at_a_time
+    def poll(name: str) -> None:
+        nonlocal cycles
+        poll_mailbox(runtime, settings.mailbox(name), stop)
+        drain_outbox(runtime)
+        cycles += 1
+
+    try:
+        with push_intake(runtime, poll, stop):
+            run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes],
+                          poll, stop_event=stop)
+    finally:
+        runtime.close()
+    return {"cycles": cycles}
+
+
+def prefill(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    """File ``--cases`` cases, numbered from ``--first``, straight into the database."""
+    from intake.runtime import open_runtime
+    from tests.bench.prefill import prefill as fill
+
+    runtime = open_runtime(settings)
+    started = time.perf_counter()
+    try:
+        opened = fill(runtime, settings.mailboxes[0].profile, args.first, args.cases)
+    finally:
+        runtime.close()
+    return {"cases": opened, "seconds": time.perf_counter() - started}
+
+
+COMMANDS = {"cycle": cycle, "floor": floor, "push": push, "prefill": prefill}
+
+
+if __name__ == "__main__":
+    main()

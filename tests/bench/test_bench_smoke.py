@@ -1,0 +1,34 @@
+"""The benchmark harness runs end to end with tiny sizes and reports every metric."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.bench.run import TARGETS, main
+
+TINY = ["--messages", "6", "--latency-messages", "2", "--backlogs", "3,6",
+        "--large-mb", "2", "--scale-cases", "5,10", "--scale-batch", "3",
+        "--scale-repeats", "1"]
+
+
+@pytest.mark.slow
+def test_a_tiny_run_writes_every_metric(tmp_path: Path) -> None:
+    path = main([*TINY, "--cache", str(tmp_path / "cache"), "--output",
+                 str(tmp_path / "results"), "--work", str(tmp_path / "work")])
+    results = json.loads(path.read_text())
+
+    throughput = results["throughput"]
+    assert throughput["pipeline"]["messages_per_s"] > 0
+    assert throughput["floor"]["messages_per_s"] > 0
+    assert throughput["acknowledged"] == throughput["expected_acknowledgements"] == 6
+    assert results["latency"]["count"] == 2 and results["latency"]["p95_s"] > 0
+    assert len(results["latency"]["first_per_language_s"]) == 3  # en, fr, nl
+    memory = results["memory"]
+    assert {"large_attachment", "backlog_3", "backlog_6", "backlog_10000"} <= set(memory)
+    assert memory["large_attachment"]["failed"] == 0
+    assert all(memory[k]["peak_rss_mb"] > 0 for k in ("large_attachment", "backlog_3", "backlog_6"))
+    assert results["scale"]["at_10"]["s_per_message"] > 0
+    assert set(results["targets"]) == set(TARGETS)  # every target judged
