@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.bench import corpus
-from tests.bench.harness import REPO, append_all, child_args, install, servers
+from tests.bench.harness import REPO, append_all, child_args, install, run_child, servers
 
 RATE = 50
 SHOWN = 30
@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(prog="tests.bench.profile", description=__doc__)
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--build", default="message", choices=sorted(corpus.BUILDERS))
+    parser.add_argument("--start", type=int, default=0, help="number of the first message")
+    parser.add_argument("--seed-data", type=Path, default=None,
+                        help="a data directory to start from (e.g. a benchmark's prefilled "
+                             "scale/data, to profile a cycle over a large database)")
+    parser.add_argument("--prefill", type=int, default=0,
+                        help="cases to file before the profiled cycle (tests.bench.prefill)")
     parser.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
     parser.add_argument("--output", type=Path, default=REPO / "bench-results")
     args = parser.parse_args(argv)
@@ -41,11 +47,15 @@ def main(argv: list[str] | None = None) -> Path:
     if spy is None:
         raise SystemExit("py-spy not found: .venv/bin/pip install py-spy")
     work = Path(tempfile.mkdtemp(prefix="intake-profile-"))
-    paths = corpus.cached(args.cache, args.messages, build=args.build,
+    paths = corpus.cached(args.cache, args.messages, build=args.build, start=args.start,
                           workers=os.cpu_count() or 1)
     raw = work / "samples.txt"
     with servers(work) as running:
         setup = install(work / "cycle", running)
+        if args.seed_data is not None:
+            shutil.copytree(args.seed_data, setup.data_dir)
+        if args.prefill:
+            run_child("prefill", setup, work / "prefill.json", "--cases", str(args.prefill))
         append_all(setup.user, corpus.read_all(paths))
         command = [spy, "record", "--subprocesses", "--idle", "--rate", str(RATE), "--format",
                    "raw", "-o", str(raw), "--", *child_args("cycle", setup, work / "out.json")]

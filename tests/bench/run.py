@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale-cases", default="1000,10000",
                         help="database sizes (cases already filed) at which a batch is timed")
     parser.add_argument("--scale-batch", type=int, default=100)
-    parser.add_argument("--scale-repeats", type=int, default=2,
+    parser.add_argument("--scale-repeats", type=int, default=3,
                         help="batches timed per database size; the best counts")
     parser.add_argument("--phases", default=",".join(PHASES))
     parser.add_argument("--cache", type=Path, default=corpus.DEFAULT_CACHE)
@@ -285,34 +285,35 @@ def measured(child: Child) -> dict[str, Any]:
 # --- scale ---------------------------------------------------------------------------------
 
 def scale(args: argparse.Namespace, running: Servers, root: Path) -> dict[str, Any]:
-    """Time per message of a batch at each database size (cases filed beforehand)."""
-    setup = install(root, running)
+    """Time per message of a batch at each database size (cases filed beforehand).
+
+    One installation per size, batches taken in turn (1,000, 10,000, 1,000, ...) so that a
+    change of the machine's load touches every size alike; the best batch of each counts.
+    """
+    sizes = sorted(int(n) for n in args.scale_cases.split(","))
+    setups = {size: install(root / f"at-{size}", running) for size in sizes}
     result: dict[str, Any] = {"batch": args.scale_batch, "repeats": args.scale_repeats}
-    filed = 0
-    batch_number = 0
-    for target in sorted(int(n) for n in args.scale_cases.split(",")):
-        prefill = run_child("prefill", setup, root / "prefill.json", "--first", str(filed),
-                            "--cases", str(target - filed))
-        say(f"prefilled {target} cases ({prefill.result['seconds']:.0f} s)")
-        filed = target
-        timings = []
-        for _ in range(args.scale_repeats):
-            timings.append(scale_batch(args, setup, root, batch_number))
-            batch_number += 1
-        result[f"at_{target}"] = {"prefill_s": prefill.result["seconds"],
-                                  "s_per_message_runs": timings,
-                                  "s_per_message": min(timings)}
+    for size, setup in setups.items():
+        child = run_child("prefill", setup, setup.root / "prefill.json", "--cases", str(size))
+        say(f"prefilled {size} cases ({child.result['seconds']:.0f} s)")
+        result[f"at_{size}"] = {"prefill_s": child.result["seconds"], "s_per_message_runs": []}
+    for repeat in range(args.scale_repeats):
+        for number, (size, setup) in enumerate(setups.items()):
+            seconds = scale_batch(args, setup, repeat * len(setups) + number)
+            result[f"at_{size}"]["s_per_message_runs"].append(seconds)
+    for size in sizes:
+        result[f"at_{size}"]["s_per_message"] = min(result[f"at_{size}"]["s_per_message_runs"])
     return result
 
 
-def scale_batch(args: argparse.Namespace, setup: Install, root: Path, number: int) -> float:
+def scale_batch(args: argparse.Namespace, setup: Install, number: int) -> float:
     """APPEND a batch of new small requests, take them in one cycle and send the
-    acknowledgements; return the seconds per message (start-up excluded)."""
+    acknowledgements; return the seconds per message (start-up and NLP loading excluded)."""
     first = SCALE_BASE + number * args.scale_batch
     paths = corpus.cached(args.cache, args.scale_batch, build="small", start=first,
                           workers=os.cpu_count() or 1)
     append_all(setup.user, corpus.read_all(paths))
-    child = run_child("cycle", setup, root / "cycle.json")
+    child = run_child("cycle", setup, setup.root / "cycle.json", "--warm")
     seconds = float(child.result["cycle_s"]) + float(child.result["drain_s"])
     return seconds / int(args.scale_batch)
 
