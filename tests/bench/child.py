@@ -4,7 +4,6 @@
 - ``cycle``: what ``poll --once`` does (open the runtime, one cycle of every mailbox, one
   outbox pass), timed step by step;
 - ``floor``: the floor pass of ``tests.bench.floor`` over the first mailbox;
-- ``push``: ``run`` with push intake wired as proposed for ``cmd_run`` (until SIGTERM);
 - ``prefill``: file ``--cases`` cases through ``tests.bench.prefill``.
 """
 
@@ -19,11 +18,13 @@ import json  # noqa: E402
 import logging  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
-import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from config.settings import Settings, load_settings  # noqa: E402
+
+if TYPE_CHECKING:
+    from intake.runtime import Runtime
 
 
 def main() -> None:
@@ -82,7 +83,7 @@ def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             "sent": len(drained.sent), "not_sent": len(drained.retried) + len(drained.failed)}
 
 
-def warm_up(runtime: Any, profile: str) -> float:
+def warm_up(runtime: Runtime, profile: str) -> float:
     """Triage a small request in each language, outside the database; return the seconds."""
     from intake.records import MailboxKey
     from intake.work import Work
@@ -117,34 +118,6 @@ def floor(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     return {**result, "seconds_per_page": timings}
 
 
-def push(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    """``run`` with push intake: the wiring proposed for ``cmd_run``, until SIGTERM."""
-    from intake.outbox import drain_outbox
-    from intake.pipeline import poll_mailbox
-    from intake.push import one_at_a_time, push_intake
-    from intake.runtime import open_runtime
-    from intake.scheduler import run_scheduler
-
-    runtime = open_runtime(settings)
-    stop = threading.Event()
-    cycles = 0
-
-    @one_at_a_time
-    def poll(name: str) -> None:
-        nonlocal cycles
-        poll_mailbox(runtime, settings.mailbox(name), stop)
-        drain_outbox(runtime)
-        cycles += 1
-
-    try:
-        with push_intake(runtime, poll, stop):
-            run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes],
-                          poll, stop_event=stop)
-    finally:
-        runtime.close()
-    return {"cycles": cycles}
-
-
 def prefill(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """File ``--cases`` cases, numbered from ``--first``, straight into the database."""
     from intake.runtime import open_runtime
@@ -159,7 +132,7 @@ def prefill(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     return {"cases": opened, "seconds": time.perf_counter() - started}
 
 
-COMMANDS = {"cycle": cycle, "floor": floor, "push": push, "prefill": prefill}
+COMMANDS = {"cycle": cycle, "floor": floor, "prefill": prefill}
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ docs/benchmarks.md for what each one means and the figures measured.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -34,7 +33,6 @@ from tests.bench.harness import (
     Servers,
     append_all,
     background,
-    child_args,
     cli_args,
     install,
     load_average,
@@ -160,13 +158,6 @@ def summarise_throughput(count: int, appended: float, floor: Child, pipeline: Ch
 
 # --- latency -------------------------------------------------------------------------------
 
-def push_wired() -> bool:
-    """Tell whether ``derogation-intake run`` starts push intake (the lead's wiring)."""
-    from intake.commands import cmd_run
-
-    return "push_intake" in inspect.getsource(cmd_run)
-
-
 def latency(args: argparse.Namespace, running: Servers, root: Path) -> dict[str, Any]:
     """APPEND one message at a time and time until its acknowledgement reaches SMTP.
 
@@ -175,19 +166,15 @@ def latency(args: argparse.Namespace, running: Servers, root: Path) -> dict[str,
     """
     warm, timed = latency_messages(args)
     setup = install(root, running, poll_interval=3600)
-    wired = push_wired()
-    command = (cli_args(setup, "run") if wired
-               else child_args("push", setup, root / "push.json"))
-    with background(command, setup, "push") as (process, log), appender(setup) as append:
+    with background(cli_args(setup, "run"), setup, "run") as (process, log), \
+            appender(setup) as append:
         wait_for_log(log, ("push connection open", "job poll famhp: done"), process,
                      READY_TIMEOUT)
         first = [one_latency(append, running, path.read_bytes(), log) for path in warm]
         samples = [one_latency(append, running, path.read_bytes(), log) for path in timed]
-    return {"mode": "derogation-intake run" if wired else
-            "in-process wiring of tests/bench/child.py push (run has no push yet)",
-            "count": len(samples), "p50_s": percentile(samples, 0.5),
-            "p95_s": percentile(samples, 0.95), "max_s": max(samples), "samples_s": samples,
-            "first_per_language_s": first}
+    return {"mode": "derogation-intake run", "count": len(samples),
+            "p50_s": percentile(samples, 0.5), "p95_s": percentile(samples, 0.95),
+            "max_s": max(samples), "samples_s": samples, "first_per_language_s": first}
 
 
 def latency_messages(args: argparse.Namespace) -> tuple[list[Path], list[Path]]:
