@@ -34,6 +34,10 @@ class Delivery(Protocol):
         """Tell whether a message with this Message-ID is known to have been handed over."""
         ...
 
+    def close(self) -> None:
+        """End whatever session the sends of one pass kept open."""
+        ...
+
 
 def open_delivery(settings: SmtpSettings, data_dir: Path) -> Delivery:
     """Return the delivery the settings ask for (SMTP relay or outbox Maildir)."""
@@ -56,6 +60,8 @@ def message_id_tag(message_id: str) -> str:
 
 # --- SMTP ----------------------------------------------------------------------------------
 
+MESSAGES_PER_SESSION = 50  # below the per-session limits relays commonly set (e.g. 100)
+
 def _code_error(action: str, code: int, text: bytes | str) -> DeliveryError:
     """Build the DeliveryError for an SMTP reply code: 5xx is permanent, anything else not."""
     detail = text.decode(errors="replace") if isinstance(text, bytes) else text
@@ -64,22 +70,26 @@ def _code_error(action: str, code: int, text: bytes | str) -> DeliveryError:
 
 
 class SmtpDelivery:
-    """Sends through an SMTP relay, one connection per message."""
+    """Sends through an SMTP relay, one session for the messages of a pass (``close`` ends it)."""
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+        self._sent_in_session = 0
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
         """Send one message; return the relay's answer to DATA, e.g. '250 2.0.0 Ok: queued'."""
         if not recipients:
             raise DeliveryError("no recipients", permanent=True)
         try:
-            smtp = self._connect()
+            smtp = self._session()
             try:
-                self._login(smtp)
-                return self._transfer(smtp, raw, sender, recipients)
-            finally:
-                _quit(smtp)
+                answer = self._transfer(smtp, raw, sender, recipients)
+            except BaseException:
+                self.close()  # the session's state is unknown after a failed transaction
+                raise
+            self._sent_in_session += 1
+            return answer
         except DeliveryError:
             raise
         except smtplib.SMTPResponseException as exc:
@@ -88,6 +98,35 @@ class SmtpDelivery:
             # Refused connections, time-outs, TLS failures, dropped sessions: try again later.
             raise DeliveryError(f"SMTP {self.settings.host}:{self.settings.port} unavailable: "
                                 f"{type(exc).__name__}: {exc}", permanent=False) from exc
+
+    def close(self) -> None:
+        """End the open session, if any."""
+        if self._smtp is not None:
+            _quit(self._smtp)
+            self._smtp = None
+        self._sent_in_session = 0
+
+    def _session(self) -> smtplib.SMTP:
+        """Return a logged-in session: the open one when the relay still answers RSET.
+
+        Nothing of a message has been sent when RSET fails, so opening a new session then
+        cannot send anything twice. Relays limit the messages of one session, hence the cap.
+        """
+        if self._smtp is not None and self._sent_in_session < MESSAGES_PER_SESSION:
+            try:
+                if self._smtp.rset()[0] == 250:
+                    return self._smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+        self.close()
+        smtp = self._connect()
+        try:
+            self._login(smtp)
+        except BaseException:
+            _quit(smtp)
+            raise
+        self._smtp = smtp
+        return smtp
 
     def contains(self, message_id: str) -> bool:
         """A relay cannot be asked what it received: never known."""
@@ -181,6 +220,9 @@ class MaildirDelivery:
                                 permanent=False) from exc
         log.debug("stored %s in %s", message_id, stored)
         return f"250 stored in {self.path} as {stored.name}"
+
+    def close(self) -> None:
+        """Nothing stays open between messages."""
 
     def contains(self, message_id: str) -> bool:
         """Tell whether a message with this Message-ID is in the outbox (new/ or cur/)."""

@@ -32,6 +32,7 @@ from storage.events import add_event
 from storage.models import Case, OutgoingMessage
 from storage.outbox import (
     outbox_due,
+    outbox_due_count,
     outbox_in_state,
     outbox_mark_failed,
     outbox_mark_retry,
@@ -45,6 +46,7 @@ from storage.outbox import (
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "outbox-sender.lock"
+DRAIN_PAGE = 100  # acknowledgements loaded at once, raw message included
 
 
 @dataclass
@@ -96,15 +98,32 @@ def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
             report.skipped_locked = True
             return report
         _settle_interrupted(rt, report)
-        with rt.database.session() as s:
-            due = outbox_due(s, now or datetime.now(UTC))
         copies = SentCopies(rt)
         try:
-            for row in due:
-                _send_one(rt, row, report, copies)
+            for page in _due_pages(rt, now or datetime.now(UTC)):
+                for row in page:
+                    _send_one(rt, row, report, copies)
         finally:
             copies.close()
+            rt.delivery.close()
     return report
+
+
+def _due_pages(rt: Runtime, now: datetime) -> Iterator[list[OutgoingMessage]]:
+    """Yield the due acknowledgements a page at a time, so a backlog's drain stays small.
+
+    Each row sent or failed leaves the due set (a retry is due later than ``now``); a row
+    another sender took stays, so the pages stop after as many rows as were due at first.
+    """
+    with rt.database.session() as s:
+        remaining = outbox_due_count(s, now)
+    while remaining > 0:
+        with rt.database.session() as s:
+            page = outbox_due(s, now, limit=min(DRAIN_PAGE, remaining))
+        if not page:
+            return
+        remaining -= len(page)
+        yield page
 
 
 def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:

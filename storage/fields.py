@@ -7,8 +7,9 @@ current reviewer value wins over the extracted one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -78,14 +79,6 @@ def _best_first(fields: Iterable[FieldValue]) -> dict[str, list[FieldValue]]:
     return {key: sorted(group, key=lambda f: -f.confidence) for key, group in groups.items()}
 
 
-def _known(s: Session, case_id: int, key: str) -> set[tuple[str, str]]:
-    """Return the (value, location) pairs already recorded for a key."""
-    query = select(ExtractedField.value, ExtractedField.source_text).where(
-        ExtractedField.case_id == case_id, ExtractedField.key == key
-    )
-    return {(value, where) for value, where in s.execute(query)}
-
-
 def _row_for(
     case: Case, msg: CaseMessage | None, field: FieldValue, by_sha: Mapping[str, Document]
 ) -> ExtractedField:
@@ -94,33 +87,27 @@ def _row_for(
     return _extracted_row(case, msg, field, by_sha.get(sha) if sha else None)
 
 
-def _add_key(
-    s: Session,
-    case: Case,
-    msg: CaseMessage | None,
-    candidates: list[FieldValue],
-    by_sha: Mapping[str, Document],
-) -> list[ExtractedField]:
-    """Record one key's candidates: the best becomes current, the others are kept beside."""
-    best, *others = candidates
-    known = _known(s, case.id, best.key)
-    current = _current(s, case.id, best.key, "extracted")
-    added: list[ExtractedField] = []
-    if current is None or current.value != best.value:
-        fresh = _row_for(case, msg, best, by_sha)
-        _supersede(s, current, fresh)
-        current = fresh
-        added.append(fresh)
-    for other in others:
-        if other.value == current.value or (other.value, other.source.describe()) in known:
-            continue  # the same value again, or an alternative already on record
-        alternative = _row_for(case, msg, other, by_sha)
-        alternative.superseded_by = current.id  # kept for the reviewer, never current
-        s.add(alternative)
-        added.append(alternative)
-        known.add((other.value, other.source.describe()))
-    s.flush()
-    return added
+@dataclass
+class _Recorded:
+    """What a case already holds for its keys: read in one query, not two per key."""
+
+    known: dict[str, set[tuple[str, str]]] = dataclasses.field(default_factory=dict)
+    current: dict[str, ExtractedField] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, s: Session, case_id: int, keys: Iterable[str]) -> _Recorded:
+        """Read the recorded values of the given keys of a case."""
+        recorded = cls()
+        wanted = list(keys)
+        if not wanted:
+            return recorded
+        rows = s.scalars(select(ExtractedField).where(
+            ExtractedField.case_id == case_id, ExtractedField.key.in_(wanted)))
+        for row in sorted(rows, key=lambda r: r.id):
+            recorded.known.setdefault(row.key, set()).add((row.value, row.source_text))
+            if row.origin == "extracted" and row.superseded_by is None:
+                recorded.current[row.key] = row  # the newest unsuperseded one wins
+        return recorded
 
 
 @storage_errors
@@ -137,9 +124,32 @@ def add_fields(
     the current value (superseding it); other differing candidates are kept as alternatives,
     already superseded by the current value.
     """
+    groups = _best_first(fields)
+    recorded = _Recorded.of(s, case.id, groups)
     added: list[ExtractedField] = []
-    for candidates in _best_first(fields).values():
-        added.extend(_add_key(s, case, msg, candidates, documents_by_sha))
+    links: list[tuple[ExtractedField, str]] = []  # row -> the key whose current value it yields to
+    for key, (best, *others) in groups.items():
+        current = recorded.current.get(key)
+        if current is None or current.value != best.value:
+            if current is not None:
+                links.append((current, key))
+            current = recorded.current[key] = _row_for(case, msg, best, documents_by_sha)
+            s.add(current)
+            added.append(current)
+        known = recorded.known.setdefault(key, set())
+        for other in others:
+            where = other.source.describe()
+            if other.value == current.value or (other.value, where) in known:
+                continue  # the same value again, or an alternative already on record
+            alternative = _row_for(case, msg, other, documents_by_sha)
+            s.add(alternative)  # kept for the reviewer, never current
+            added.append(alternative)
+            links.append((alternative, key))
+            known.add((other.value, where))
+    s.flush()  # one batch of inserts: the new current rows get the ids the others point at
+    for row, key in links:
+        row.superseded_by = recorded.current[key].id
+    s.flush()
     return added
 
 

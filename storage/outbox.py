@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
@@ -90,13 +90,24 @@ def outbox_due(s: Session, now: datetime, limit: int | None = None) -> list[Outg
     """Return pending replies due by now, earliest first, locked for this transaction."""
     query = (
         select(OutgoingMessage)
-        .where(OutgoingMessage.state == "pending", OutgoingMessage.next_attempt_at <= now)
+        .where(*_due(now))
         .order_by(OutgoingMessage.next_attempt_at, OutgoingMessage.id)
         .limit(limit)
         # Two senders on PostgreSQL never pick the same row (SQLite serialises writers).
         .with_for_update(skip_locked=True)
     )
     return list(s.scalars(query))
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The conditions of a pending reply that is due by now."""
+    return OutgoingMessage.state == "pending", OutgoingMessage.next_attempt_at <= now
+
+
+@storage_errors
+def outbox_due_count(s: Session, now: datetime) -> int:
+    """Return how many pending replies are due by now."""
+    return s.scalar(select(func.count()).select_from(OutgoingMessage).where(*_due(now))) or 0
 
 
 @storage_errors

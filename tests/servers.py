@@ -425,6 +425,7 @@ class ReceivedMail:
     rcpt_tos: tuple[str, ...]
     data: bytes
     authenticated_as: str | None
+    peer: str = ""  # the client's address and port: one per SMTP session
 
 
 class RecordingHandler:
@@ -452,7 +453,8 @@ class RecordingHandler:
         login = session.auth_data.login if isinstance(session.auth_data, LoginPassword) else None
         mail = ReceivedMail(str(envelope.mail_from), tuple(envelope.rcpt_tos),
                             bytes(envelope.original_content or envelope.content or b""),
-                            login.decode() if isinstance(login, bytes) else None)
+                            login.decode() if isinstance(login, bytes) else None,
+                            str(session.peer))
         with self.condition:
             self.received.append(mail)
             self.condition.notify_all()

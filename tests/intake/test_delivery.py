@@ -92,6 +92,47 @@ def test_stopped_server_is_a_temporary_failure_then_recovers(smtp_server: SmtpSe
     smtp_server.wait_for(1)
 
 
+def test_one_session_carries_the_messages_of_a_pass(smtp_server: SmtpServer) -> None:
+    delivery = SmtpDelivery(with_login(smtp_server))
+    for n in range(3):
+        delivery.send(make_message(n), OUR_ADDRESS, [APPLICANT])
+    delivery.close()
+    delivery.send(make_message(3), OUR_ADDRESS, [APPLICANT])
+    delivery.close()
+
+    mails = smtp_server.wait_for(4)
+    assert [m.data for m in mails] == [make_message(n) for n in range(4)]
+    assert len({m.peer for m in mails[:3]}) == 1  # one connection, one login
+    assert mails[3].peer != mails[0].peer  # close() ended it
+    assert all(m.authenticated_as == smtp_server.username for m in mails)
+
+
+def test_a_session_the_relay_dropped_is_replaced_without_resending(
+        smtp_server: SmtpServer) -> None:
+    delivery = SmtpDelivery(settings_for(smtp_server))
+    delivery.send(make_message(1), OUR_ADDRESS, [APPLICANT])
+    smtp_server.stop()  # the relay restarts between two messages of a pass
+    smtp_server.start()
+    delivery.send(make_message(2), OUR_ADDRESS, [APPLICANT])
+    delivery.close()
+
+    mails = smtp_server.wait_for(2)
+    assert [m.data for m in mails] == [make_message(1), make_message(2)]
+    assert mails[0].peer != mails[1].peer
+
+
+def test_a_failed_transaction_ends_the_session(smtp_server: SmtpServer) -> None:
+    delivery = SmtpDelivery(settings_for(smtp_server))
+    smtp_server.answer(data="451 4.3.0 Try again later")
+    with pytest.raises(DeliveryError):
+        delivery.send(make_message(1), OUR_ADDRESS, [APPLICANT])
+    smtp_server.answer()
+    delivery.send(make_message(2), OUR_ADDRESS, [APPLICANT])
+    delivery.close()
+    [mail] = smtp_server.wait_for(1)
+    assert mail.data == make_message(2)
+
+
 @pytest.mark.parametrize(("reply", "permanent", "code"), [
     ("550 5.7.1 Message rejected as spam", True, 550),
     ("554 5.6.0 Message content refused", True, 554),
