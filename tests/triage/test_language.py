@@ -38,7 +38,15 @@ def test_the_weighted_body_outweighs_a_form_in_another_language() -> None:
                                ["body", "subject", "form.pdf"])
     assert decision.value == "nl"
     assert decision.reasons[0].startswith("body: nl")
-    assert decision.reasons[2].startswith("form.pdf: fr")
+    assert decision.reasons[1].startswith("form.pdf: fr")
+    assert not any(r.startswith("subject") for r in decision.reasons)  # one word: no vote
+
+
+@pytest.mark.parametrize("text", ["Hello", "Re: Test", "Wow, thanks", "Bonjour"])
+def test_a_few_words_alone_do_not_decide(text: str) -> None:
+    decision = detect_language([text, text], [4.0, 1.0], ["body", "subject"])
+    assert decision.value == "en"
+    assert decision.reasons == ("no text decides: default en",)
 
 
 def test_a_form_decides_when_the_body_is_empty() -> None:
