@@ -31,6 +31,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from intake.scheduler import Job, run_scheduler
 
     runtime = open_runtime(settings)
+    log.info("language models loaded in %.1f s", runtime.warm_up_triage())
     stop = threading.Event()
     drain_lock = threading.Lock()  # one delivery pass at a time: a reply is claimed once
 

@@ -10,8 +10,6 @@ import hashlib
 import logging
 import smtplib
 from collections.abc import Sequence
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from pathlib import Path
 from typing import Protocol
 
@@ -19,6 +17,7 @@ from config.errors import DeliveryError
 from config.settings import SmtpSettings
 from intake.imap import tls_context
 from intake.maildir import scan, store_message
+from parsers.headers import raw_message_id
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +43,6 @@ def open_delivery(settings: SmtpSettings, data_dir: Path) -> Delivery:
     if settings.mode == "smtp":
         return SmtpDelivery(settings)
     return MaildirDelivery(settings.outbox_maildir or data_dir / "outbox")
-
-
-def message_id_of(raw: bytes) -> str | None:
-    """Return a message's Message-ID without angle brackets, read from its header only."""
-    value = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
-    text = str(value or "").strip().strip("<>").strip()
-    return text or None
 
 
 def message_id_tag(message_id: str) -> str:
@@ -209,7 +201,7 @@ class MaildirDelivery:
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
         """Store the message with its envelope in new/; return where it went."""
-        message_id = message_id_of(raw)
+        message_id = raw_message_id(raw)
         envelope = (f"Return-Path: <{sender}>\r\n"
                     f"X-Envelope-To: {', '.join(recipients)}\r\n").encode()
         try:

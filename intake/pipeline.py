@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 from config.errors import IntakeError
 from config.settings import MailboxSettings
@@ -26,7 +24,8 @@ from intake.records import MailboxKey, RawMessage
 from intake.runtime import Runtime
 from intake.sources import MailboxSource, open_source
 from intake.stages import run_stages
-from intake.work import Work
+from intake.work import BlobRef, Work
+from parsers.headers import raw_message_id
 from storage.ledger import (
     cursor_set,
     ledger_find_twin,
@@ -85,16 +84,6 @@ class CycleReport:
                 f"{self.duplicates} duplicate, {len(self.failed)} failed")
 
 
-def header_message_id(data: bytes) -> str | None:
-    """Read the Message-ID from the header block only (cheap, before any parsing)."""
-    try:
-        value = BytesHeaderParser(policy=compat32).parsebytes(data).get("Message-ID")
-    except Exception:  # a header the parser rejects still leaves the content hash
-        return None
-    text = str(value or "").strip().strip("<>").strip()
-    return text or None
-
-
 def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
                  stop: threading.Event | None = None) -> CycleReport:
     """Run one intake cycle of a mailbox, unless another process is already polling it."""
@@ -124,8 +113,8 @@ def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
     for raw in _new_messages(rt, mailbox, source):
         row = _record(rt, raw)
         failpoint("after_record")
-        prepared = rt.pool.submit(_work(row, mailbox, raw.data)) if row.state == "received" \
-            else None
+        prepared = rt.pool.submit(_work(rt, row, mailbox, raw.data)) \
+            if row.state == "received" else None
         window.append((row, prepared))
         if len(window) >= rt.pool.window:
             _finish(rt, mailbox, source, *window.popleft(), report)
@@ -136,9 +125,15 @@ def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
         _finish(rt, mailbox, source, *window.popleft(), report)
 
 
-def _work(row: Ledger, mailbox: MailboxSettings, raw: bytes) -> Work:
-    """Return the Work record that starts a recorded message's way through the stages."""
+def _work(rt: Runtime, row: Ledger, mailbox: MailboxSettings, raw: bytes) -> Work:
+    """Return the Work record that starts a recorded message's way through the stages.
+
+    A message kept in the blob store goes to the worker as a reference, not as bytes.
+    """
     key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    if rt.blobs.exists(row.sha256):
+        return Work(ledger_id=row.id, key=key, profile=mailbox.profile, raw=b"",
+                    raw_blob=BlobRef(rt.blobs.root, row.sha256))
     return Work(ledger_id=row.id, key=key, profile=mailbox.profile, raw=raw)
 
 
@@ -161,7 +156,7 @@ def _new_messages(rt: Runtime, mailbox: MailboxSettings,
 def _record(rt: Runtime, raw: RawMessage) -> Ledger:
     """Keep the raw message and move the cursor past it, in one transaction."""
     with rt.database.session() as s:
-        row = ledger_record(s, raw, header_message_id(raw.data), rt.blobs)
+        row = ledger_record(s, raw, raw_message_id(raw.data), rt.blobs)
         cursor_set(s, raw.key.mailbox, raw.key.folder, raw.key.uidvalidity, raw.key.uid)
     return row
 
@@ -193,7 +188,7 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
             return ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
                                     outcome=f"same message as ledger row {twin.id}")
         if prepared is None:  # resumed after a crash: read the kept bytes again
-            prepared = rt.pool.submit(_work(row, mailbox, ledger_raw(s, row, rt.blobs)))
+            prepared = rt.pool.submit(_work(rt, row, mailbox, ledger_raw(s, row, rt.blobs)))
     try:
         work = run_stages(rt, prepared.result(), DECIDE_STAGES)
         filed = file_work(rt, work)

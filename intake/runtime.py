@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from config.profiles import Profile, load_profile
 from config.settings import Settings
+from config.triage_rules import LANGUAGES
 from intake.delivery import Delivery, open_delivery
 from intake.templates import TemplateSet, load_templates
 from intake.workers import PreparePool
@@ -59,6 +61,23 @@ class Runtime:
                                             for r in rules},
                 request_types=tuple(loaded.triage.checklists))
         return self._templates[profile]
+
+    def warm_up_triage(self) -> float:
+        """Load the language detector and every language's NLP pipeline now; return seconds.
+
+        A long-running service calls this after the workers are forked (they never triage),
+        so that the first request after a start waits no longer than any other.
+        """
+        from triage.language import detect_language
+        from triage.nlp import find_cues
+
+        started = time.perf_counter()
+        detect_language(["Warming up the language detector with a sentence."])
+        for mailbox in self.settings.mailboxes:
+            rules = self.profile(mailbox.profile).triage
+            for lang in LANGUAGES:
+                find_cues("warm-up", lang, rules, "body")
+        return time.perf_counter() - started
 
     def close(self) -> None:
         """Stop the worker processes and release the database connections."""

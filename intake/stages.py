@@ -51,7 +51,8 @@ class StageError(IntakeError):
 
 def parse_stage(ctx: StageContext, work: Work) -> Work:
     """Split the raw bytes into headers, body text and attachments."""
-    return replace(work, parsed=message_to_parts(work.raw, ctx.limits))
+    raw = work.raw_blob.read() if work.raw_blob is not None else work.raw
+    return replace(work, parsed=message_to_parts(raw, ctx.limits))
 
 
 def extract_stage(ctx: StageContext, work: Work) -> Work:
@@ -66,7 +67,8 @@ def drop_payloads(ctx: StageContext, work: Work) -> Work:
     """Forget the raw and attachment bytes once read: they are in the blob store."""
     assert work.parsed is not None
     light = tuple(replace(a, data=b"") for a in work.parsed.attachments)
-    return replace(work, raw=b"", parsed=replace(work.parsed, attachments=light))
+    return replace(work, raw=b"", raw_blob=None,
+                   parsed=replace(work.parsed, attachments=light))
 
 
 PREPARE_STAGES: tuple[tuple[str, Stage], ...] = (

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from intake.records import MailboxKey
 from parsers.records import Extraction, ParsedMessage
+from storage.blobs import BlobStore
 from triage.engine import ThreadHints
 from triage.records import TriageResult
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """Where a recorded message's bytes are kept: a worker reads them there itself."""
+
+    root: Path
+    sha256: str
+
+    def read(self) -> bytes:
+        """Return the kept bytes, checked against their hash."""
+        return BlobStore(self.root).get(self.sha256)
 
 
 @dataclass(frozen=True)
@@ -17,7 +31,8 @@ class Work:
     ledger_id: int
     key: MailboxKey
     profile: str
-    raw: bytes
+    raw: bytes  # empty when raw_blob says where the bytes are
+    raw_blob: BlobRef | None = None
     parsed: ParsedMessage | None = None
     extraction: Extraction | None = None
     hints: ThreadHints | None = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 import binascii
 import re
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
 from parsers.charsets import bytes_to_text
@@ -17,6 +19,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _ANGLE_ADDRESS = re.compile(r"<\s*([^<>\s@]+@[^<>\s]+)\s*>")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 def header_to_text(raw: str, defects: list[str] | None = None) -> str:
@@ -142,3 +145,23 @@ def header_to_return_path(value: str | None) -> str | None:
         return None
     stripped = value.strip().strip("<>").strip()
     return stripped.lower()
+
+
+def header_block(data: bytes) -> bytes:
+    """Return the header block of a raw message: the bytes up to the first empty line."""
+    end = _HEADER_END.search(data)
+    return data if end is None else data[:end.end()]
+
+
+def raw_message_id(data: bytes) -> str | None:
+    """Return a raw message's Message-ID without angle brackets, None when there is none.
+
+    Only the header block is parsed: the whole of a 70 MB message would be copied twice
+    as text by the parser, to read one header.
+    """
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(header_block(data)).get("Message-ID")
+    except Exception:  # a header the parser rejects still leaves the content hash
+        return None
+    text = str(value or "").strip().strip("<>").strip()
+    return text or None

@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 from sqlalchemy import update
 
 from intake.filing import file_work
-from intake.pipeline import DECIDE_STAGES, header_message_id
+from intake.pipeline import DECIDE_STAGES
 from intake.records import MailboxKey, RawMessage
 from intake.runtime import Runtime
 from intake.stages import run_stages
 from intake.work import Work
 from intake.workers import prepare
+from parsers.headers import raw_message_id
 from storage.ledger import ledger_record
 from storage.models import Ledger, OutgoingMessage
 from tests.bench.corpus import small_message
@@ -80,7 +81,7 @@ def _work(rt: Runtime, template_raw: bytes, template: Work, number: int) -> Work
     key = MailboxKey(ARCHIVE, "INBOX", 1, number + 1)
     with rt.database.session() as s:
         row = ledger_record(s, RawMessage(key, raw, datetime.now(UTC)),
-                            header_message_id(raw), rt.blobs)
+                            raw_message_id(raw), rt.blobs)
     varied = rehash(template, str(number))
     assert varied.parsed is not None
     parsed = replace(varied.parsed, message_id=new_id, sender=f"applicant{number}@bench.example")

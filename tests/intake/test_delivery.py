@@ -12,7 +12,8 @@ import pytest
 
 from config.errors import DeliveryError
 from config.settings import Secret, SmtpSettings
-from intake.delivery import MaildirDelivery, SmtpDelivery, message_id_of, open_delivery
+from intake.delivery import MaildirDelivery, SmtpDelivery, open_delivery
+from parsers.headers import raw_message_id
 from tests.intake.test_imap import make_message
 from tests.servers import HOST, SmtpServer, free_port
 
@@ -201,7 +202,7 @@ def test_maildir_delivery_stores_whole_messages_and_knows_them(tmp_path: Path) -
     assert outbox.contains("request-1@hospital.example")
     assert outbox.contains("<request-1@hospital.example>")
     assert not outbox.contains("request-2@hospital.example")
-    assert message_id_of(content) == "request-1@hospital.example"
+    assert raw_message_id(content) == "request-1@hospital.example"
 
 
 def test_maildir_delivery_still_knows_a_message_once_read(tmp_path: Path) -> None:

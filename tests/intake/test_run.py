@@ -40,6 +40,8 @@ def test_run_files_new_mail_as_it_arrives_and_stops_cleanly_on_sigterm(
         output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     assert "push intake (IMAP IDLE) on: famhp" in output
+    # The NLP models load before intake starts, not while the first applicant waits.
+    assert output.index("language models loaded in") < output.index("push intake (IMAP IDLE)")
     assert "scheduler stopped" in output
     assert mailbox_user.folder_uids("INBOX") == []
     assert len(mailbox_user.folder_uids("Processed")) == 2
