@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -172,6 +173,30 @@ def test_small_and_20_mb_messages_are_fetched_whole(mailbox_user: MailboxUser,
                                               len(mailbox_user.fetch_all("INBOX")[1])]
     assert fetched[1].data == mailbox_user.fetch_all("INBOX")[1]
     assert len(fetched[1].data) > 27_000_000  # base64 of 20 MB
+
+
+@pytest.mark.parametrize("whole_pieces", [False, True])
+def test_a_large_message_is_fetched_in_pieces_intact(mailbox_user: MailboxUser,
+                                                     source: ImapSource,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     whole_pieces: bool) -> None:
+    for size in range(300_000, 300_100):  # a size some piece length divides exactly
+        raw = make_message(3, attachment=random.Random(size).randbytes(size))
+        whole = next((len(raw) // k for k in range(3, 60) if len(raw) % k == 0), 0)
+        if whole or not whole_pieces:
+            break
+    mailbox_user.append("INBOX", raw)
+    stored = mailbox_user.fetch_all("INBOX")[0]
+    assert stored == raw and (whole or not whole_pieces)
+    # Pieces that end exactly at the end (then an empty one), or a short last piece.
+    piece = whole if whole_pieces else 70_001
+    monkeypatch.setattr("intake.imap.PIECE_BYTES", piece)
+
+    [fetched] = list(source.fetch_new(None))
+
+    assert fetched.data == stored
+    assert fetched.received_at is not None
+    assert "\\Seen" not in mailbox_user.flags("INBOX")[fetched.key.uid]  # BODY.PEEK: unread
 
 
 def test_append_sent_keeps_a_read_copy(mailbox_user: MailboxUser) -> None:
