@@ -64,15 +64,17 @@ def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     runtime = open_runtime(settings)
     # As `run` does before intake starts: the NLP models' load is start-up, not a message's.
     warmed = runtime.warm_up_triage() if args.warm else 0.0
-    opened = time.perf_counter()
+    opened, cpu_opened = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     try:
         reports = [poll_mailbox(runtime, mailbox) for mailbox in settings.mailboxes]
         polled = time.perf_counter()
         drained = drain_outbox(runtime)
-        sent = time.perf_counter()
+        sent, cpu_sent = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     finally:
-        runtime.close()
+        runtime.close()  # reaps the workers: their CPU time is then the children's
     return {"startup_s": opened - STARTED - warmed, "warm_s": warmed,
+            "intake_cpu_s": cpu_sent - cpu_opened,
+            "workers_cpu_s": cpu_seconds(resource.RUSAGE_CHILDREN),
             "cycle_s": polled - opened, "drain_s": sent - polled,
             "filed": sum(len(r.filed) for r in reports),
             "cases": sum(1 for r in reports for f in r.filed if f.case_ref),
@@ -93,8 +95,17 @@ def floor(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
              "password": mailbox.password.reveal(), "folder": mailbox.folder}
     timings = engine_timings(list(islice(fetch_all(**login), 8)))
     engine = min(timings, key=timings.__getitem__)
+    cpu_before = cpu_seconds(resource.RUSAGE_SELF)
     result = floor_pass(login, engine, settings.extraction.worker_count())
-    return {**result, "seconds_per_page": timings}
+    return {**result, "seconds_per_page": timings,
+            "intake_cpu_s": cpu_seconds(resource.RUSAGE_SELF) - cpu_before,
+            "workers_cpu_s": cpu_seconds(resource.RUSAGE_CHILDREN)}
+
+
+def cpu_seconds(who: int) -> float:
+    """User plus system CPU seconds of this process or of its reaped children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def prefill(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:

@@ -153,7 +153,16 @@ def summarise_throughput(count: int, appended: float, floor: Child, pipeline: Ch
                      "peak_rss_mb": peak_rss_mb(pipeline), "tree_rss_mb": pipeline.tree_rss_mb},
         "floor": {**floor.result, "messages_per_s": count / floor.result["seconds"]},
         "ratio_pipeline_floor": work_s / floor.result["seconds"],
+        # CPU seconds of the intake process and its workers (the servers' not included):
+        # what the ratio is made of on a machine whose cores are all busy.
+        "cpu_ms_per_message": {"pipeline": cpu_ms(p, count), "floor": cpu_ms(floor.result, count)},
+        "ratio_cpu_pipeline_floor": cpu_ms(p, count) / max(cpu_ms(floor.result, count), 1e-9),
     }
+
+
+def cpu_ms(result: dict[str, Any], count: int) -> float:
+    """CPU milliseconds per message of a child and its workers."""
+    return 1000 * (result["intake_cpu_s"] + result["workers_cpu_s"]) / count
 
 
 # --- latency -------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ def test_a_tiny_run_writes_every_metric(tmp_path: Path) -> None:
     throughput = results["throughput"]
     assert throughput["pipeline"]["messages_per_s"] > 0
     assert throughput["floor"]["messages_per_s"] > 0
+    cpu = throughput["cpu_ms_per_message"]  # the pipeline reads more than the floor does
+    assert cpu["pipeline"] > cpu["floor"] > 0 and throughput["ratio_cpu_pipeline_floor"] > 1
     assert throughput["acknowledged"] == throughput["expected_acknowledgements"] == 6
     assert results["latency"]["count"] == 2 and results["latency"]["p95_s"] > 0
     assert len(results["latency"]["first_per_language_s"]) == 3  # en, fr, nl
