@@ -256,8 +256,8 @@ class ImapSource:
             return self._fetch_chunk([uid], uidvalidity)  # logs and ends the batch
         pieces: list[bytes] = []
         item: dict[bytes, Any] = {}
+        offset = 0
         while True:
-            offset = sum(len(p) for p in pieces)
             wanted = [f"BODY.PEEK[]<{offset}.{PIECE_BYTES}>"]
             data = client.fetch([uid], wanted + (["INTERNALDATE", "FLAGS"] if not pieces else []))
             if uid not in data:
@@ -267,6 +267,7 @@ class ImapSource:
             piece = bytes(data[uid].get(f"BODY[]<{offset}>".encode()) or b"")
             del data
             pieces.append(piece)
+            offset += len(piece)
             if len(piece) < PIECE_BYTES:
                 break
         item[b"BODY[]"] = b"".join(pieces)

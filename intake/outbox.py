@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from config.errors import DeliveryError, StorageError
 from intake.failpoints import failpoint
+from intake.locks import file_lock
 from intake.runtime import Runtime
 from intake.sources import MailboxSource, open_source
 from storage.db import Database, StorageConflict
@@ -75,19 +75,9 @@ def backoff(base_seconds: int, attempts: int) -> timedelta:
 @contextmanager
 def sender_lock(data_dir: Path) -> Iterator[bool]:
     """Hold the outbox sender's lock; yield False at once if another process holds it."""
-    folder = data_dir / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            # flock belongs to the open file: two threads of one process exclude each other too.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    # flock belongs to the open file: two threads of one process exclude each other too.
+    with file_lock(data_dir, LOCK_FILE, fcntl.flock) as held:
+        yield held
 
 
 def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:

@@ -113,8 +113,8 @@ def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
     for raw in _new_messages(rt, mailbox, source):
         row = _record(rt, raw)
         failpoint("after_record")
-        prepared = rt.pool.submit(_work(rt, row, mailbox, raw.data)) \
-            if row.state == "received" else None
+        prepared = rt.pool.submit(_work(rt, row, mailbox)) if row.state == "received" \
+            else None
         window.append((row, prepared))
         if len(window) >= rt.pool.window:
             _finish(rt, mailbox, source, *window.popleft(), report)
@@ -125,7 +125,7 @@ def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
         _finish(rt, mailbox, source, *window.popleft(), report)
 
 
-def _work(rt: Runtime, row: Ledger, mailbox: MailboxSettings, raw: bytes) -> Work:
+def _work(rt: Runtime, row: Ledger, mailbox: MailboxSettings) -> Work:
     """Return the Work record that starts a recorded message's way through the stages.
 
     A message kept in the blob store goes to the worker as a reference, not as bytes.
@@ -134,6 +134,8 @@ def _work(rt: Runtime, row: Ledger, mailbox: MailboxSettings, raw: bytes) -> Wor
     if rt.blobs.exists(row.sha256):
         return Work(ledger_id=row.id, key=key, profile=mailbox.profile, raw=b"",
                     raw_blob=BlobRef(rt.blobs.root, row.sha256))
+    with rt.database.session() as s:  # kept in the database itself
+        raw = ledger_raw(s, row, rt.blobs)
     return Work(ledger_id=row.id, key=key, profile=mailbox.profile, raw=raw)
 
 
@@ -187,8 +189,8 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
             report.duplicates += 1
             return ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
                                     outcome=f"same message as ledger row {twin.id}")
-        if prepared is None:  # resumed after a crash: read the kept bytes again
-            prepared = rt.pool.submit(_work(rt, row, mailbox, ledger_raw(s, row, rt.blobs)))
+    if prepared is None:  # resumed after a crash: prepare the kept message again
+        prepared = rt.pool.submit(_work(rt, row, mailbox))
     try:
         work = run_stages(rt, prepared.result(), DECIDE_STAGES)
         filed = file_work(rt, work)

@@ -24,10 +24,10 @@ from typing import Any
 
 from imapclient import IMAPClient
 
+from tests.intake.e2e import PASSWORD_ENV, write_settings
 from tests.servers import DovecotServer, MailboxUser, SmtpServer, make_tls_files
 
 REPO = Path(__file__).resolve().parents[2]
-PASSWORD_ENV = "BENCH_IMAP_PASSWORD"
 SAMPLE_SECONDS = 0.1
 APPEND_TIMEOUT = 120
 
@@ -85,37 +85,11 @@ def install(root: Path, servers: Servers, *, workers: int = 0, db_url: str = "",
     """Write a settings file for a fresh Dovecot user, the SMTP server and a database."""
     root.mkdir(parents=True, exist_ok=True)
     user = servers.dovecot.add_user("bench")
-    config = root / "intake.toml"
-    config.write_text(f"""
-[general]
-data_dir = "{root / 'data'}"
-our_address = "derogation.meddev@fagg-afmps.be"
-
-[database]
-url = "{db_url}"
-
-[mailboxes.famhp]
-type = "imap"
-profile = "famhp"
-host = "{user.host}"
-port = {user.port}
-security = "plain"
-username = "{user.user}"
-password_env = "{PASSWORD_ENV}"
-sent_folder = "Sent"
-poll_interval_seconds = {poll_interval}
-idle = {"true" if idle else "false"}
-
-[smtp]
-mode = "smtp"
-host = "{servers.smtp.host}"
-port = {servers.smtp.port}
-security = "plain"
-timeout_seconds = 30
-
-[extraction]
-workers = {workers}
-""", encoding="utf-8")
+    config = write_settings(
+        root, user, servers.smtp, db_url, extra=f"\n[extraction]\nworkers = {workers}",
+        mailbox_extra=f"poll_interval_seconds = {poll_interval}\n"
+                      f"idle = {'true' if idle else 'false'}",
+        smtp_timeout=30)
     return Install(root, config, user)
 
 

@@ -55,8 +55,12 @@ class Intake:
 
 
 def write_settings(tmp: Path, user: MailboxUser, smtp: SmtpServer, db_url: str,
-                   extra: str = "", folder: str = "INBOX") -> Path:
-    """Write a settings file for the Dovecot user, the SMTP server and the database."""
+                   extra: str = "", folder: str = "INBOX", mailbox_extra: str = "",
+                   smtp_timeout: int = 10) -> Path:
+    """Write a settings file for the Dovecot user, the SMTP server and the database.
+
+    ``mailbox_extra`` goes into the mailbox's table, ``extra`` after the SMTP one.
+    """
     path = tmp / "intake.toml"
     path.write_text(f"""
 [general]
@@ -76,13 +80,14 @@ username = "{user.user}"
 password_env = "{PASSWORD_ENV}"
 folder = "{folder}"
 sent_folder = "Sent"
+{mailbox_extra}
 
 [smtp]
 mode = "smtp"
 host = "{smtp.host}"
 port = {smtp.port}
 security = "plain"
-timeout_seconds = 10
+timeout_seconds = {smtp_timeout}
 {extra}
 """, encoding="utf-8")
     return path

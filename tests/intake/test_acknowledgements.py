@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from storage.models import Case, CaseEvent, CaseMessage, Ledger, OutgoingMessage
@@ -118,14 +117,6 @@ def out_of_office(ack: EmailMessage) -> bytes:
 
 
 # --- fixtures and checks ----------------------------------------------------------------------
-
-@pytest.fixture
-def intake(tmp_path: Path, mailbox_user: MailboxUser, smtp_server: SmtpServer,
-           db_url: str) -> Intake:
-    """The application configured for this test's Dovecot user, SMTP server and database."""
-    return Intake(write_settings(tmp_path, mailbox_user, smtp_server, db_url),
-                  mailbox_user, smtp_server, db_url)
-
 
 def poll(intake: Intake) -> str:
     """Run one `poll --once`, require success, and return what it printed."""

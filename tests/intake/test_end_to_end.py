@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from storage.models import Case, CaseMessage, Document, Ledger
@@ -18,14 +17,6 @@ from tests.intake.e2e import (
     write_settings,
 )
 from tests.servers import MailboxUser, SmtpServer
-
-
-@pytest.fixture
-def intake(tmp_path: Path, mailbox_user: MailboxUser, smtp_server: SmtpServer,
-           db_url: str) -> Intake:
-    """The application configured for this test's Dovecot user, SMTP server and database."""
-    return Intake(write_settings(tmp_path, mailbox_user, smtp_server, db_url),
-                  mailbox_user, smtp_server, db_url)
 
 
 def test_a_batch_is_filed_acknowledged_and_moved(intake: Intake) -> None:

@@ -22,11 +22,8 @@ def start_run(intake: Intake) -> subprocess.Popen[str]:
 
 def test_run_files_new_mail_as_it_arrives_and_stops_cleanly_on_sigterm(
         tmp_path: Path, mailbox_user: MailboxUser, smtp_server: SmtpServer, db_url: str) -> None:
-    config = write_settings(tmp_path, mailbox_user, smtp_server, db_url)
-    # The settings file names the mailbox once: raise its interval in place.
-    text = config.read_text(encoding="utf-8").replace(
-        'sent_folder = "Sent"', 'sent_folder = "Sent"\npoll_interval_seconds = 3600')
-    config.write_text(text, encoding="utf-8")
+    config = write_settings(tmp_path, mailbox_user, smtp_server, db_url,
+                            mailbox_extra="poll_interval_seconds = 3600")
     intake = Intake(config, mailbox_user, smtp_server, db_url)
     first, second = sample_messages()[0], sample_messages()[2]
     mailbox_user.append("INBOX", first)
