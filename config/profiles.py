@@ -9,7 +9,8 @@ from pathlib import Path
 from config.errors import ConfigError
 from config.extraction_rules import ExtractionRules, load_extraction_rules
 from config.rulefile import content_hash
-from config.triage_rules import TriageRules, load_triage_rules
+from config.triage_rules import TriageRules
+from config.triage_rules_load import load_triage_rules
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 

@@ -4,8 +4,9 @@ Everything triage decides from text is data here: automated-mail rules, message-
 request-type, regulation and urgency cues, the case-reference pattern and the completeness
 checklists. A mistake stops loading with the file, line, key and reason.
 
-This module holds the vocabulary, the records and ``load_triage_rules``; the sections are
-read in ``config.triage_rules_parts`` and the checklists in ``config.triage_rules_checklists``.
+This module holds the vocabulary and the records; ``config.triage_rules_load`` reads a
+file, the sections are read in ``config.triage_rules_parts`` and the checklists in
+``config.triage_rules_checklists``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from config.rulefile import check_known_keys, content_hash, read_toml, require, rule_error
 
 LANGUAGES = ("en", "fr", "nl", "de")
 MESSAGE_KINDS = ("new_request", "follow_up", "enquiry", "automated", "other")
@@ -187,56 +186,3 @@ class TriageRules:
         """Return the text cues of every section (what the matchers are built from)."""
         return (self.kind.cues + self.request_type.cues + self.regulation.cues
                 + self.urgency.cues)
-
-
-_TOP_KEYS = ("profile", "automated", "kind", "request_type", "regulation", "urgency",
-             "case_ref", "acknowledge", "checklist", "text")
-
-
-def load_triage_rules(path: Path) -> TriageRules:
-    """Read and validate a triage rule file; raise ConfigError naming file, line and key."""
-    # Imported here: the section readers build this module's records (they import it).
-    from config.triage_rules_checklists import _checklists
-    from config.triage_rules_parts import (
-        _acknowledge,
-        _automated,
-        _case_ref,
-        _check_unique_cue_ids,
-        _Ctx,
-        _kind,
-        _regulation,
-        _request_type,
-        _text,
-        _urgency,
-        _validate_token_patterns,
-    )
-
-    data = read_toml(path)
-    check_known_keys(data, _TOP_KEYS, path, "")
-    ctx = _Ctx(path)
-    text = _text(ctx, data.get("text", {}))
-    profile = ctx.table(data, "profile")
-    check_known_keys(profile, ("authority", "request_types"), path, "profile")
-    authority = require(profile, "authority", str, path, "profile")
-    types = ctx.names(profile, "request_types", "profile", required=True)
-    if not types:
-        raise rule_error(path, "profile.request_types", "at least one request type is needed")
-    rules = TriageRules(
-        path=path,
-        version=content_hash([path]),
-        authority=authority,
-        automated=_automated(ctx, ctx.table(data, "automated")),
-        kind=_kind(ctx, ctx.table(data, "kind")),
-        request_type=_request_type(ctx, ctx.table(data, "request_type"), types),
-        regulation=_regulation(ctx, ctx.table(data, "regulation")),
-        urgency=_urgency(ctx, ctx.table(data, "urgency")),
-        case_ref=_case_ref(ctx, ctx.table(data, "case_ref")),
-        acknowledge_kinds=_acknowledge(ctx, ctx.table(data, "acknowledge")),
-        checklists=_checklists(ctx, ctx.table(data, "checklist"), types),
-        max_text_chars=ctx.integer(text, "max_chars", "text", 50_000),
-        quote_separators=ctx.regexes(ctx.names(text, "quote_separators", "text"),
-                                     "text.quote_separators", multiline=True),
-    )
-    _check_unique_cue_ids(ctx, rules.all_cues())
-    _validate_token_patterns(ctx, rules.all_cues())
-    return rules

@@ -2,7 +2,7 @@
 
 Each item becomes a ``ChecklistRule`` of ``config.triage_rules``: its severity, the condition
 it applies under (``only_if``), and the documents, fields, signature or subject pattern that
-satisfy it. ``load_triage_rules`` calls ``_checklists``.
+satisfy it. ``load_triage_rules`` calls ``read_checklists``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from config.triage_rules import (
     Condition,
     SignatureRule,
 )
-from config.triage_rules_parts import _check_unique, _Ctx, _item_str, _known_item_keys
+from config.triage_rules_parts import RuleContext, check_unique, item_str, known_item_keys
 
 _CHECK_KEYS = ("id", "severity", "label", "only_if", "any_document", "all_fields", "any_fields",
                "signature", "subject_pattern")
 _CONDITION = re.compile(r"^\s*(\w+)\s*(==|!=)\s*(\S+)\s*$")
 
 
-def _checklists(ctx: _Ctx, table: dict[str, Any],
+def read_checklists(ctx: RuleContext, table: dict[str, Any],
                 types: tuple[str, ...]) -> dict[str, tuple[ChecklistRule, ...]]:
     """Validate ``[[checklist.<request type>]]``: one list per request type of the profile."""
     check_known_keys(table, types, ctx.path, "checklist")
@@ -35,18 +35,18 @@ def _checklists(ctx: _Ctx, table: dict[str, Any],
     for request_type in types:
         rules = tuple(_check(ctx, t, item)
                       for t, item in ctx.items(table, request_type, "checklist"))
-        _check_unique(ctx, [r.id for r in rules], f"checklist.{request_type}")
+        check_unique(ctx, [r.id for r in rules], f"checklist.{request_type}")
         result[request_type] = rules
     return result
 
 
-def _check(ctx: _Ctx, t: dict[str, Any], item: tuple[str, int]) -> ChecklistRule:
+def _check(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int]) -> ChecklistRule:
     """Validate one checklist item."""
     where = f"{item[0]}[{item[1]}]"
-    _known_item_keys(ctx, t, _CHECK_KEYS, where, item)
-    item_id = _item_str(ctx, t, "id", where, item)
+    known_item_keys(ctx, t, _CHECK_KEYS, where, item)
+    item_id = item_str(ctx, t, "id", where, item)
     ctx.vocabulary([item_id], CHECKLIST_ITEMS, f"{where}.id", "checklist item", item)
-    severity = _item_str(ctx, t, "severity", where, item)
+    severity = item_str(ctx, t, "severity", where, item)
     ctx.vocabulary([severity], ("required", "advisory"), f"{where}.severity", "severity", item)
     documents = ctx.names(t, "any_document", where, item=item)
     ctx.vocabulary(documents, DOCUMENT_KINDS, f"{where}.any_document", "document kind", item)
@@ -58,7 +58,7 @@ def _check(ctx: _Ctx, t: dict[str, Any], item: tuple[str, int]) -> ChecklistRule
         id=item_id, severity=severity, label=str(t.get("label", item_id)),
         only_if=_condition(ctx, t, where, item), any_document=documents, all_fields=all_fields,
         any_fields=any_fields, signature=_signature(ctx, t, where, item),
-        subject_pattern=(ctx.regex(_item_str(ctx, t, "subject_pattern", where, item),
+        subject_pattern=(ctx.regex(item_str(ctx, t, "subject_pattern", where, item),
                                    f"{where}.subject_pattern", item)
                          if "subject_pattern" in t else None))
     if not (documents or all_fields or any_fields or rule.signature or rule.subject_pattern):
@@ -66,12 +66,12 @@ def _check(ctx: _Ctx, t: dict[str, Any], item: tuple[str, int]) -> ChecklistRule
     return rule
 
 
-def _condition(ctx: _Ctx, t: Mapping[str, Any], where: str,
+def _condition(ctx: RuleContext, t: Mapping[str, Any], where: str,
                item: tuple[str, int]) -> Condition | None:
     """Parse ``only_if = "field == value"``."""
     if "only_if" not in t:
         return None
-    text = _item_str(ctx, t, "only_if", where, item)
+    text = item_str(ctx, t, "only_if", where, item)
     match = _CONDITION.match(text)
     if not match:
         raise ctx.error(f"{where}.only_if", "must read 'field == value' or 'field != value'",
@@ -80,7 +80,7 @@ def _condition(ctx: _Ctx, t: Mapping[str, Any], where: str,
     return Condition(field=match.group(1), op=match.group(2), value=match.group(3))
 
 
-def _signature(ctx: _Ctx, t: Mapping[str, Any], where: str,
+def _signature(ctx: RuleContext, t: Mapping[str, Any], where: str,
                item: tuple[str, int]) -> SignatureRule | None:
     """Parse ``signature = { documents = [...], fallback_fields = [...] }``."""
     if "signature" not in t:

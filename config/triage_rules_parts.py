@@ -1,9 +1,9 @@
 """The readers of ``triage.toml``'s sections: automated-mail rules, cues and the single tables.
 
-``_Ctx`` binds the validation helpers to one file so that every error names it; the readers
+``RuleContext`` binds the validation helpers to one file so that every error names it; the readers
 here turn ``[automated]``, the ``[[<section>.cue]]`` tables, ``[kind]``, ``[request_type]``,
 ``[regulation]``, ``[urgency]``, ``[case_ref]``, ``[acknowledge]`` and ``[text]`` into the
-records of ``config.triage_rules``, whose ``load_triage_rules`` calls them. The checklists
+records of ``config.triage_rules``; ``config.triage_rules_load`` calls them. The checklists
 are read in ``config.triage_rules_checklists``.
 """
 
@@ -33,7 +33,7 @@ from config.triage_rules import (
 )
 
 
-class _Ctx:
+class RuleContext:
     """Validation helpers bound to one file, so that every error names it."""
 
     def __init__(self, path: Path) -> None:
@@ -116,22 +116,22 @@ class _Ctx:
 _AUTOMATED_RULE_KEYS = ("id", "where", "header", "patterns", "lang", "only_without_attachments")
 
 
-def _automated(ctx: _Ctx, table: dict[str, Any]) -> AutomatedRules:
+def read_automated(ctx: RuleContext, table: dict[str, Any]) -> AutomatedRules:
     """Validate ``[automated]`` and its ``[[automated.rule]]`` tables."""
     check_known_keys(table, ("rule", "body_max_chars"), ctx.path, "automated")
     rules = tuple(_automated_rule(ctx, t, item)
                   for t, item in ctx.items(table, "rule", "automated"))
-    _check_unique(ctx, [r.id for r in rules], "automated.rule")
+    check_unique(ctx, [r.id for r in rules], "automated.rule")
     return AutomatedRules(rules=rules,
                           body_max_chars=ctx.integer(table, "body_max_chars", "automated", 4000))
 
 
-def _automated_rule(ctx: _Ctx, t: dict[str, Any], item: tuple[str, int]) -> AutomatedRule:
+def _automated_rule(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int]) -> AutomatedRule:
     """Validate one automated-mail rule."""
     where = f"{item[0]}[{item[1]}]"
-    _known_item_keys(ctx, t, _AUTOMATED_RULE_KEYS, where, item)
-    rule_id = _item_str(ctx, t, "id", where, item)
-    place = _item_str(ctx, t, "where", where, item)
+    known_item_keys(ctx, t, _AUTOMATED_RULE_KEYS, where, item)
+    rule_id = item_str(ctx, t, "id", where, item)
+    place = item_str(ctx, t, "where", where, item)
     ctx.vocabulary([place], AUTOMATED_WHERE, f"{where}.where", "place", item)
     header = t.get("header")
     if (place == "header") != isinstance(header, str):
@@ -152,7 +152,7 @@ def _automated_rule(ctx: _Ctx, t: dict[str, Any], item: tuple[str, int]) -> Auto
 _CUE_KEYS = ("id", "lang", "phrases", "patterns", "regex", "documents", "fields", "weight")
 
 
-def _cues(ctx: _Ctx, table: Mapping[str, Any], section: str, label_key: str,
+def _cues(ctx: RuleContext, table: Mapping[str, Any], section: str, label_key: str,
           labels: Sequence[str]) -> tuple[Cue, ...]:
     """Validate the ``[[<section>.cue]]`` tables; ``label_key`` names what each votes for."""
     cues = tuple(_cue(ctx, t, item, section, label_key, labels)
@@ -160,18 +160,18 @@ def _cues(ctx: _Ctx, table: Mapping[str, Any], section: str, label_key: str,
     return cues
 
 
-def _cue(ctx: _Ctx, t: dict[str, Any], item: tuple[str, int], section: str, label_key: str,
+def _cue(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int], section: str, label_key: str,
          labels: Sequence[str]) -> Cue:
     """Validate one cue table."""
     where = f"{item[0]}[{item[1]}]"
-    _known_item_keys(ctx, t, (*_CUE_KEYS, label_key), where, item)
-    label = _item_str(ctx, t, label_key, where, item)
+    known_item_keys(ctx, t, (*_CUE_KEYS, label_key), where, item)
+    label = item_str(ctx, t, label_key, where, item)
     ctx.vocabulary([label], labels, f"{where}.{label_key}", label_key.replace("_", " "), item)
     documents = ctx.names(t, "documents", where, item=item)
     ctx.vocabulary(documents, DOCUMENT_KINDS, f"{where}.documents", "document kind", item)
     fields = ctx.names(t, "fields", where, item=item)
     ctx.vocabulary(fields, FIELD_KEYS, f"{where}.fields", "field", item)
-    cue = Cue(id=f"{section}.{_item_str(ctx, t, 'id', where, item)}", label=label,
+    cue = Cue(id=f"{section}.{item_str(ctx, t, 'id', where, item)}", label=label,
               lang=_lang(ctx, t, where, item), phrases=ctx.names(t, "phrases", where, item=item),
               patterns=_token_patterns(ctx, t, where, item),
               regexes=ctx.regexes(ctx.names(t, "regex", where, item=item), f"{where}.regex", item),
@@ -182,7 +182,7 @@ def _cue(ctx: _Ctx, t: dict[str, Any], item: tuple[str, int], section: str, labe
     return cue
 
 
-def _token_patterns(ctx: _Ctx, t: Mapping[str, Any], where: str,
+def _token_patterns(ctx: RuleContext, t: Mapping[str, Any], where: str,
                     item: tuple[str, int]) -> tuple[tuple[Mapping[str, Any], ...], ...]:
     """Check the shape of spaCy token patterns (their content is checked by spaCy later)."""
     value = t.get("patterns", [])
@@ -195,7 +195,7 @@ def _token_patterns(ctx: _Ctx, t: Mapping[str, Any], where: str,
     return tuple(tuple(p) for p in value)
 
 
-def _validate_token_patterns(ctx: _Ctx, cues: Sequence[Cue]) -> None:
+def validate_token_patterns(ctx: RuleContext, cues: Sequence[Cue]) -> None:
     """Let spaCy's own validator judge the token patterns, so a typo stops loading."""
     if not any(c.patterns for c in cues):
         return
@@ -224,12 +224,12 @@ def _line_of_value(path: Path, value: str) -> int | None:
     return None
 
 
-def _check_unique_cue_ids(ctx: _Ctx, cues: Sequence[Cue]) -> None:
+def check_unique_cue_ids(ctx: RuleContext, cues: Sequence[Cue]) -> None:
     """Two cues with one id would make reasons ambiguous."""
-    _check_unique(ctx, [c.id for c in cues], "cue")
+    check_unique(ctx, [c.id for c in cues], "cue")
 
 
-def _check_unique(ctx: _Ctx, ids: Sequence[str], key: str) -> None:
+def check_unique(ctx: RuleContext, ids: Sequence[str], key: str) -> None:
     """Refuse a repeated rule id."""
     seen: set[str] = set()
     for rule_id in ids:
@@ -242,7 +242,7 @@ def _check_unique(ctx: _Ctx, ids: Sequence[str], key: str) -> None:
 
 # -- sections --------------------------------------------------------------------------------
 
-def _kind(ctx: _Ctx, table: dict[str, Any]) -> KindRules:
+def read_kind(ctx: RuleContext, table: dict[str, Any]) -> KindRules:
     """Validate ``[kind]``."""
     check_known_keys(table, ("request_documents", "request_fields", "request_fields_min", "cue",
                              "unknown_case_ref_kind"), ctx.path, "kind")
@@ -259,7 +259,9 @@ def _kind(ctx: _Ctx, table: dict[str, Any]) -> KindRules:
                      unknown_case_ref_kind=str(unknown_ref))
 
 
-def _request_type(ctx: _Ctx, table: dict[str, Any], types: tuple[str, ...]) -> RequestTypeRules:
+def read_request_type(
+    ctx: RuleContext, table: dict[str, Any], types: tuple[str, ...]
+) -> RequestTypeRules:
     """Validate ``[request_type]``: every cue names a request type of the profile."""
     check_known_keys(table, ("default", "cue"), ctx.path, "request_type")
     default = require(table, "default", str, ctx.path, "request_type")
@@ -268,7 +270,7 @@ def _request_type(ctx: _Ctx, table: dict[str, Any], types: tuple[str, ...]) -> R
                             cues=_cues(ctx, table, "request_type", "type", types))
 
 
-def _regulation(ctx: _Ctx, table: dict[str, Any]) -> RegulationRules:
+def read_regulation(ctx: RuleContext, table: dict[str, Any]) -> RegulationRules:
     """Validate ``[regulation]``."""
     check_known_keys(table, ("field", "field_weight", "risk_classes", "risk_class_weight", "cue"),
                      ctx.path, "regulation")
@@ -287,7 +289,7 @@ def _regulation(ctx: _Ctx, table: dict[str, Any]) -> RegulationRules:
         cues=_cues(ctx, table, "regulation", "regulation", REGULATIONS))
 
 
-def _urgency(ctx: _Ctx, table: dict[str, Any]) -> UrgencyRules:
+def read_urgency(ctx: RuleContext, table: dict[str, Any]) -> UrgencyRules:
     """Validate ``[urgency]``."""
     check_known_keys(table, ("days_threshold", "date_field", "cue"), ctx.path, "urgency")
     field = table.get("date_field", "intended_use_date")
@@ -297,7 +299,7 @@ def _urgency(ctx: _Ctx, table: dict[str, Any]) -> UrgencyRules:
                         cues=_cues(ctx, table, "urgency", "means", ("urgent", "not_urgent")))
 
 
-def _case_ref(ctx: _Ctx, table: dict[str, Any]) -> re.Pattern[str]:
+def read_case_ref(ctx: RuleContext, table: dict[str, Any]) -> re.Pattern[str]:
     """Validate ``[case_ref]``: the pattern of the references the office gives to cases."""
     check_known_keys(table, ("pattern",), ctx.path, "case_ref")
     pattern = require(table, "pattern", str, ctx.path, "case_ref")
@@ -308,7 +310,7 @@ def _case_ref(ctx: _Ctx, table: dict[str, Any]) -> re.Pattern[str]:
     return ctx.regex(rf"(?<![\w-])(?:{pattern})(?![\w-])", "case_ref.pattern")
 
 
-def _acknowledge(ctx: _Ctx, table: dict[str, Any]) -> frozenset[str]:
+def read_acknowledge(ctx: RuleContext, table: dict[str, Any]) -> frozenset[str]:
     """Validate ``[acknowledge]``: the message kinds that get an acknowledgement."""
     check_known_keys(table, ("kinds",), ctx.path, "acknowledge")
     kinds = ctx.names(table, "kinds", "acknowledge", required=True)
@@ -318,7 +320,7 @@ def _acknowledge(ctx: _Ctx, table: dict[str, Any]) -> frozenset[str]:
     return frozenset(kinds)
 
 
-def _text(ctx: _Ctx, table: Any) -> dict[str, Any]:
+def read_text(ctx: RuleContext, table: Any) -> dict[str, Any]:
     """Validate the keys of ``[text]``: how much text the matchers read, where quotes start."""
     if not isinstance(table, dict):
         raise ctx.error("text", "must be a table")
@@ -328,7 +330,7 @@ def _text(ctx: _Ctx, table: Any) -> dict[str, Any]:
 
 # -- small helpers ---------------------------------------------------------------------------
 
-def _known_item_keys(ctx: _Ctx, t: Mapping[str, Any], allowed: Sequence[str], where: str,
+def known_item_keys(ctx: RuleContext, t: Mapping[str, Any], allowed: Sequence[str], where: str,
                      item: tuple[str, int]) -> None:
     """Refuse an unknown key in an array-of-tables entry, on its own line."""
     unknown = sorted(set(t) - set(allowed))
@@ -337,7 +339,7 @@ def _known_item_keys(ctx: _Ctx, t: Mapping[str, Any], allowed: Sequence[str], wh
                                                  f"(allowed: {', '.join(sorted(allowed))})", item)
 
 
-def _item_str(ctx: _Ctx, t: Mapping[str, Any], name: str, where: str,
+def item_str(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
               item: tuple[str, int]) -> str:
     """Return a required non-empty string of an array-of-tables entry."""
     if name not in t:
@@ -348,7 +350,7 @@ def _item_str(ctx: _Ctx, t: Mapping[str, Any], name: str, where: str,
     return value
 
 
-def _item_bool(ctx: _Ctx, t: Mapping[str, Any], name: str, where: str,
+def _item_bool(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
                item: tuple[str, int]) -> bool:
     """Return an optional boolean (default false)."""
     value = t.get(name, False)
@@ -357,10 +359,10 @@ def _item_bool(ctx: _Ctx, t: Mapping[str, Any], name: str, where: str,
     return value
 
 
-def _lang(ctx: _Ctx, t: Mapping[str, Any], where: str, item: tuple[str, int]) -> str | None:
+def _lang(ctx: RuleContext, t: Mapping[str, Any], where: str, item: tuple[str, int]) -> str | None:
     """Return an optional language code among the four the office answers in."""
     if "lang" not in t:
         return None
-    lang = _item_str(ctx, t, "lang", where, item)
+    lang = item_str(ctx, t, "lang", where, item)
     ctx.vocabulary([lang], LANGUAGES, f"{where}.lang", "language", item)
     return lang

@@ -18,8 +18,9 @@ from config.errors import ConfigError
 from config.extraction_rules import load_extraction_rules
 from config.profiles import PROFILES_DIR, profile_files
 from config.rulefile import read_toml
-from config.triage_rules import TriageRules, load_triage_rules
-from intake.templates import STRINGS_FILE, load_templates
+from config.templates import STRINGS_FILE, load_templates
+from config.triage_rules import TriageRules
+from config.triage_rules_load import load_triage_rules
 
 EXTRACTION_FILE = "extraction.toml"
 TRIAGE_FILE = "triage.toml"

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from config.profiles import Profile
-from intake.policy import reply_decision, reply_recipient
-from intake.replies import choose_template, compose_acknowledgement
+from config.templates import TemplateSet
+from intake.replies.compose import choose_template, compose_acknowledgement
+from intake.replies.policy import reply_decision, reply_recipient
 from intake.runtime import Runtime
-from intake.templates import TemplateSet
 from intake.work import Work
 from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage, Signature
 from parsers.records import Source as FieldSource
@@ -33,13 +33,14 @@ from storage.cases import (
     update_case_triage,
 )
 from storage.events import add_event
+from storage.fields import add_fields, current_fields
 from storage.ledger import ledger_set_state
-from storage.messages import add_documents, add_fields, add_message, case_documents, current_fields
+from storage.messages import add_documents, add_message, case_documents
 from storage.models import Case, Document, ExtractedField, Ledger
 from storage.outbox import acks_sent_to_since, outbox_add
 from triage.caseref import find_case_ref
 from triage.checklist import evaluate_checklist
-from triage.engine import ThreadHints
+from triage.kind import ThreadHints
 from triage.records import ChecklistItem, TriageResult
 
 ACTOR = "intake"

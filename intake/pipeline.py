@@ -19,10 +19,10 @@ from config.errors import IntakeError
 from config.settings import MailboxSettings
 from intake.failpoints import failpoint
 from intake.filing import Filed, file_work, thread_hints
-from intake.locks import mailbox_lock
-from intake.records import MailboxKey, RawMessage
+from intake.mailbox.connect import open_source
+from intake.mailbox.locks import mailbox_lock
+from intake.mailbox.sources import MailboxSource
 from intake.runtime import Runtime
-from intake.sources import MailboxSource, open_source
 from intake.stages import run_stages
 from intake.work import BlobRef, Work
 from parsers.headers import raw_message_id
@@ -36,6 +36,7 @@ from storage.ledger import (
     ledger_unfinished,
 )
 from storage.models import Ledger
+from storage.records import MailboxKey, RawMessage
 from triage.engine import triage_message
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from config.profiles import Profile, load_profile
 from config.settings import Settings
+from config.templates import TemplateSet, load_templates
 from config.triage_rules import LANGUAGES
-from intake.delivery import Delivery, open_delivery
-from intake.templates import TemplateSet, load_templates
+from intake.replies.delivery import Delivery, open_delivery
 from intake.workers import PreparePool
 from parsers.records import Limits
 from storage.blobs import BlobStore

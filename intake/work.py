@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from intake.records import MailboxKey
 from parsers.records import Extraction, ParsedMessage
 from storage.blobs import BlobStore
-from triage.engine import ThreadHints
+from storage.records import MailboxKey
+from triage.kind import ThreadHints
 from triage.records import TriageResult
 
 

@@ -36,7 +36,7 @@ from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatur
 from parsers.pdf_layout import _words_of, layout_values, page_words
 from parsers.records import ExtractedDocument, Limits
 
-__all__ = ["open_pdf", "page_words", "pages_to_read", "pdf_to_document", "read_form"]
+__all__ = ["open_pdf", "pages_to_read", "pdf_to_document"]
 
 # Both libraries log a warning for every oddity of a damaged file; the outcome is recorded on
 # the document instead, so only their errors are worth the log.

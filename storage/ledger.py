@@ -10,10 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
-from intake.records import MailboxKey, RawMessage
 from storage.blobs import BlobStore, sha256_of
 from storage.db import storage_errors
 from storage.models import LEDGER_STATES, Ledger, MailboxCursor, RawMessageRow, utcnow
+from storage.records import MailboxKey, RawMessage
 from storage.sql import attach, insert_ignoring_conflict, normalise_message_id
 
 # Work left by a crash: recorded, or decided but the mailbox message not yet moved.

@@ -15,20 +15,12 @@ from config.errors import StorageError
 from parsers.records import ExtractedDocument, ParsedMessage
 from storage.cases import triage_to_dict
 from storage.db import storage_errors
-from storage.fields import add_fields, current_fields
 from storage.models import MESSAGE_ROLES, Case, CaseMessage, Document, Ledger, utcnow
 from storage.sql import attach, normalise_address, normalise_message_id
 from triage.records import TriageResult
 
 # Re-exported: filing code imports the field functions from here too.
-__all__ = [
-    "add_documents",
-    "add_fields",
-    "add_message",
-    "case_documents",
-    "case_messages",
-    "current_fields",
-]
+__all__ = ["add_documents", "add_message", "case_documents", "case_messages"]
 
 
 def _message_ids(values: Iterable[str]) -> list[str]:

@@ -15,9 +15,8 @@ from triage.language import detect_language
 from triage.nlp import Hit, find_cues, strip_quotes
 from triage.records import ChecklistItem, Decision, TriageResult
 
-# ThreadHints is part of this module's interface: callers build it for triage_message.
-__all__ = ["CaseState", "ThreadHints", "best_fields", "merge_case_fields", "message_language",
-           "retriage_case", "triage_message"]
+__all__ = ["CaseState", "best_fields", "merge_case_fields", "message_language", "retriage_case",
+           "triage_message"]
 
 # The sender's own words say most about the language they want an answer in; the subject is
 # short and often formulaic; forms are often filled in on another language's template.

@@ -57,8 +57,8 @@ def vm_hwm_kb() -> int:
 
 def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     """One intake cycle of every mailbox and one outbox pass, as ``poll --once``."""
-    from intake.outbox import drain_outbox
     from intake.pipeline import poll_mailbox
+    from intake.replies.outbox import drain_outbox
     from intake.runtime import open_runtime
 
     runtime = open_runtime(settings)

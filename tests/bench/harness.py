@@ -189,7 +189,7 @@ def child_args(command: str, install: Install, out: Path, *extra: str) -> list[s
 
 def cli_args(install: Install, *args: str) -> list[str]:
     """The command line of ``derogation-intake --config FILE ARGS``."""
-    return [sys.executable, "-m", "intake.cli", "--config", str(install.config), *args]
+    return [sys.executable, "-m", "intake.commands.cli", "--config", str(install.config), *args]
 
 
 def run_child(command: str, install: Install, out: Path, *extra: str,

@@ -18,7 +18,6 @@ from sqlalchemy import update
 
 from intake.filing import file_work
 from intake.pipeline import DECIDE_STAGES
-from intake.records import MailboxKey, RawMessage
 from intake.runtime import Runtime
 from intake.stages import run_stages
 from intake.work import Work
@@ -26,6 +25,7 @@ from intake.workers import prepare
 from parsers.headers import raw_message_id
 from storage.ledger import ledger_record
 from storage.models import Ledger, OutgoingMessage
+from storage.records import MailboxKey, RawMessage
 from tests.bench.corpus import small_message
 
 # The ledger rows of the prefill live under their own mailbox name: no cycle ever resumes them.

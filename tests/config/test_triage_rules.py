@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.errors import ConfigError
-from config.triage_rules import load_triage_rules
+from config.triage_rules_load import load_triage_rules
 
 PROFILES = Path(__file__).resolve().parents[2] / "config" / "profiles"
 FAMHP = PROFILES / "famhp" / "triage.toml"

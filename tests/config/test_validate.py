@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from config.validate import check_path, key_at_line, validate_profile
-from intake import cli
-from intake.rules_commands import register_rules
+from intake.commands import cli
+from intake.commands.rules import register_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "config" / "profiles"
@@ -27,7 +27,7 @@ def intake_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Main:
     commands = next(a.choices for a in cli.build_parser()._actions
                     if isinstance(a, argparse._SubParsersAction))
     if "rules" not in commands:
-        # Until intake.cli registers `rules`, add it exactly as it is to be registered.
+        # Until intake.commands.cli registers `rules`, add it exactly as it is to be registered.
         monkeypatch.setattr(cli, "_REGISTRARS", (*cli._REGISTRARS, register_rules))
     return cli.main
 

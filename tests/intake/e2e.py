@@ -42,7 +42,7 @@ class Intake:
         if failpoints:
             env["DEROGATION_INTAKE_FAILPOINTS"] = failpoints
         return subprocess.run(
-            [sys.executable, "-m", "intake.cli", "--config", str(self.config), *args],
+            [sys.executable, "-m", "intake.commands.cli", "--config", str(self.config), *args],
             capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO, check=False)
 
     def poll(self, failpoints: str = "") -> subprocess.CompletedProcess[str]:

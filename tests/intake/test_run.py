@@ -16,7 +16,7 @@ def start_run(intake: Intake) -> subprocess.Popen[str]:
     """Start `run` in its own process, as a service manager would."""
     env = {**os.environ, PASSWORD_ENV: intake.user.password}
     return subprocess.Popen(
-        [sys.executable, "-m", "intake.cli", "--config", str(intake.config), "run"],
+        [sys.executable, "-m", "intake.commands.cli", "--config", str(intake.config), "run"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -16,7 +16,8 @@ import pytest
 
 from config.extraction_rules import ExtractionRules, load_extraction_rules
 from parsers.extract import file_to_document
-from parsers.pdf import open_pdf, read_form
+from parsers.pdf import open_pdf
+from parsers.pdf_form import read_form
 from parsers.records import ExtractedDocument
 
 ROOT = Path(__file__).resolve().parents[2]

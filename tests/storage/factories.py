@@ -6,8 +6,8 @@ import hashlib
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from intake.records import MailboxKey, RawMessage
 from parsers.records import ExtractedDocument, FieldValue, ParsedMessage, Source
+from storage.records import MailboxKey, RawMessage
 from triage.records import ChecklistItem, Decision, MessageKind, TriageResult
 
 MAILBOX = "derogation.meddev@fagg-afmps.be"

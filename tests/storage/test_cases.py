@@ -12,29 +12,26 @@ import pytest
 from config.errors import StorageError
 from parsers.records import ExtractedDocument
 from storage.blobs import BlobStore
-from storage.db import Database
-from storage.models import Case
-from storage.repository import (
-    add_documents,
-    add_event,
-    add_fields,
-    add_message,
+from storage.cases import (
     case_by_message_ids,
     case_by_ref,
     case_checklist,
-    case_events,
     case_has_document_hashes,
     create_case,
-    current_fields,
-    ledger_record,
     list_cases,
     next_case_ref,
     open_cases_for_sender,
-    outbox_add,
     set_checklist,
     set_status,
     update_case_triage,
 )
+from storage.db import Database
+from storage.events import add_event, case_events
+from storage.fields import add_fields, current_fields
+from storage.ledger import ledger_record
+from storage.messages import add_documents, add_message
+from storage.models import Case
+from storage.outbox import outbox_add
 from tests.storage.factories import (
     APPLICANT,
     checklist,

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select, text
 
 from config.errors import StorageError
+from storage.cases import case_by_ref, create_case, list_cases
 from storage.db import Database, StorageConflict, default_sqlite_url, normalise_url, upgrade
+from storage.events import add_event
 from storage.models import Case, CaseEvent
-from storage.repository import add_event, case_by_ref, create_case, list_cases
 from tests.storage.factories import triage
 
 

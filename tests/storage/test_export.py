@@ -6,20 +6,14 @@ import json
 from datetime import datetime, timedelta
 
 from storage.blobs import BlobStore
+from storage.cases import create_case, next_case_ref, set_checklist
 from storage.db import Database
-from storage.repository import (
-    add_documents,
-    add_event,
-    add_fields,
-    add_message,
-    case_to_dict,
-    create_case,
-    ledger_record,
-    next_case_ref,
-    outbox_add,
-    set_checklist,
-    set_reviewer_field,
-)
+from storage.events import add_event
+from storage.export import case_to_dict
+from storage.fields import add_fields, set_reviewer_field
+from storage.ledger import ledger_record
+from storage.messages import add_documents, add_message
+from storage.outbox import outbox_add
 from tests.storage.factories import (
     APPLICANT,
     checklist,

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
+from storage.cases import create_case
 from storage.db import Database
+from storage.events import case_events
+from storage.fields import add_fields, current_fields, field_history, set_reviewer_field
+from storage.messages import add_documents, add_message
 from storage.models import Case, CaseMessage, Document
-from storage.repository import (
-    add_documents,
-    add_fields,
-    add_message,
-    case_events,
-    create_case,
-    current_fields,
-    field_history,
-    set_reviewer_field,
-)
 from tests.storage.factories import document, field, parsed, triage
 
 PART1 = document("part1.pdf", b"%PDF-1.7 part one")

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from config.errors import StorageError
 from storage.blobs import BlobStore
 from storage.db import Database
-from storage.models import Ledger, RawMessageRow
-from storage.repository import (
+from storage.ledger import (
     cursor_get,
     cursor_set,
     ledger_find_twin,
@@ -23,6 +22,7 @@ from storage.repository import (
     ledger_set_state,
     ledger_unfinished,
 )
+from storage.models import Ledger, RawMessageRow
 from tests.storage.factories import MAILBOX, eml, raw
 
 FIRST = eml("req-1@hospital.example")

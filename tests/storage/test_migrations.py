@@ -14,9 +14,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from config.errors import StorageError
+from storage.cases import create_case, next_case_ref
 from storage.db import Database, StorageConflict, alembic_config, make_engine, upgrade
+from storage.events import add_event
 from storage.models import Base
-from storage.repository import add_event, create_case, next_case_ref
 from tests.storage.factories import triage
 
 TABLES = {

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.errors import StorageError
+from storage.cases import create_case
 from storage.db import Database, StorageConflict
 from storage.models import Case, OutgoingMessage
-from storage.repository import (
+from storage.outbox import (
     acks_sent_to_since,
-    create_case,
     outbox_add,
     outbox_due,
     outbox_in_state,

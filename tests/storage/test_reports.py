@@ -6,8 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from storage.blobs import BlobStore
+from storage.cases import create_case, set_checklist, set_status
 from storage.db import Database
+from storage.fields import add_fields, set_reviewer_field
+from storage.ledger import ledger_record, ledger_set_state
+from storage.messages import add_documents, add_message
 from storage.models import Case, CaseMessage, OutgoingMessage
+from storage.outbox import outbox_add, outbox_mark_sending, outbox_mark_sent
 from storage.reports import (
     case_counts,
     case_field_history,
@@ -16,20 +21,6 @@ from storage.reports import (
     failed_intake,
     open_cases,
     waiting_for_applicant,
-)
-from storage.repository import (
-    add_documents,
-    add_fields,
-    add_message,
-    create_case,
-    ledger_record,
-    ledger_set_state,
-    outbox_add,
-    outbox_mark_sending,
-    outbox_mark_sent,
-    set_checklist,
-    set_reviewer_field,
-    set_status,
 )
 from tests.storage.factories import APPLICANT, document, eml, field, parsed, raw, triage
 from triage.records import ChecklistItem

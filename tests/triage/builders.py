@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from config.triage_rules import TriageRules, load_triage_rules
+from config.triage_rules import TriageRules
+from config.triage_rules_load import load_triage_rules
 from parsers.mime import message_to_parts
 from parsers.records import (
     ExtractedDocument,

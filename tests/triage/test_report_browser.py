@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from intake.report_commands import case_page, cmd_cases_set
+from intake.commands.review import case_page, cmd_cases_set
 from intake.runtime import open_runtime
 from storage.db import Database
 from tests.dbs import BACKENDS

@@ -25,10 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings, load_settings
-from intake.maildir import store_message
-from intake.outbox import drain_outbox
-from intake.pipeline import poll_mailbox
-from intake.report_commands import (
+from intake.commands.review import (
     add_review_arguments,
     case_page,
     cmd_cases_review,
@@ -39,6 +36,9 @@ from intake.report_commands import (
     digest_job,
     register_report,
 )
+from intake.mailbox.maildir import store_message
+from intake.pipeline import poll_mailbox
+from intake.replies.outbox import drain_outbox
 from intake.runtime import Runtime, open_runtime
 from storage.cases import case_by_ref, case_checklist, list_cases
 from storage.db import Database
@@ -47,7 +47,8 @@ from storage.messages import case_documents, case_messages
 from storage.models import OPEN_CASE_STATUSES, CaseMessage, CaseSequence
 from storage.reports import case_report_data
 from tests.dbs import BACKENDS, PostgresServer
-from triage.reports import case_to_html, digest_to_html, digest_to_text, queue_order
+from triage.reports.case_page import case_to_html
+from triage.reports.digest import digest_to_html, digest_to_text, queue_order
 from triage.reports.html import STATUS_MARKS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -708,7 +709,7 @@ def test_a_decision_is_recorded_with_its_note_and_leaves_the_queue(
 
 
 def command_line() -> argparse.ArgumentParser:
-    """Return a parser shaped like intake.cli's, with the reviewers' commands registered."""
+    """Return a parser shaped like the CLI, with the reviewers' commands registered."""
     parser = argparse.ArgumentParser(prog="derogation-intake")
     sub = parser.add_subparsers()
     cases = sub.add_parser("cases")

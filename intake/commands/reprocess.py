@@ -1,0 +1,224 @@
+"""`derogation-intake reprocess`: apply the current rules to cases already filed.
+
+The stored raw messages of each chosen case are read again (parse, extract, triage) with the
+rules as they are now, in the order they were filed, and merged as filing merges them; the
+case's new state is compared with the stored one and, unless --dry-run, recorded in one
+transaction per case with a "reprocessed" event. Messages keep the case and the role filing
+gave them: reprocess re-reads, it does not re-file. Nothing is deleted: a value the rules no
+longer find is superseded by an empty one, a reviewer's value is never touched, and a
+reviewer's decision (granted, refused ...) keeps the case's status.
+
+Reading a case and planning its new state is in ``intake.commands.reprocess_plan``; writing the plan
+in ``intake.commands.reprocess_apply``; this module holds the command, the choice of cases, the
+progress and the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from config.errors import IntakeError
+from config.settings import Settings
+from intake.commands.reprocess_apply import acknowledge, apply_plan
+from intake.commands.reprocess_plan import (
+    _OPEN,
+    Change,
+    CurrentRules,
+    ReadCase,
+    ReprocessError,
+    _case,
+    plan_case,
+    read_case,
+    triage_all,
+)
+from intake.commands.rules_eval import Progress
+from intake.runtime import Runtime, open_runtime
+from storage.cases import case_checklist, list_cases
+from storage.messages import case_messages
+from storage.sql import attach
+
+__all__ = ["Options", "cmd_reprocess", "decide_case", "register_reprocess", "reprocess_case",
+           "reprocess_cases", "select_refs"]
+
+
+# --- one case, then many --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the administrator asked for."""
+
+    dry_run: bool = False
+    acknowledge: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What reprocessing did (or would do) to one case."""
+
+    ref: str
+    changes: tuple[Change, ...] = ()
+    error: str | None = None
+    acknowledgement: str | None = None
+
+    def line(self) -> str:
+        """Return the case's line of the report."""
+        if self.error is not None:
+            return f"{self.ref}: cannot reprocess: {self.error}"
+        if not self.changes:
+            return f"{self.ref}: unchanged"
+        text = "; ".join(c.describe() for c in self.changes)
+        return f"{self.ref}: {text}" + (f"; acknowledgement {self.acknowledgement}"
+                                        if self.acknowledgement else "")
+
+
+
+def decide_case(rt: Runtime, rules: CurrentRules, read: ReadCase, options: Options) -> Outcome:
+    """Triage, compare and (unless dry) record one case, in one transaction."""
+    with rt.database.session() as s:
+        case = _case(s, read.ref)
+        if not options.dry_run:
+            case = attach(s, case, lock=True)  # filing into this case waits for our commit
+        rows = case_messages(s, case)
+        if [r.id for r in rows] != [m.row_id for m in read.stored]:
+            raise ReprocessError("a message was filed into the case meanwhile: "
+                                 "run reprocess again")
+        plan = plan_case(s, case, triage_all(s, rules, rows, read.prepared),
+                         rules.profile(case.authority))
+        outcome = Outcome(case.ref, tuple(plan.changes))
+        if options.dry_run or not plan.changes:
+            s.rollback()  # nothing may be written, whatever the session holds
+            return outcome
+        before = {e.item_id for e in case_checklist(s, case)
+                  if e.severity == "required" and e.status in _OPEN}
+        apply_plan(s, plan)
+        if not options.acknowledge:
+            return outcome
+        return replace(outcome, acknowledgement=acknowledge(s, rt, rules, plan, before))
+
+
+def reprocess_case(rt: Runtime, rules: CurrentRules, ref: str, options: Options) -> Outcome:
+    """Read one case's messages again; record what changes unless it is a dry run."""
+    try:
+        return decide_case(rt, rules, read_case(rt, rules, ref), options)
+    except IntakeError as exc:
+        return Outcome(ref, error=str(exc))
+
+
+@dataclass
+class Summary:
+    """Counts of a run, for its last line."""
+
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count one case."""
+        if outcome.error is not None:
+            self.failed += 1
+        elif outcome.changes:
+            self.changed += 1
+        else:
+            self.unchanged += 1
+
+    def line(self, dry_run: bool, versions: str) -> str:
+        """Return the summary line."""
+        total = self.changed + self.unchanged + self.failed
+        if dry_run:
+            return (f"dry run: {self.changed} of {total} case(s) would change, {self.unchanged} "
+                    f"unchanged, {self.failed} failed (rules {versions}); nothing was written")
+        return (f"reprocessed {total} case(s): {self.changed} changed, {self.unchanged} "
+                f"unchanged, {self.failed} failed (rules {versions})")
+
+
+def reprocess_cases(rt: Runtime, rules: CurrentRules, refs: Sequence[str], options: Options,
+                    *, verbose: bool = False, out: TextIO | None = None,
+                    err: TextIO | None = None) -> Summary:
+    """Reprocess cases one transaction each; print a line per changed or failed case."""
+    out, progress, summary = out or sys.stdout, Progress(len(refs), err or sys.stderr), Summary()
+    for number, ref in enumerate(refs, 1):
+        progress.step(number, ref)
+        outcome = reprocess_case(rt, rules, ref, options)
+        summary.add(outcome)
+        if outcome.changes or outcome.error is not None or verbose:
+            progress.done()  # clear the progress line before a report line
+            print(outcome.line(), file=out, flush=True)
+    progress.done()
+    return summary
+
+
+def select_refs(s: Session, refs: Sequence[str] | None, since: date | None,
+                timezone: str) -> list[str]:
+    """The references asked for, the cases with mail filed since a date, or every case."""
+    if refs:
+        return list(dict.fromkeys(refs))  # an unknown one fails on its own line
+    cases = list_cases(s)
+    if since is None:
+        return [c.ref for c in cases]
+    # Midnight where the agency is: "since 1 March" means the office's 1 March.
+    cutoff = datetime.combine(since, time.min, ZoneInfo(timezone))
+    return [c.ref for c in cases if any(m.created_at >= cutoff for m in case_messages(s, c))]
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply the current rules to filed cases; print what changes (or would) per case."""
+    folder: Path | None = args.profile_dir
+    if folder is not None and not folder.is_dir():
+        print(f"derogation-intake: --profile-dir {folder} is not a folder", file=sys.stderr)
+        return 2
+    runtime = open_runtime(settings)
+    try:
+        rules = CurrentRules(runtime.limits, folder)
+        with runtime.database.session() as s:
+            refs = select_refs(s, args.cases, args.since, settings.general.timezone)
+        options = Options(dry_run=args.dry_run, acknowledge=args.acknowledge)
+        summary = reprocess_cases(runtime, rules, refs, options, verbose=args.show_unchanged)
+        print(summary.line(options.dry_run, rules.versions()))
+    finally:
+        runtime.close()
+    return 1 if summary.failed else 0
+
+
+def since_date(text: str) -> date:
+    """Parse --since (an ISO date such as 2026-03-01)."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def register_reprocess(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `reprocess [--case REF | --since DATE | --all] [--dry-run] [--acknowledge]`."""
+    text = "apply the current rules to cases already filed"
+    command = sub.add_parser("reprocess", help=text, description=text[0].upper() + text[1:] + ".")
+    which = command.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", dest="cases", action="append", metavar="REF",
+                       help="this case (repeat for more)")
+    which.add_argument("--since", type=since_date, metavar="DATE",
+                       help="cases with mail filed since this date (YYYY-MM-DD)")
+    which.add_argument("--all", action="store_true", help="every case")
+    command.add_argument("--dry-run", action="store_true",
+                         help="show what would change; write nothing")
+    command.add_argument("--acknowledge", action="store_true",
+                         help="queue a follow-up acknowledgement for a changed open case whose "
+                              "missing items changed (default: none)")
+    command.add_argument("--verbose", dest="show_unchanged", action="store_true",
+                         help="list the unchanged cases too")
+    command.add_argument("--profile-dir", type=Path, default=None, metavar="DIR",
+                         help="read the rules from DIR/<profile> instead of the shipped "
+                              "profiles (to try a change on a copy)")
+    command.set_defaults(handler=cmd_reprocess, command_name="reprocess")
+

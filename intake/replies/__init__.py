@@ -1,0 +1,1 @@
+"""Replies: loop policy, composing, the outbox and delivery (the only code that speaks SMTP)."""

@@ -1,0 +1,253 @@
+"""Draining the durable outbox: each acknowledgement is handed over at most once.
+
+A row is marked ``sending`` (committed) before the SMTP transaction and ``sent`` after it.
+A row found in ``sending`` after a crash may or may not have left: it is marked ``sent`` when
+the delivery can show it has it (the outbox Maildir holds its Message-ID), and otherwise
+becomes ``uncertain``, never re-sent without a person's decision (``release_outgoing``).
+
+One sender at a time per data directory (a lock the kernel drops when the process dies):
+so a row in ``sending`` seen by the lock holder belongs to a process that is gone, never to
+one still talking to the relay.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from config.errors import DeliveryError, StorageError
+from intake.failpoints import failpoint
+from intake.mailbox.connect import open_source
+from intake.mailbox.locks import file_lock
+from intake.mailbox.sources import MailboxSource
+from intake.runtime import Runtime
+from storage.db import Database, StorageConflict
+from storage.events import add_event
+from storage.models import Case, OutgoingMessage
+from storage.outbox import (
+    outbox_due,
+    outbox_due_count,
+    outbox_in_state,
+    outbox_mark_failed,
+    outbox_mark_retry,
+    outbox_mark_sending,
+    outbox_mark_sent,
+    outbox_mark_uncertain,
+    outbox_release,
+    outbox_suppress,
+)
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "outbox-sender.lock"
+DRAIN_PAGE = 100  # acknowledgements loaded at once, raw message included
+
+
+@dataclass
+class DrainReport:
+    """What one pass over the outbox did."""
+
+    sent: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    uncertain: list[str] = field(default_factory=list)
+    skipped_locked: bool = False
+
+    def summary(self) -> str:
+        """Return a one-line summary."""
+        if self.skipped_locked:
+            return "outbox: another process is sending; skipped"
+        return (f"outbox: {len(self.sent)} sent, {len(self.retried)} to retry, "
+                f"{len(self.failed)} failed, {len(self.uncertain)} uncertain")
+
+
+def backoff(base_seconds: int, attempts: int) -> timedelta:
+    """Return the wait before the next attempt: doubling, capped at six hours."""
+    return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 6 * 3600))
+
+
+@contextmanager
+def sender_lock(data_dir: Path) -> Iterator[bool]:
+    """Hold the outbox sender's lock; yield False at once if another process holds it."""
+    # flock belongs to the open file: two threads of one process exclude each other too.
+    with file_lock(data_dir, LOCK_FILE, fcntl.flock) as held:
+        yield held
+
+
+def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
+    """Settle rows a crash left in 'sending', then send every due acknowledgement once."""
+    report = DrainReport()
+    with sender_lock(rt.settings.general.data_dir) as held:
+        if not held:
+            report.skipped_locked = True
+            return report
+        _settle_interrupted(rt, report)
+        copies = SentCopies(rt)
+        try:
+            for page in _due_pages(rt, now or datetime.now(UTC)):
+                for row in page:
+                    _send_one(rt, row, report, copies)
+        finally:
+            copies.close()
+            rt.delivery.close()
+    return report
+
+
+def _due_pages(rt: Runtime, now: datetime) -> Iterator[list[OutgoingMessage]]:
+    """Yield the due acknowledgements a page at a time, so a backlog's drain stays small.
+
+    Each row sent or failed leaves the due set (a retry is due later than ``now``); a row
+    another sender took stays, so the pages stop after as many rows as were due at first.
+    """
+    with rt.database.session() as s:
+        remaining = outbox_due_count(s, now)
+    while remaining > 0:
+        with rt.database.session() as s:
+            page = outbox_due(s, now, limit=min(DRAIN_PAGE, remaining))
+        if not page:
+            return
+        remaining -= len(page)
+        yield page
+
+
+def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
+    """Decide what happened to acknowledgements that were being sent during a crash."""
+    with rt.database.session() as s:
+        for row in outbox_in_state(s, "sending"):
+            if rt.delivery.contains(row.message_id):
+                outbox_mark_sent(s, row, "found in the outbox after a restart")
+                report.sent.append(row.message_id)
+            else:
+                outbox_mark_uncertain(
+                    s, row, "interrupted during hand-over; not re-sent automatically so that "
+                            "the applicant never gets it twice")
+                report.uncertain.append(row.message_id)
+                log.warning("acknowledgement %s to %s may or may not have left: uncertain",
+                            row.message_id, row.recipient)
+
+
+def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
+              copies: SentCopies) -> None:
+    """Hand one acknowledgement to the delivery and record the server's answer."""
+    claimed = _claim(rt, row)
+    if claimed is None:
+        return
+    try:
+        reply = rt.delivery.send(claimed.raw, rt.settings.general.our_address,
+                                 [claimed.recipient])
+    except DeliveryError as exc:
+        _record_failure(rt, claimed, exc, report)
+        return
+    failpoint("after_send")  # accepted by the server, not yet recorded: the risky window
+    with rt.database.session() as s:
+        outbox_mark_sent(s, claimed, reply)
+    report.sent.append(claimed.message_id)
+    log.info("sent %s to %s: %s", claimed.message_id, claimed.recipient, reply)
+    copies.keep(claimed.raw)
+
+
+def _claim(rt: Runtime, row: OutgoingMessage) -> OutgoingMessage | None:
+    """Mark a row 'sending' (committed); None when someone else changed it in between."""
+    try:
+        with rt.database.session() as s:
+            return outbox_mark_sending(s, row)
+    except StorageConflict as exc:
+        # Released, suppressed or taken by a sender on another host: not ours to send.
+        log.info("not sending %s: %s", row.message_id, exc)
+        return None
+
+
+def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
+                    report: DrainReport) -> None:
+    """Schedule a retry after a temporary failure; give up on a permanent one."""
+    replies = rt.settings.replies
+    with rt.database.session() as s:
+        attempts = row.attempts
+        if exc.permanent or attempts >= replies.retry_max_attempts:
+            outbox_mark_failed(s, row, str(exc))
+            report.failed.append(row.message_id)
+            log.warning("giving up on %s to %s: %s", row.message_id, row.recipient, exc)
+            return
+        later = datetime.now(UTC) + backoff(replies.retry_base_seconds, attempts)
+        outbox_mark_retry(s, row, str(exc), later)
+        report.retried.append(row.message_id)
+        log.info("will retry %s at %s: %s", row.message_id, later.isoformat(), exc)
+
+
+class SentCopies:
+    """Keeps a copy of each acknowledgement in the IMAP Sent folder, one connection a pass."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.mailbox = next((m for m in rt.settings.mailboxes
+                             if m.type == "imap" and m.sent_folder), None)
+        self.data_dir = rt.settings.general.data_dir
+        self._source: MailboxSource | None = None
+
+    def keep(self, raw: bytes) -> None:
+        """Append a copy; a failure is a warning, since the acknowledgement already left."""
+        if self.mailbox is None:
+            return
+        try:
+            if self._source is None:
+                self._source = open_source(self.mailbox, self.data_dir)
+            self._source.append_sent(raw)
+        except Exception as exc:
+            log.warning("could not keep a copy in %s: %s", self.mailbox.sent_folder, exc)
+
+    def close(self) -> None:
+        """Close the connection, if one was opened."""
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+
+
+# --- a person's decisions (for `outbox release` / `outbox cancel`) ---------------------------
+
+def release_outgoing(database: Database, ids: Sequence[int], *, actor: str,
+                     note: str = "") -> list[OutgoingMessage]:
+    """Let held, uncertain or failed acknowledgements go at the next pass; record who decided.
+
+    Releasing an ``uncertain`` one may send it a second time: a person does it after checking
+    that the applicant did not receive it.
+    """
+    return [_decide(database, outgoing_id, actor, "acknowledgement_released", note,
+                    outbox_release) for outgoing_id in ids]
+
+
+def release_held(database: Database, *, actor: str, note: str = "") -> list[OutgoingMessage]:
+    """Let every held acknowledgement go at the next pass (hold mode is over)."""
+    with database.session() as s:
+        held = [row.id for row in outbox_in_state(s, "held")]
+    return release_outgoing(database, held, actor=actor, note=note)
+
+
+def cancel_outgoing(database: Database, ids: Sequence[int], *, actor: str,
+                    note: str) -> list[OutgoingMessage]:
+    """Decide that acknowledgements which have not left will never be sent; record why."""
+    reason = f"cancelled by {actor}: {note}"
+    return [_decide(database, outgoing_id, actor, "acknowledgement_cancelled", note,
+                    lambda s, row: outbox_suppress(s, row, reason)) for outgoing_id in ids]
+
+
+def _decide(database: Database, outgoing_id: int, actor: str, action: str, note: str,
+            move: Callable[[Session, OutgoingMessage], OutgoingMessage]) -> OutgoingMessage:
+    """Move one row as a person decided, with an event on its case, in one transaction."""
+    with database.session() as s:
+        row = s.get(OutgoingMessage, outgoing_id)
+        if row is None:
+            raise StorageError(f"no outgoing message {outgoing_id}")
+        before = row.state
+        row = move(s, row)  # refuses, with the row's state, a move the outbox forbids
+        case = s.get(Case, row.case_id) if row.case_id is not None else None
+        if case is not None:
+            add_event(s, case, actor, action, {"message_id": row.message_id, "from": before,
+                                               "to": row.state, "note": note})
+        log.info("%s %s (%s -> %s) by %s", action, row.message_id, before, row.state, actor)
+        return row

@@ -1,0 +1,382 @@
+"""The IMAP source against a real Dovecot: fetch without reading, cursors, filing, IDLE, tokens."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from email.message import EmailMessage
+from email.policy import SMTP
+from pathlib import Path
+
+import pytest
+
+from config.errors import MailboxError
+from config.settings import MailboxSettings, Secret
+from intake.mailbox.connect import open_source
+from intake.mailbox.imap import ImapSource, chunk_by_size, is_new_mail
+from intake.mailbox.oauth import TokenSource, parse_token
+from storage.records import MailboxKey
+from tests.servers import DovecotServer, MailboxUser, free_port
+
+
+def make_message(number: int, attachment: bytes = b"") -> bytes:
+    """A request e-mail as an applicant's mail program would send it."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = f"applicant{number}@hospital.example"
+    message["To"] = "derogation.meddev@fagg-afmps.be"
+    message["Subject"] = f"Compassionate Use – UZ Leuven – J.D. ({number})"
+    message["Message-ID"] = f"<request-{number}@hospital.example>"
+    message.set_content(f"Dear FAMHP,\n\nplease find request {number} attached.\n")
+    if attachment:
+        message.add_attachment(attachment, maintype="application", subtype="pdf",
+                               filename="part1.pdf")
+    return message.as_bytes()
+
+
+def settings_for(user: MailboxUser, **changes: object) -> MailboxSettings:
+    """Mailbox settings that reach the test user over plain IMAP on loopback."""
+    base = MailboxSettings(name="famhp", type="imap", host=user.host, port=user.port,
+                           security="plain", username=user.user,
+                           password=Secret(user.password), timeout_seconds=30)
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def source(mailbox_user: MailboxUser) -> Iterator[ImapSource]:
+    """An IMAP source on the test user's INBOX."""
+    imap = ImapSource(settings_for(mailbox_user))
+    yield imap
+    imap.close()
+
+
+def test_fetch_new_returns_messages_in_uid_order_and_leaves_them_unread(
+        mailbox_user: MailboxUser, source: ImapSource) -> None:
+    sent = [make_message(n) for n in (1, 2, 3)]
+    uids = [mailbox_user.append("INBOX", raw) for raw in sent]
+
+    fetched = list(source.fetch_new(None))
+
+    assert [m.key.uid for m in fetched] == uids
+    assert [m.data for m in fetched] == sent
+    uidvalidity = mailbox_user.uidvalidity("INBOX")
+    assert {m.key for m in fetched} == {MailboxKey("famhp", "INBOX", uidvalidity, u)
+                                        for u in uids}
+    assert all(m.received_at.tzinfo is not None for m in fetched)
+    assert all("\\Seen" not in flags for flags in mailbox_user.flags("INBOX").values())
+    assert mailbox_user.folder_uids("INBOX") == uids  # nothing moved by reading
+
+
+def test_cursor_skips_messages_already_taken(mailbox_user: MailboxUser,
+                                             source: ImapSource) -> None:
+    uids = [mailbox_user.append("INBOX", make_message(n)) for n in (1, 2, 3)]
+    uidvalidity = source.current_uidvalidity()
+
+    assert [m.key.uid for m in source.fetch_new((uidvalidity, uids[1]))] == [uids[2]]
+    # "UID n:*" matches the last message even when n is above it: nothing must come back.
+    assert list(source.fetch_new((uidvalidity, uids[2]))) == []
+    later = mailbox_user.append("INBOX", make_message(4))
+    assert [m.key.uid for m in source.fetch_new((uidvalidity, uids[2]))] == [later]
+
+
+def test_changed_uidvalidity_starts_over(mailbox_user: MailboxUser) -> None:
+    mailbox_user.create_folder("Intake")
+    first = [mailbox_user.append("Intake", make_message(n)) for n in (1, 2)]
+    with ImapSource(settings_for(mailbox_user, folder="Intake")) as source:
+        old_validity = source.current_uidvalidity()
+        cursor = (old_validity, first[-1])
+        assert list(source.fetch_new(cursor)) == []
+
+        source.close()  # the folder is recreated behind the source's back
+        mailbox_user.delete_folder("Intake")
+        time.sleep(1.1)  # Dovecot derives UIDVALIDITY from the clock
+        mailbox_user.create_folder("Intake")
+        again = [mailbox_user.append("Intake", make_message(n)) for n in (1, 2)]
+
+        assert source.current_uidvalidity() != old_validity
+        fetched = list(source.fetch_new(cursor))
+    assert [m.key.uid for m in fetched] == again
+    assert {m.key.uidvalidity for m in fetched} == {mailbox_user.uidvalidity("Intake")}
+
+
+def test_mark_done_moves_to_processed_creating_it(mailbox_user: MailboxUser,
+                                                  source: ImapSource) -> None:
+    uids = [mailbox_user.append("INBOX", make_message(n)) for n in (1, 2)]
+    assert "Processed" not in mailbox_user.folders()
+    first = next(iter(source.fetch_new(None)))
+
+    source.mark_done(first.key)
+
+    assert mailbox_user.folder_uids("INBOX") == [uids[1]]
+    assert mailbox_user.fetch_all("Processed") == [first.data]
+    # A retry after a crash finds the message gone: not an error, nothing else moves.
+    source.mark_done(first.key)
+    assert mailbox_user.folder_uids("INBOX") == [uids[1]]
+    assert len(mailbox_user.fetch_all("Processed")) == 1
+
+
+def test_mark_failed_moves_to_needs_attention(mailbox_user: MailboxUser,
+                                             source: ImapSource) -> None:
+    mailbox_user.append("INBOX", make_message(1))
+    [message] = list(source.fetch_new(None))
+
+    source.mark_failed(message.key, "PDF could not be read")
+
+    assert mailbox_user.folder_uids("INBOX") == []
+    assert mailbox_user.fetch_all("Needs-attention") == [message.data]
+
+
+def test_without_move_capability_copy_delete_expunge(mailbox_user: MailboxUser,
+                                                     source: ImapSource,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox_user.append("INBOX", make_message(1))
+    keep = mailbox_user.append("INBOX", make_message(2))
+    first = next(iter(source.fetch_new(None)))
+    client = source._connected()
+    real = client.has_capability
+    # The server offers MOVE; pretend it does not, so that the fallback runs against it.
+    monkeypatch.setattr(client, "has_capability", lambda name: name != "MOVE" and real(name))
+
+    source.mark_done(first.key)
+
+    assert mailbox_user.folder_uids("INBOX") == [keep]
+    assert mailbox_user.fetch_all("Processed") == [first.data]
+
+
+def test_on_success_flag_keeps_the_message_and_skips_it_next_time(
+        mailbox_user: MailboxUser) -> None:
+    uids = [mailbox_user.append("INBOX", make_message(n)) for n in (1, 2)]
+    with ImapSource(settings_for(mailbox_user, on_success="flag")) as source:
+        first = next(iter(source.fetch_new(None)))
+        source.mark_done(first.key)
+        assert [m.key.uid for m in source.fetch_new(None)] == [uids[1]]
+    assert mailbox_user.folder_uids("INBOX") == uids
+    assert "$Filed" in mailbox_user.flags("INBOX")[uids[0]]
+
+
+def test_small_and_20_mb_messages_are_fetched_whole(mailbox_user: MailboxUser,
+                                                    source: ImapSource) -> None:
+    big = make_message(2, attachment=os.urandom(20 * 1024 * 1024))
+    small = make_message(1)
+    mailbox_user.append("INBOX", small)
+    mailbox_user.append("INBOX", big)
+
+    fetched = list(source.fetch_new(None))
+
+    assert [len(m.data) for m in fetched] == [len(mailbox_user.fetch_all("INBOX")[0]),
+                                              len(mailbox_user.fetch_all("INBOX")[1])]
+    assert fetched[1].data == mailbox_user.fetch_all("INBOX")[1]
+    assert len(fetched[1].data) > 27_000_000  # base64 of 20 MB
+
+
+@pytest.mark.parametrize("whole_pieces", [False, True])
+def test_a_large_message_is_fetched_in_pieces_intact(mailbox_user: MailboxUser,
+                                                     source: ImapSource,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     whole_pieces: bool) -> None:
+    for size in range(300_000, 300_100):  # a size some piece length divides exactly
+        raw = make_message(3, attachment=random.Random(size).randbytes(size))
+        whole = next((len(raw) // k for k in range(3, 60) if len(raw) % k == 0), 0)
+        if whole or not whole_pieces:
+            break
+    mailbox_user.append("INBOX", raw)
+    stored = mailbox_user.fetch_all("INBOX")[0]
+    assert stored == raw and (whole or not whole_pieces)
+    # Pieces that end exactly at the end (then an empty one), or a short last piece.
+    piece = whole if whole_pieces else 70_001
+    monkeypatch.setattr("intake.mailbox.imap.PIECE_BYTES", piece)
+
+    [fetched] = list(source.fetch_new(None))
+
+    assert fetched.data == stored
+    assert fetched.received_at is not None
+    assert "\\Seen" not in mailbox_user.flags("INBOX")[fetched.key.uid]  # BODY.PEEK: unread
+
+
+def test_append_sent_keeps_a_read_copy(mailbox_user: MailboxUser) -> None:
+    ack = make_message(9)
+    with ImapSource(settings_for(mailbox_user, sent_folder="Sent")) as source:
+        source.append_sent(ack)
+    assert len(mailbox_user.fetch_all("Sent")) == 1
+    [flags] = mailbox_user.flags("Sent").values()
+    assert "\\Seen" in flags
+
+
+def test_append_sent_without_folder_does_nothing(mailbox_user: MailboxUser,
+                                                 source: ImapSource) -> None:
+    source.append_sent(make_message(9))
+    assert mailbox_user.fetch_all("Sent") == []
+
+
+def test_a_key_of_another_mailbox_is_refused(mailbox_user: MailboxUser,
+                                            source: ImapSource) -> None:
+    uid = mailbox_user.append("INBOX", make_message(1))
+    key = MailboxKey("ansm", "INBOX", source.current_uidvalidity(), uid)
+    with pytest.raises(MailboxError, match="another mailbox"):
+        source.mark_done(key)
+
+
+def test_a_key_from_an_older_uidvalidity_moves_nothing(mailbox_user: MailboxUser,
+                                                      source: ImapSource) -> None:
+    uid = mailbox_user.append("INBOX", make_message(1))
+    source.mark_done(MailboxKey("famhp", "INBOX", source.current_uidvalidity() - 1, uid))
+    assert mailbox_user.folder_uids("INBOX") == [uid]
+
+
+def test_wrong_password_is_a_mailbox_error_without_the_password(
+        mailbox_user: MailboxUser) -> None:
+    settings = settings_for(mailbox_user, password=Secret("not-the-password"))
+    with pytest.raises(MailboxError) as caught:
+        ImapSource(settings).connect()
+    assert "not-the-password" not in str(caught.value)
+    assert caught.value.__cause__ is not None
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_tls_connections_verify_the_server_certificate(mailbox_user: MailboxUser,
+                                                       security: str) -> None:
+    uid = mailbox_user.append("INBOX", make_message(1))
+    port = mailbox_user.tls_port if security == "tls" else mailbox_user.port
+    settings = settings_for(mailbox_user, security=security, port=port,
+                            tls_ca_file=mailbox_user.ca_file)
+    with ImapSource(settings) as source:
+        assert [m.key.uid for m in source.fetch_new(None)] == [uid]
+        assert source._connected().socket().version() in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_an_untrusted_certificate_is_refused(mailbox_user: MailboxUser, security: str) -> None:
+    port = mailbox_user.tls_port if security == "tls" else mailbox_user.port
+    source = ImapSource(settings_for(mailbox_user, security=security, port=port))
+    with pytest.raises(MailboxError, match="CERTIFICATE_VERIFY_FAILED"):
+        source.connect()
+
+
+def test_closed_port_is_a_mailbox_error(mailbox_user: MailboxUser) -> None:
+    with pytest.raises(MailboxError, match=r"connect to 127\.0\.0\.1:\d+ as user\d+ failed"):
+        list(ImapSource(settings_for(mailbox_user, port=free_port())).fetch_new(None))
+
+
+def test_source_logs_in_again_after_the_connection_drops(mailbox_user: MailboxUser,
+                                                         source: ImapSource) -> None:
+    uid = mailbox_user.append("INBOX", make_message(1))
+    assert [m.key.uid for m in source.fetch_new(None)] == [uid]
+    source._connected().socket().shutdown(socket.SHUT_RDWR)  # the network drops the session
+
+    with pytest.raises(MailboxError, match="select failed"):
+        source.current_uidvalidity()
+    assert [m.key.uid for m in source.fetch_new(None)] == [uid]  # a fresh login
+
+
+def test_server_outage_then_recovery(dovecot: DovecotServer, mailbox_user: MailboxUser) -> None:
+    uid = mailbox_user.append("INBOX", make_message(1))
+    source = ImapSource(settings_for(mailbox_user))
+    dovecot.stop()
+    try:
+        with pytest.raises(MailboxError, match="ConnectionRefusedError"):
+            source.connect()
+    finally:
+        dovecot.start()
+    with source:
+        assert [m.key.uid for m in source.fetch_new(None)] == [uid]
+
+
+def test_idle_wait_wakes_on_new_mail(mailbox_user: MailboxUser, source: ImapSource) -> None:
+    assert source.idle_wait(0.5) is False
+    timer = threading.Timer(0.5, mailbox_user.append, ("INBOX", make_message(1)))
+    timer.start()
+    started = time.monotonic()
+    try:
+        assert source.idle_wait(20) is True
+    finally:
+        timer.join()
+    assert time.monotonic() - started < 15
+    assert len(list(source.fetch_new(None))) == 1  # the connection is usable after IDLE
+
+
+def test_open_source_gives_the_imap_source(mailbox_user: MailboxUser, tmp_path: Path) -> None:
+    mailbox_user.append("INBOX", make_message(1))
+    source = open_source(settings_for(mailbox_user), tmp_path)
+    try:
+        assert isinstance(source, ImapSource) and source.name == "famhp"
+        assert len(list(source.fetch_new(None))) == 1
+    finally:
+        source.close()
+
+
+# --- pure helpers and token acquisition (XOAUTH2 login itself: see the report) --------------
+
+def test_chunks_respect_count_and_bytes() -> None:
+    sizes = [(1, 10), (2, 10), (3, 100), (4, 10), (5, 10), (6, 10)]
+    assert chunk_by_size(sizes, max_messages=2, max_bytes=50) == [[1, 2], [3], [4, 5], [6]]
+    assert chunk_by_size([]) == []
+
+
+def test_new_mail_responses() -> None:
+    assert is_new_mail([(3, b"EXISTS")])
+    assert not is_new_mail([(b"OK", b"Still here"), (2, b"EXPUNGE")])
+
+
+def token_script(tmp_path: Path, output: str, exit_code: int = 0) -> str:
+    """A token command that counts its runs and prints the given output."""
+    script = tmp_path / "token.py"
+    script.write_text(
+        "import pathlib, sys\n"
+        f"counter = pathlib.Path({str(tmp_path / 'runs')!r})\n"
+        "counter.write_text(str(int(counter.read_text() or 0) + 1) if counter.exists() "
+        "else '1')\n"
+        f"sys.stdout.write({output!r})\n"
+        "sys.stderr.write('token service says no\\n')\n"
+        f"sys.exit({exit_code})\n")
+    return f"{sys.executable} {script}"
+
+
+def test_token_command_is_cached_until_expiry(tmp_path: Path) -> None:
+    now = [1000.0]
+    command = token_script(tmp_path, json.dumps({"access_token": "tok-1", "expires_in": 3600}))
+    tokens = TokenSource(command=command, clock=lambda: now[0])
+    assert tokens.token().reveal() == "tok-1"
+    assert tokens.token().reveal() == "tok-1"
+    assert (tmp_path / "runs").read_text() == "1"
+    now[0] += 3600 - 30  # inside the safety margin: fetch a new one
+    tokens.token()
+    assert (tmp_path / "runs").read_text() == "2"
+
+
+def test_bare_token_without_expiry_is_asked_for_each_time(tmp_path: Path) -> None:
+    tokens = TokenSource(command=token_script(tmp_path, "bare-token\n"))
+    assert tokens.token().reveal() == "bare-token"
+    tokens.token()
+    assert (tmp_path / "runs").read_text() == "2"
+
+
+def test_failing_token_command_does_not_show_its_output(tmp_path: Path) -> None:
+    tokens = TokenSource(command=token_script(tmp_path, "secret-token", exit_code=3))
+    with pytest.raises(MailboxError) as caught:
+        tokens.token()
+    assert "exited with 3" in str(caught.value) and "token service says no" in str(caught.value)
+    assert "secret-token" not in str(caught.value)
+
+
+def test_token_file_is_read_each_time(tmp_path: Path) -> None:
+    path = tmp_path / "token.json"
+    path.write_text(json.dumps({"access_token": "file-token"}))
+    tokens = TokenSource(file=path)
+    assert tokens.token().reveal() == "file-token"
+    path.write_text("rotated-token\n")
+    assert tokens.token().reveal() == "rotated-token"
+    assert repr(tokens.token()) == "********"
+
+
+def test_token_parsing_errors() -> None:
+    with pytest.raises(MailboxError, match="empty"):
+        parse_token("  \n", 0)
+    with pytest.raises(MailboxError, match="no access_token"):
+        parse_token('{"token_type": "Bearer"}', 0)
+    assert parse_token('{"access_token": "a", "expires_at": 50}', 0).expires_at == 50.0
