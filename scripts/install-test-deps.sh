@@ -5,6 +5,8 @@ missing=()
 command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
 # Headless Chromium renders the reviewers' case page in the report tests.
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# systemd-analyze verifies the service unit in deploy/.
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test servers: ${missing[*]}"
   SUDO=""
