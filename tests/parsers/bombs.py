@@ -8,7 +8,6 @@ from __future__ import annotations
 import bz2
 import json
 import lzma
-import resource
 import struct
 import subprocess
 import sys
@@ -92,17 +91,27 @@ def lying_zip(entries: Iterable[Entry]) -> bytes:
     return bytes(body + directory + end)
 
 
-def pdf_with_streams(first: bytes, packed_streams: list[bytes]) -> bytes:
-    """A one-page PDF whose contents are Flate streams: ``first`` text, then the others."""
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"]
+def pdf_with_streams(first: bytes, packed_streams: list[bytes], *, field: bool = False,
+                     ) -> bytes:
+    """A one-page PDF whose contents are Flate streams: ``first`` text, then the others.
+
+    With ``field``, the page carries a filled form field whose name ("Text1") says nothing,
+    so its printed label is looked for with word positions (pdfplumber).
+    """
     streams = [zlib.compress(first), *packed_streams]
+    form = b" /AcroForm << /Fields [%d 0 R] >>" % (5 + len(streams)) if field else b""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R" + form + b" >>",
+               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>"]
     refs = " ".join(f"{5 + i} 0 R" for i in range(len(streams))).encode()
+    annots = b" /Annots [%d 0 R]" % (5 + len(streams)) if field else b""
     objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents ["
-                   + refs + b"] /Resources << /Font << /F1 4 0 R >> >> >>")
+                   + refs + b"] /Resources << /Font << /F1 4 0 R >> >>" + annots + b" >>")
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     objects.extend(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(s) + s
                    + b"\nendstream" for s in streams)
+    if field:
+        objects.append(b"<< /Type /Annot /Subtype /Widget /FT /Tx /T (Text1) /V (CardioFlow)"
+                       b" /Rect [250 710 400 730] /P 3 0 R >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -146,8 +155,3 @@ def run_measured(code: str, *args: str, address_space_mb: int | None = None,
     result = json.loads(run.stdout)
     assert result["rc"] == 0, result["err"]
     return json.loads(result["out"]), float(result["peak"])
-
-
-def own_peak_mb() -> float:
-    """This process's peak resident size, for a figure printed beside a child's."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
