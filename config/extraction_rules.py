@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from config.errors import ConfigError
+from config.regex_safety import backtracking_risk
 from config.rulefile import (
     check_known_keys,
     locate_array_key,
@@ -271,6 +272,8 @@ def _also(raw: Any, path: Path, where: str, profile: str, key: str) -> tuple[Als
             pattern = re.compile(text, re.IGNORECASE)
         except re.error as exc:
             raise _inline_error(path, where, other, f"bad regular expression: {exc}") from exc
+        if (risk := backtracking_risk(text, re.IGNORECASE)) is not None:
+            raise _inline_error(path, where, other, f"regular expression {text!r} {risk}")
         rules.append(AlsoRule(f"{profile}.also.{key}.{other}", other, pattern))
     return tuple(rules)
 
@@ -463,9 +466,12 @@ def _optional_bool(table: Mapping[str, Any], name: str, path: Path, where: str) 
 
 def _compile(text: str, path: Path, key: str) -> re.Pattern[str]:
     try:
-        return re.compile(text, re.IGNORECASE)
+        compiled = re.compile(text, re.IGNORECASE)
     except re.error as exc:
         raise rule_error(path, key, f"bad regular expression '{text}': {exc}") from exc
+    if (risk := backtracking_risk(text, re.IGNORECASE)) is not None:
+        raise rule_error(path, key, f"regular expression {text!r} {risk}")
+    return compiled
 
 
 def _array_of_tables(table: Mapping[str, Any], name: str, path: Path,

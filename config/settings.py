@@ -162,6 +162,13 @@ class ExtractionSettings:
     zip_max_members: int = _bounded(200, 1)
     zip_max_total_mb: int = _bounded(300, 1)
     zip_max_ratio: int = _bounded(100, 1)
+    # A PDF whose streams decode past these is a "decompression_bomb": kept, flagged, not read.
+    pdf_max_stream_mb: int = _bounded(64, 1)
+    pdf_max_decoded_mb: int = _bounded(128, 1)
+    # Words with positions (the slow reading) for at most this many pages of one PDF, and
+    # never for a page whose plain text is longer than this (densely printed, not a form).
+    pdf_max_word_pages: int = _bounded(10, 1)
+    pdf_max_page_chars: int = _bounded(20_000, 1)
 
     def worker_count(self) -> int:
         """Return the number of extraction workers to start."""

@@ -27,6 +27,10 @@ def limits_from(settings: Settings) -> Limits:
         zip_max_files=x.zip_max_members,
         zip_max_depth=x.zip_max_depth,
         zip_max_ratio=float(x.zip_max_ratio),
+        pdf_max_stream_bytes=x.pdf_max_stream_mb * mib,
+        pdf_max_decoded_bytes=x.pdf_max_decoded_mb * mib,
+        pdf_max_word_pages=x.pdf_max_word_pages,
+        pdf_max_page_chars=x.pdf_max_page_chars,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import docx
 
 from config.extraction_rules import ExtractionRules, LabelRule
+from parsers import archive
 from parsers.labels import (
     CHECKED_MARKS,
     DEFAULT_LIMITS,
@@ -57,8 +58,7 @@ def docx_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
                      limits: Limits = DEFAULT_LIMITS) -> ExtractedDocument:
     """Read a Word document's labelled values, controls and boxes; never raises."""
     try:
-        _check_package(data, limits)
-        body, meta = _open(data)
+        body, meta = _open(_unpack(data, limits))
         return to_document(rules, info, _findings(body, meta, rules, limits))
     except _Refused as exc:
         return failed_document(rules, info, exc.reason, exc.detail)
@@ -75,28 +75,36 @@ class _Refused(Exception):
         self.detail = detail
 
 
-def _check_package(data: bytes, limits: Limits) -> None:
-    """A zip that inflates far beyond its size is refused before any part is parsed."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            total = sum(i.file_size for i in package.infolist())
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise _Refused("broken", f"not a readable zip package: {exc}") from exc
-    if total > limits.zip_max_total_bytes or total > limits.zip_max_ratio * max(len(data), 1):
-        raise _Refused("zip_bomb", f"inflates to {total} bytes")
+def _unpack(data: bytes, limits: Limits) -> bytes:
+    """Inflate every part under the archive limits and repack them stored, for python-docx.
+
+    python-docx (through ``zipfile``) would inflate a bzip2 or LZMA part whole, whatever
+    size it declares; it is only ever given a package whose parts were inflated by our
+    bounded reader, stored uncompressed.
+    """
+    unpacked = archive.zip_to_members(data, limits)
+    if unpacked.error is not None:
+        raise _Refused(unpacked.error, unpacked.error_detail)
+    refused = next((m for m in unpacked.members if m.error is not None), None)
+    if refused is not None and refused.error is not None:
+        raise _Refused(refused.error, f"part {refused.name!r}: {refused.error_detail}")
+    return _stored(_transitional(unpacked.members))
 
 
-def _open(data: bytes) -> tuple[Any, list[str]]:
+def _stored(members: Sequence[archive.Member]) -> bytes:
+    """A zip holding the members uncompressed (reading it back costs no inflating)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for member in members:
+            target.writestr(member.name, member.data)
+    return out.getvalue()
+
+
+def _open(package: bytes) -> tuple[Any, list[str]]:
     try:
-        document = _word(data)
+        document = _word(package)
     except (Exception, RecursionError) as exc:  # python-docx raises many kinds of errors
-        strict = _transitional(data)
-        if strict is None:
-            raise _Refused("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
-        try:
-            document = _word(strict)
-        except (Exception, RecursionError) as again:
-            raise _Refused("broken", f"{type(again).__name__}: {again}"[:300]) from again
+        raise _Refused("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
     props = document.core_properties
     return document.element.body, [t for t in (props.title, props.subject) if t]
 
@@ -124,20 +132,22 @@ _NAMESPACES = (
 )
 
 
-def _transitional(data: bytes) -> bytes | None:
-    """Rewrite a Strict Open XML package with transitional namespaces; None if not strict."""
-    out = io.BytesIO()
-    strict = False
-    with zipfile.ZipFile(io.BytesIO(data)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            body = source.read(item)
-            if item.filename.endswith((".xml", ".rels")) and _STRICT in body:
-                strict = True
-                for old, new in _NAMESPACES:
-                    body = body.replace(old, new)
-            target.writestr(item, body)
-    return out.getvalue() if strict else None
+def _transitional(members: Sequence[archive.Member]) -> list[archive.Member]:
+    """Rewrite a Strict Open XML package's namespaces to the transitional ones."""
+    if not any(_is_xml(m.name) and _STRICT in m.data for m in members):
+        return list(members)
+    return [archive.Member(m.name, _renamed(m.data)) if _is_xml(m.name) else m
+            for m in members]
+
+
+def _is_xml(name: str) -> bool:
+    return name.endswith((".xml", ".rels"))
+
+
+def _renamed(body: bytes) -> bytes:
+    for old, new in _NAMESPACES:
+        body = body.replace(old, new)
+    return body
 
 
 # --- reading the body ---------------------------------------------------------------------

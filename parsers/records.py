@@ -12,7 +12,7 @@ from typing import Literal
 
 # A reason code is a stable, lower_snake string that reports and the checklist can show.
 # Known codes: "encrypted", "broken", "unsupported_format", "zip_bomb", "too_large",
-# "too_deep", "empty", "malformed_message".
+# "too_deep", "empty", "malformed_message", "decompression_bomb".
 ReasonCode = str
 
 Confidence = float  # 0.0 .. 1.0
@@ -193,3 +193,11 @@ class Limits:
     # A PDF longer than this is classified from its first pages, not read end to end.
     full_read_max_pages: int = 30
     skim_pages: int = 3
+    # A PDF stream (page, font, picture) that decodes past this, or streams of the pages read
+    # that decode past the total, make the file a "decompression_bomb": kept, not read.
+    pdf_max_stream_bytes: int = 64 * 1024 * 1024
+    pdf_max_decoded_bytes: int = 128 * 1024 * 1024
+    # Words with positions (the costly reading) for at most this many pages of a PDF, and
+    # only for pages whose plain text is no longer than this.
+    pdf_max_word_pages: int = 10
+    pdf_max_page_chars: int = 20_000
