@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.regex_safety import backtracking_risk
-from config.triage_rules import load_triage_rules
+from config.triage_rules_load import load_triage_rules
 from config.validate import check_path
 
 PROFILES = Path(__file__).resolve().parents[2] / "config" / "profiles"
