@@ -34,6 +34,7 @@ from parsers.labels import (
     line_fields,
     make_value,
     name_rule,
+    reads_as_value,
     says_signed,
     signature_label,
     split_line,
@@ -474,7 +475,7 @@ def _table_pairs(rules: ExtractionRules, number: int, rows: list[list[Cell]],
                 continue
             if match.value:
                 source = _cell_source(number, (r + 1, c + 1), match.label)
-                yield _cell_value(rules, match.rule, match.value, source), match.rule
+                yield _cell_value(rules, match.rule, match.value, source, match.score), match.rule
                 continue
             yield _first_value(rules, number, rows, (r, c), header, match), match.rule
 
@@ -488,14 +489,15 @@ def _first_value(rules: ExtractionRules, number: int, rows: list[list[Cell]],
     if beside is not None and _is_bare_label(rules, beside[0]) and at[1] + 2 < len(rows[at[0]]):
         beside = None  # the next cell is the next label of a row of labels
     below = _below(rows, *at)
-    if below is not None and split_line(rules, collapse(below[0].text)) is not None:
+    if (below is not None and split_line(rules, collapse(below[0].text)) is not None
+            and not reads_as_value(rules, match.rule.key, below[0].text)):
         below = None  # the cell under a label is another label, not its value
     for target in (below, beside) if header else (beside, below):
         if target is None:
             continue
         cell, where = target
         found = _cell_value(rules, match.rule, cell.text,
-                            _cell_source(number, where, match.label))
+                            _cell_source(number, where, match.label), match.score)
         if found:
             return found
     return []
@@ -540,11 +542,11 @@ def _below(rows: list[list[Cell]], r: int, c: int) -> tuple[Cell, tuple[int, int
 
 
 def _cell_value(rules: ExtractionRules, label: LabelRule, text: str,
-                source: Source) -> list[FieldValue]:
+                source: Source, score: float = 1.0) -> list[FieldValue]:
     """A value cell; a cell of ticked boxes gives the ticked options instead."""
     if has_box(text):
         return [v for line in text.splitlines() for v in boxes_on_line(rules, line, source)]
-    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE)
+    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE * score)
     return [value] if value is not None else []
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
+from parsers.label_match import LabelHit, best_label, index_of, raw_words
 from parsers.normalise import collapse, fold, normalise
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 
@@ -37,16 +38,28 @@ def label_candidates(text: str) -> tuple[str, ...]:
 
 
 def find_label(rules: ExtractionRules, text: str) -> LabelRule | None:
-    """The label rule this whole text is, ignoring case, accents, punctuation, numbering."""
+    """The label rule this whole text means (see ``match_label``)."""
+    hit = match_label(rules, text)
+    return hit.rule if hit else None
+
+
+def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """The label this whole text is (score 1), else the one it clearly means by its words."""
     if not may_start_label(rules, text):
         return None
-    return next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    if exact is not None:
+        return LabelHit(exact, 1.0)
+    return best_label(rules, text)
 
 
 def may_start_label(rules: ExtractionRules, text: str) -> bool:
-    """A cheap test before folding in earnest: does the text start with a label's word?"""
+    """A cheap test before matching in earnest: does the text start with a label's word?"""
     words = fold(text[:80]).split()[:4]  # "1.2.3 Name of the device"
-    return any(w in rules.first_words for w in words)
+    if any(w in rules.first_words for w in words):
+        return True
+    known = index_of(rules).weights
+    return any(w in known for w in raw_words(" ".join(words), rules.synonyms))
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class LabelMatch:
     rule: LabelRule
     label: str  # as printed
     value: str  # '' when the label stands alone
+    score: float = 1.0  # how closely the printed label matches the rule's (1: exactly)
 
 
 _SEPARATORS = re.compile(r"\s*(?::|\t|\s\.{3,}|…|_{3,})\s*")
@@ -65,15 +79,17 @@ def split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
     """'Label: value', 'Label<TAB>value' or a label alone; None when no label starts it."""
     if not may_start_label(rules, text):
         return None
-    whole = find_label(rules, text)
-    if whole is not None:
-        return LabelMatch(whole, text.strip(), "")
+    exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    if exact is not None:
+        return LabelMatch(exact, text.strip(), "")
     for separator in _SEPARATORS.finditer(text):
         head = text[:separator.start()]
-        rule = find_label(rules, head)
-        if rule is not None:
-            return LabelMatch(rule, head.strip(), text[separator.end():].strip())
-    return None
+        hit = match_label(rules, head)
+        if hit is not None:
+            return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score)
+    # Only a text with no 'label: value' in it may be a label by its words alone.
+    whole = best_label(rules, text)
+    return LabelMatch(whole.rule, text.strip(), "", whole.score) if whole else None
 
 
 def first_words_label(rules: ExtractionRules, words: Sequence[str],
@@ -169,6 +185,15 @@ def make_value(rules: ExtractionRules, key: str, raw: str, source: Source, rule_
     return FieldValue(key, value, collapse(raw), source, rule_id, round(confidence * factor, 3))
 
 
+def reads_as_value(rules: ExtractionRules, key: str, text: str) -> bool:
+    """Whether a text that looks like a label is in fact a value of this field ('Classe III'
+    under 'Classe du dispositif'): only for fields whose normaliser is not free text."""
+    field_rule = rules.field_rule(key)
+    if field_rule is None or field_rule.normaliser in ("text", "patient_reference"):
+        return False
+    return normalise(field_rule.normaliser, text) is not None
+
+
 def derived_values(rules: ExtractionRules, values: Iterable[FieldValue],
                    ) -> list[FieldValue]:
     """Fields read out of other fields' text by `also` rules, a little less confidently."""
@@ -247,12 +272,12 @@ def _line_value(rules: ExtractionRules, match: LabelMatch, lines: Sequence[Line]
     if match.value:
         more = _continuation(rules, lines, index + 1) if multiline else []
         raw = " ".join([match.value, *more])
-        return make_value(rules, key, raw, source, match.rule.id, confidence)
+        return make_value(rules, key, raw, source, match.rule.id, confidence * match.score)
     below = _continuation(rules, lines, index + 1, skip_blank=True)
     if not below:
         return None
     raw = " ".join(below if multiline else below[:1])
-    return make_value(rules, key, raw, source, match.rule.id, confidence * 0.9)
+    return make_value(rules, key, raw, source, match.rule.id, confidence * 0.9 * match.score)
 
 
 def _continuation(rules: ExtractionRules, lines: Sequence[Line], start: int,

@@ -24,6 +24,7 @@ from parsers.labels import (
     boxes_on_line,
     has_box,
     make_value,
+    reads_as_value,
     says_signed,
     signature_label,
     split_line,
@@ -302,7 +303,7 @@ def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: Lab
     multiline = _multiline(rules, match.rule.key)
     source = Source(filename=None, sha256=None, channel="pdf_text", page=page.number + 1,
                     label=match.label)
-    beside = None if header else _value_beside(rules, page.lines[row], column)
+    beside = None if header else _value_beside(rules, page.lines[row], column, match.rule.key)
     used: set[int] = set()
     if match.value:
         # A 'Label: value' line that wraps carries on under the label, whatever the field.
@@ -312,21 +313,25 @@ def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: Lab
         parts = [beside.text, *(_continued(rules, page, row, beside) if multiline else [])]
         confidence, used = LINE_CONFIDENCE, {column + 1}
     else:
-        parts = _below(rules, page, row, segment, multiline)
+        parts = _below(rules, page, row, segment, multiline, match.rule.key)
         confidence = BELOW_CONFIDENCE
     raw = " ".join(parts)
     if not raw or has_box(raw):
         return None, used  # a row of boxes gives its value as ticked boxes
-    return make_value(rules, match.rule.key, raw, source, match.rule.id, confidence), used
+    return make_value(rules, match.rule.key, raw, source, match.rule.id,
+                      confidence * match.score), used
 
 
 def _value_beside(rules: ExtractionRules, line: Sequence[Segment], column: int,
-                  ) -> Segment | None:
-    """The next segment when it is a value; a label-like word counts only if last."""
+                  key: str) -> Segment | None:
+    """The next segment when it is a value; a label-like word counts only if last, or if
+    it reads as a value of the field ('Class III')."""
     if column + 1 >= len(line):
         return None
-    following = split_line(rules, line[column + 1].text)
-    if following is None or (not following.value and column + 2 == len(line)):
+    text = line[column + 1].text
+    following = split_line(rules, text)
+    if (following is None or (not following.value and column + 2 == len(line))
+            or reads_as_value(rules, key, text)):
         return line[column + 1]
     return None
 
@@ -341,7 +346,7 @@ def _is_labelled(rules: ExtractionRules, line: Sequence[Segment]) -> bool:
 
 
 def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment,
-           multiline: bool) -> list[str]:
+           multiline: bool, key: str) -> list[str]:
     """Text under a label: the segment below that overlaps it, and more lines if free text."""
     reach = 2.5 * (label.bottom - label.top)
     for next_row in range(row + 1, min(row + 3, len(page.lines))):
@@ -351,7 +356,8 @@ def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment,
         under = [s for s in line if s.x0 <= label.x1 and s.x1 >= label.x0 - 2]
         if not under:
             continue
-        if split_line(rules, under[0].text) is not None or has_box(under[0].text):
+        labelled = split_line(rules, under[0].text) is not None or has_box(under[0].text)
+        if labelled and not reads_as_value(rules, key, under[0].text):
             return []
         more = _continued(rules, page, next_row, under[0]) if multiline else []
         return [under[0].text, *more]
