@@ -41,11 +41,13 @@ from parsers.labels import (
     to_document,
 )
 from parsers.normalise import collapse
+from parsers.parts import Segment
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 CHECKED, UNCHECKED = "☒", "☐"
+PAGE_BREAK = "\f"  # where Word starts a new page: a place a new part may begin
 TAG_CONFIDENCE = 0.95
 ALIAS_CONFIDENCE = 0.9
 TABLE_CONFIDENCE = 0.9
@@ -180,7 +182,7 @@ class _Body:
 def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits) -> Findings:
     walked = _Body()
     _blocks(body, walked, depth=0)
-    text = "\n".join(walked.text)[:limits.max_text_chars]
+    text = "\n".join(walked.text).replace(PAGE_BREAK, "\n")[:limits.max_text_chars]
     values, labels = _table_values(rules, walked.tables)
     for run in walked.runs:
         values.extend(line_fields(rules, run, LINE_CONFIDENCE))
@@ -192,6 +194,7 @@ def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits
         form_names=tuple(c.tag or c.alias for c in walked.controls),
         signatures=tuple(_signatures(rules, walked.tables)),
         near_misses=tuple(_unnamed(rules, walked.controls, values)),
+        segments=tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK)),
     )
 
 
@@ -316,7 +319,7 @@ class _Inline:
     def read(self, paragraph: Any) -> str:
         """The paragraph's text; controls found are added to the body's list."""
         self._walk(paragraph, depth=0)
-        return "".join(self.out).strip()
+        return "".join(self.out).strip(" \t\n\r\v")  # a page break (\f) is kept
 
     def _walk(self, element: Any, depth: int) -> None:
         for child in element:
@@ -333,7 +336,8 @@ class _Inline:
             elif tag in ("tab", "ptab"):
                 self.out.append("\t")
             elif tag in ("br", "cr"):
-                self.out.append("\n")
+                page = child.get(f"{{{W}}}type") == "page"
+                self.out.append(PAGE_BREAK if page else "\n")
             elif tag == "sym":
                 self.out.append(_symbol(child))
             elif tag not in ("delText", "instrText", "Fallback", "del", "rPr", "pPr"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
 from parsers.label_match import LabelHit, best_label, index_of, raw_words
 from parsers.normalise import collapse, fold, normalise
+from parsers.parts import Segment, split_parts
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 
 # Readers' default limits (a module constant: a call in a default argument is evaluated once
@@ -451,6 +452,8 @@ class Findings:
     form_names: tuple[str, ...] = ()
     signatures: tuple[Signature, ...] = ()
     near_misses: tuple[str, ...] = ()
+    # The file's text in stretches (PDF pages, Word text between page breaks), for parts.
+    segments: tuple[Segment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -471,12 +474,17 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
     cues = KindCues(info.filename, findings.first_text, findings.form_names,
                     frozenset(f.key for f in fields))
     kind, kind_rule = document_kind(rules, cues)
+    parts = split_parts(rules, findings.segments)
+    if kind == "other" and parts:
+        kind, kind_rule = parts[0].kind, parts[0].kind_rule  # a title only a heading names
+    several = len({p.kind for p in parts}) > 1
     return ExtractedDocument(
         filename=info.filename, sha256=info.sha256, content_type=info.content_type,
         size=info.size, kind=kind, kind_rule=kind_rule, pages=findings.pages,
         language=guess_language(rules, findings.labels_hit, findings.text),
         text=findings.text, fields=fields, signatures=signatures,
         near_misses=(*findings.near_misses, *_unanswered(findings.labels_hit, fields)),
+        parts=parts if several else (),
     )
 
 
