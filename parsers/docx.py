@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import docx
@@ -177,6 +177,7 @@ class _Body:
     controls: list[Control] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     paragraphs: int = 0
+    pictured: set[int] = field(default_factory=set)  # body paragraphs holding a picture
 
 
 def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits) -> Findings:
@@ -192,7 +193,7 @@ def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits
         text=text, first_text="\n".join([*meta, text[:_FIRST_TEXT_CHARS]]), pages=None,
         fields=tuple(values), labels_hit=tuple(labels),
         form_names=tuple(c.tag or c.alias for c in walked.controls),
-        signatures=tuple(_signatures(rules, walked.tables)),
+        signatures=_all_signatures(rules, walked),
         near_misses=tuple(_unnamed(rules, walked.controls, values)),
         segments=tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK)),
     )
@@ -228,6 +229,8 @@ def _body_paragraph(element: Any, walked: _Body) -> None:
     where = Source(filename=None, sha256=None, channel="docx_paragraph",
                    paragraph=walked.paragraphs)
     text = _Inline(walked, where).read(element)
+    if _has_picture(element):
+        walked.pictured.add(walked.paragraphs)
     walked.runs[-1].append(Line(text, where))
     walked.text.append(text)
 
@@ -615,3 +618,22 @@ def _signatures(rules: ExtractionRules, tables: Sequence[list[list[Cell]]],
                 signed = value.picture or says_signed(rules, value.text)
                 source = _cell_source(number, where, collapse(cell.text))
                 yield Signature(collapse(cell.text), signed, None, source)
+
+
+def _all_signatures(rules: ExtractionRules, walked: _Body) -> tuple[Signature, ...]:
+    """Signature cells of tables; else signature-line paragraphs (a heading 'Signature'
+    above a signature table is no line of its own)."""
+    cells = tuple(_signatures(rules, walked.tables))
+    return cells or tuple(_paragraph_signatures(rules, walked))
+
+
+def _paragraph_signatures(rules: ExtractionRules, walked: _Body) -> Iterator[Signature]:
+    """A signature-line paragraph: signed when it or one of the next two holds a picture."""
+    for run in walked.runs:
+        for line in run:
+            number = line.source.paragraph
+            if number is None or not signature_label(rules, line.text):
+                continue
+            signed = any(n in walked.pictured for n in range(number, number + 3))
+            source = replace(line.source, label=collapse(line.text))
+            yield Signature(collapse(line.text), signed, None, source)

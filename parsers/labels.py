@@ -115,7 +115,15 @@ def name_rule(rules: ExtractionRules, name: str) -> tuple[str, str] | None:
 def signature_label(rules: ExtractionRules, text: str) -> bool:
     """Whether the text is the label of a signature line."""
     labels = rules.signatures.labels
-    return any(f in labels for f in label_candidates(text))
+    if any(f in labels for f in label_candidates(text)):
+        return True
+    # "Physician's signature" for "Signature of the physician": the same words, or only
+    # words of signature labels with the word signature among them.
+    words = frozenset(raw_words(text, rules.synonyms)) if len(text) <= 80 else frozenset()
+    known = [frozenset(raw_words(label, rules.synonyms)) for label in labels]
+    signature = frozenset(raw_words("signature", rules.synonyms))
+    return bool(words) and (words in known or (
+        signature <= words and words <= frozenset().union(*known)))
 
 
 def says_signed(rules: ExtractionRules, text: str) -> bool:

@@ -32,8 +32,8 @@ from parsers.labels import (
     mentions_labels,
     to_document,
 )
-from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatures, read_form
 from parsers.parts import Segment
+from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatures, read_form
 from parsers.pdf_layout import _words_of, layout_values, page_words
 from parsers.records import ExtractedDocument, Limits
 

@@ -248,7 +248,8 @@ def layout_values(rules: ExtractionRules, words: dict[int, list[Word]],
                      tuple(w for w in page_words if w.text == IMAGE_MARK))
         boxes = [f.rect for f in widgets if f.page == number + 1 and f.rect]
         for found, label in _page_pairs(rules, page, boxes):
-            labels.append(label)
+            if label is not None:  # labels read word for word: they tell the language
+                labels.append(label)
             if found is not None:
                 values.append(found)
         values.extend(_page_boxes(rules, page))
@@ -258,7 +259,7 @@ def layout_values(rules: ExtractionRules, words: dict[int, list[Word]],
 
 def _page_pairs(rules: ExtractionRules, page: _Page,
                 boxes: Sequence[tuple[float, float, float, float]],
-                ) -> Iterator[tuple[FieldValue | None, LabelRule]]:
+                ) -> Iterator[tuple[FieldValue | None, LabelRule | None]]:
     for row, line in enumerate(page.lines):
         header = len(line) > 1 and all(_bare_label(rules, s) for s in line)
         taken: set[int] = set()
@@ -270,7 +271,7 @@ def _page_pairs(rules: ExtractionRules, page: _Page,
                 continue
             found, used = _pair(rules, page, row, column, match, header)
             taken |= used
-            yield found, match.rule
+            yield found, (match.rule if match.score == 1.0 else None)
 
 
 def _wrapped(match: LabelMatch) -> bool:
@@ -397,6 +398,7 @@ def _page_boxes(rules: ExtractionRules, page: _Page) -> list[FieldValue]:
 # --- printed signature lines --------------------------------------------------------------
 
 _SIGNATURE_REACH = 90.0
+_ABOVE_REACH = 40.0
 
 
 def _printed_signatures(rules: ExtractionRules, page: _Page,
@@ -428,6 +430,9 @@ def _under_signature(rules: ExtractionRules, page: _Page, row: int,
         if _is_labelled(rules, line) and not says_signed(rules, " ".join(texts)):
             break
         texts.append(" ".join(s.text for s in line))
-    pictured = any(0 <= i.top - label.bottom <= _SIGNATURE_REACH for i in page.images)
+    # A drawn or scanned signature may sit under the label, or over the printed line beside
+    # it and the space just above it.
+    pictured = any(i.bottom >= label.top - _ABOVE_REACH and i.top - label.bottom <= _SIGNATURE_REACH
+                   and i.x1 >= label.x0 for i in page.images)
     return pictured or says_signed(rules, " ".join(texts))
 
