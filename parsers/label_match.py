@@ -36,7 +36,13 @@ _STRIPPED_PENALTY = 0.02
 _MAX_LABEL_CHARS = 120
 
 # Articles, prepositions and conjunctions of the four languages: words that never tell a field.
-_STOP_WORDS = frozenset(["the", "of", "a", "an", "for", "to", "in", "by", "on", "is", "are", "be", "if", "as", "at", "with", "and", "or", "this", "that", "which", "will", "its", "it", "any", "le", "la", "les", "l", "de", "du", "des", "d", "un", "une", "et", "ou", "pour", "par", "en", "au", "aux", "sur", "dans", "est", "sont", "ce", "cette", "qui", "que", "s", "son", "sa", "ses", "se", "ne", "het", "een", "van", "voor", "op", "te", "door", "bij", "met", "zijn", "die", "dat", "aan", "uit", "naar", "der", "die", "das", "dem", "den", "ein", "eine", "eines", "einer", "und", "oder", "fur", "von", "zu", "im", "mit", "am", "auf", "ist"])
+_STOP_TEXT = """
+the of a an for to in by on is are be if as at with and or this that which will its it
+any le la les l de du des d un une et ou pour par en au aux sur dans est sont ce cette
+qui que s son sa ses se ne het een van voor op te door bij met zijn die dat aan uit naar
+der die das dem den ein eine eines einer und oder fur von zu im mit am auf ist
+"""
+_STOP_WORDS = frozenset(_STOP_TEXT.split())
 _ENUMERATOR = re.compile(
     r"^\s*(?:\(?[0-9]{1,2}(?:\.[0-9]{1,2})*[.)]?|\(?[a-z][.)]|[ivx]{1,4}[.)]|q\s?\d{1,2}[.):]?)\s+",
     re.IGNORECASE)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
-from parsers.label_match import LabelHit, best_label, index_of, raw_words
+from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
 from parsers.normalise import collapse, fold, normalise
 from parsers.parts import Segment, split_parts
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
@@ -59,8 +59,8 @@ def may_start_label(rules: ExtractionRules, text: str) -> bool:
     words = fold(text[:80]).split()[:4]  # "1.2.3 Name of the device"
     if any(w in rules.first_words for w in words):
         return True
-    known = index_of(rules).weights
-    return any(w in known for w in raw_words(" ".join(words), rules.synonyms))
+    index = index_of(rules)
+    return any(w in index.weights for w in printed_words(index, " ".join(words)))
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import argparse
 import json
 import random
 import sys
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -446,7 +447,9 @@ def docx_parts(parts: Sequence[Part], layout: str, mandate: bytes | None, name: 
     """Write the parts (a page break between them), the mandate letter after them."""
     document = Document()
     document.styles["Normal"].font.size = Pt(10)
-    document.core_properties.title = ""
+    props = document.core_properties
+    props.title, props.author, props.last_modified_by, props.revision = "", "", "", 1
+    props.created = props.modified = datetime(2026, 4, 1, 9, 0, 0)  # the same file every run
     for index, part in enumerate(parts):
         if index:
             document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
@@ -463,6 +466,18 @@ def docx_parts(parts: Sequence[Part], layout: str, mandate: bytes | None, name: 
             document.add_paragraph(paragraph)
     out = BytesIO()
     document.save(out)
+    return _fixed_times(out.getvalue())
+
+
+def _fixed_times(data: bytes) -> bytes:
+    """The package with one fixed time on every entry: the same bytes on every run."""
+    out = BytesIO()
+    with zipfile.ZipFile(BytesIO(data)) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            entry = zipfile.ZipInfo(item.filename, date_time=(2026, 4, 1, 9, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(entry, source.read(item))
     return out.getvalue()
 
 
@@ -577,9 +592,9 @@ def render(request: Request, rng: random.Random) -> None:
             request.files.append((f"{filename}.docx", data, DOCX_MIME))
         request.note += f"{filename} {'pdf' if pdf else 'docx'}/{layout}; "
     if mandate is not None and not appended:
-        pdf = Pdf("mandate")
-        _pdf_letter(pdf, mandate)
-        request.files.append((f"mandate_{request.lang}.pdf", pdf.finish(), PDF_MIME))
+        letter = Pdf("mandate")
+        _pdf_letter(letter, mandate)
+        request.files.append((f"mandate_{request.lang}.pdf", letter.finish(), PDF_MIME))
 
 
 def to_message(request: Request, number: int) -> bytes:
