@@ -119,8 +119,9 @@ def _by_signature(rule: SignatureRule, documents: Sequence[ExtractedDocument]) -
     for doc in (d for d in forms if d.error is None):
         signed = next((s for s in _signatures_of(doc, rule.documents) if s.signed), None)
         if signed is not None:
+            note = _part_note(doc, rule.documents)
             return _Outcome("present", f"{signed.source.describe()}: signature "
-                                       f"'{signed.name}' is signed{_part_note(doc, rule.documents)}")
+                                       f"'{signed.name}' is signed{note}")
         found = {f.key: f for f in doc.fields if f.value.strip()}
         # Only where no signature could be read at all: an unsigned form still carries a
         # typed date and name, so they prove nothing next to an empty signature field.
