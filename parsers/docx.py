@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import docx
@@ -35,17 +35,20 @@ from parsers.labels import (
     line_fields,
     make_value,
     name_rule,
+    reads_as_value,
     says_signed,
     signature_label,
     split_line,
     to_document,
 )
 from parsers.normalise import collapse
+from parsers.parts import Segment
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 CHECKED, UNCHECKED = "☒", "☐"
+PAGE_BREAK = "\f"  # where Word starts a new page: a place a new part may begin
 TAG_CONFIDENCE = 0.95
 ALIAS_CONFIDENCE = 0.9
 TABLE_CONFIDENCE = 0.9
@@ -184,12 +187,13 @@ class _Body:
     controls: list[Control] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     paragraphs: int = 0
+    pictured: set[int] = field(default_factory=set)  # body paragraphs holding a picture
 
 
 def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits) -> Findings:
     walked = _Body()
     _blocks(body, walked, depth=0)
-    text = "\n".join(walked.text)[:limits.max_text_chars]
+    text = "\n".join(walked.text).replace(PAGE_BREAK, "\n")[:limits.max_text_chars]
     values, labels = _table_values(rules, walked.tables)
     for run in walked.runs:
         values.extend(line_fields(rules, run, LINE_CONFIDENCE))
@@ -199,8 +203,9 @@ def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits
         text=text, first_text="\n".join([*meta, text[:_FIRST_TEXT_CHARS]]), pages=None,
         fields=tuple(values), labels_hit=tuple(labels),
         form_names=tuple(c.tag or c.alias for c in walked.controls),
-        signatures=tuple(_signatures(rules, walked.tables)),
+        signatures=_all_signatures(rules, walked),
         near_misses=tuple(_unnamed(rules, walked.controls, values)),
+        segments=tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK)),
     )
 
 
@@ -234,6 +239,8 @@ def _body_paragraph(element: Any, walked: _Body) -> None:
     where = Source(filename=None, sha256=None, channel="docx_paragraph",
                    paragraph=walked.paragraphs)
     text = _Inline(walked, where).read(element)
+    if _has_picture(element):
+        walked.pictured.add(walked.paragraphs)
     walked.runs[-1].append(Line(text, where))
     walked.text.append(text)
 
@@ -325,7 +332,7 @@ class _Inline:
     def read(self, paragraph: Any) -> str:
         """The paragraph's text; controls found are added to the body's list."""
         self._walk(paragraph, depth=0)
-        return "".join(self.out).strip()
+        return "".join(self.out).strip(" \t\n\r\v")  # a page break (\f) is kept
 
     def _walk(self, element: Any, depth: int) -> None:
         for child in element:
@@ -342,7 +349,8 @@ class _Inline:
             elif tag in ("tab", "ptab"):
                 self.out.append("\t")
             elif tag in ("br", "cr"):
-                self.out.append("\n")
+                page = child.get(f"{{{W}}}type") == "page"
+                self.out.append(PAGE_BREAK if page else "\n")
             elif tag == "sym":
                 self.out.append(_symbol(child))
             elif tag not in ("delText", "instrText", "Fallback", "del", "rPr", "pPr"):
@@ -484,7 +492,7 @@ def _table_pairs(rules: ExtractionRules, number: int, rows: list[list[Cell]],
                 continue
             if match.value:
                 source = _cell_source(number, (r + 1, c + 1), match.label)
-                yield _cell_value(rules, match.rule, match.value, source), match.rule
+                yield _cell_value(rules, match.rule, match.value, source, match.score), match.rule
                 continue
             yield _first_value(rules, number, rows, (r, c), header, match), match.rule
 
@@ -498,14 +506,15 @@ def _first_value(rules: ExtractionRules, number: int, rows: list[list[Cell]],
     if beside is not None and _is_bare_label(rules, beside[0]) and at[1] + 2 < len(rows[at[0]]):
         beside = None  # the next cell is the next label of a row of labels
     below = _below(rows, *at)
-    if below is not None and split_line(rules, collapse(below[0].text)) is not None:
+    if (below is not None and split_line(rules, collapse(below[0].text)) is not None
+            and not reads_as_value(rules, match.rule.key, below[0].text)):
         below = None  # the cell under a label is another label, not its value
     for target in (below, beside) if header else (beside, below):
         if target is None:
             continue
         cell, where = target
         found = _cell_value(rules, match.rule, cell.text,
-                            _cell_source(number, where, match.label))
+                            _cell_source(number, where, match.label), match.score)
         if found:
             return found
     return []
@@ -550,11 +559,11 @@ def _below(rows: list[list[Cell]], r: int, c: int) -> tuple[Cell, tuple[int, int
 
 
 def _cell_value(rules: ExtractionRules, label: LabelRule, text: str,
-                source: Source) -> list[FieldValue]:
+                source: Source, score: float = 1.0) -> list[FieldValue]:
     """A value cell; a cell of ticked boxes gives the ticked options instead."""
     if has_box(text):
         return [v for line in text.splitlines() for v in boxes_on_line(rules, line, source)]
-    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE)
+    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE * score)
     return [value] if value is not None else []
 
 
@@ -619,3 +628,22 @@ def _signatures(rules: ExtractionRules, tables: Sequence[list[list[Cell]]],
                 signed = value.picture or says_signed(rules, value.text)
                 source = _cell_source(number, where, collapse(cell.text))
                 yield Signature(collapse(cell.text), signed, None, source)
+
+
+def _all_signatures(rules: ExtractionRules, walked: _Body) -> tuple[Signature, ...]:
+    """Signature cells of tables; else signature-line paragraphs (a heading 'Signature'
+    above a signature table is no line of its own)."""
+    cells = tuple(_signatures(rules, walked.tables))
+    return cells or tuple(_paragraph_signatures(rules, walked))
+
+
+def _paragraph_signatures(rules: ExtractionRules, walked: _Body) -> Iterator[Signature]:
+    """A signature-line paragraph: signed when it or one of the next two holds a picture."""
+    for run in walked.runs:
+        for line in run:
+            number = line.source.paragraph
+            if number is None or not signature_label(rules, line.text):
+                continue
+            signed = any(n in walked.pictured for n in range(number, number + 3))
+            source = replace(line.source, label=collapse(line.text))
+            yield Signature(collapse(line.text), signed, None, source)

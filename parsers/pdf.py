@@ -32,6 +32,7 @@ from parsers.labels import (
     mentions_labels,
     to_document,
 )
+from parsers.parts import Segment
 from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatures, read_form
 from parsers.pdf_layout import _words_of, layout_values, page_words
 from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
@@ -114,6 +115,7 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
         labels_hit=(*labels_hit, *layout.labels),
         form_names=tuple(f.name for f in form),
         signatures=(*_signatures(form), *layout.signatures), near_misses=tuple(misses),
+        segments=tuple(Segment(texts[n], n + 1, n + 1) for n in numbers if n in texts),
     )
 
 

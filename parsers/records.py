@@ -140,6 +140,24 @@ DocumentKind = str  # canonical: form_part1, form_part2, national_form, mandate,
 
 
 @dataclass(frozen=True)
+class DocumentPart:
+    """One part of a file that holds several documents (Part 1 and Part 2, a mandate after
+    them), with where it stands in the file."""
+
+    kind: DocumentKind
+    kind_rule: str | None
+    where: str  # "pages 3-4", or "from 'Part 2 - ...'" in a Word file
+    first_page: int | None = None  # 1-based, PDFs only
+    last_page: int | None = None
+
+    def holds_page(self, page: int | None) -> bool:
+        """Whether a page is in this part (always true where pages are not known)."""
+        if page is None or self.first_page is None or self.last_page is None:
+            return True
+        return self.first_page <= page <= self.last_page
+
+
+@dataclass(frozen=True)
 class ExtractedDocument:
     """What extraction learned from one attachment."""
 
@@ -161,6 +179,12 @@ class ExtractedDocument:
     error_detail: str = ""
     # Labels found with no value, and values with no label: for `rules test` near misses.
     near_misses: tuple[str, ...] = ()
+    # The documents one file holds, when it holds more than one (else empty).
+    parts: tuple[DocumentPart, ...] = ()
+
+    def part_kinds(self) -> tuple[DocumentKind, ...]:
+        """The file's own kind and the kinds of its parts."""
+        return (self.kind, *(p.kind for p in self.parts))
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,9 @@ def _documents(documents: Sequence[Data]) -> Html:
     """Return the documents: name, kind, pages, size, short hash, readability."""
     rows = [tag("tr", tag("td", tag("span", d.get("filename"), class_="mono")),
                 tag("td", words(d.get("kind")),
-                    tag("div", d.get("kind_rule") or "no rule: fallback", class_="muted")),
+                    tag("div", d.get("kind_rule") or "no rule: fallback", class_="muted"),
+                    *[tag("div", "part: ", words(p.get("kind")), f" ({p.get('where')})")
+                      for p in d.get("parts") or () if isinstance(p, Mapping)]),
                 tag("td", d.get("pages") if d.get("pages") is not None else "—", class_="num"),
                 tag("td", size(d.get("size")), class_="num"),
                 tag("td", tag("code", str(d.get("sha256") or "")[:12], title=d.get("sha256"))),
