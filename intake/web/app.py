@@ -65,6 +65,11 @@ async def stylesheet(request: Request) -> Response:
     return Response(text, media_type="text/css", headers={"Cache-Control": "max-age=300"})
 
 
+async def no_icon(request: Request) -> Response:
+    """Answer the browser's favicon request with no content (there is no icon)."""
+    return Response(status_code=204)
+
+
 @page(Role.ADMINISTRATOR)
 async def audit(request: Request, who: Identity) -> Response:
     """The workspace's audit trail: logins, failed logins, logouts (administrators)."""
@@ -84,6 +89,7 @@ ROUTES = [
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"]),
     Route("/static/{name}", stylesheet, methods=["GET"]),
+    Route("/favicon.ico", no_icon, methods=["GET"]),
     Route("/", pages.queue, methods=["GET"]),
     Route("/audit", audit, methods=["GET"]),
     Route("/cases/{ref}", pages.case_page, methods=["GET"]),
