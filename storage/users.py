@@ -143,14 +143,15 @@ def record_login_attempt(s: Session, name: str, address: str, succeeded: bool) -
 
 
 @storage_errors
-def failed_logins_since(s: Session, name: str, address: str, since: datetime) -> int:
-    """Return the failed attempts since a time, for this name or from this address."""
+def failed_logins_since(s: Session, name: str, address: str,
+                        since: datetime) -> tuple[int, int]:
+    """Return the failed attempts since a time: for this name, and from this address."""
     recent = LoginAttempt.at >= since
     failed = LoginAttempt.succeeded.is_(False)
     by_name = s.scalar(select(func.count()).where(recent, failed, LoginAttempt.name == name))
     by_address = s.scalar(select(func.count()).where(recent, failed,
                                                      LoginAttempt.address == address))
-    return max(int(by_name or 0), int(by_address or 0))
+    return int(by_name or 0), int(by_address or 0)
 
 
 @storage_errors

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "di_session"
 LOGIN_COOKIE = "di_login"
 CSRF_FIELD = "csrf"
+ADDRESS_FACTOR = 5
 HASHER = PasswordHasher()
 # Verified against when the account does not exist, so that both cases take as long.
 _DUMMY_HASH = HASHER.hash(secrets.token_hex(16))
@@ -241,7 +242,9 @@ def _throttled(ws: Workspace, name: str, address: str) -> bool:
     web = ws.settings.web
     since = now_utc() - timedelta(minutes=web.login_window_minutes)
     with ws.database.session() as s:
-        return failed_logins_since(s, name, address, since) >= web.login_attempts
+        by_name, by_address = failed_logins_since(s, name, address, since)
+    # One address may be a whole office behind a proxy: it gets more tries than one name.
+    return by_name >= web.login_attempts or by_address >= web.login_attempts * ADDRESS_FACTOR
 
 
 def _log_in(ws: Workspace, name: str, password: str, address: str) -> tuple[str, str | None]:

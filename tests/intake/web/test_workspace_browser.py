@@ -53,7 +53,7 @@ def running(request: pytest.FixtureRequest,
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """Start headless Chromium through Debian's chromedriver, downloads into tmp/downloads."""
     for needed in (CHROMIUM, CHROMEDRIVER):
         if not needed.exists():
@@ -80,9 +80,9 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def console_errors(driver: WebDriver) -> list[str]:
+def console_errors(driver: webdriver.Chrome) -> list[str]:
     """Return what pages wrote to the console at warning level or above (CSP refusals too)."""
-    return [entry["message"] for entry in driver.get_log("browser")
+    return [entry["message"] for entry in driver.get_log("browser")  # type: ignore[no-untyped-call]
             if entry["level"] in ("SEVERE", "WARNING")]
 
 
@@ -146,7 +146,7 @@ def log_in(driver: WebDriver, running: Running, name: str, tmp: Path) -> None:
 
 
 def test_a_reviewer_finds_opens_downloads_corrects_decides_merges_and_logs_out(
-        running: Running, browser: WebDriver, tmp_path: Path) -> None:
+        running: Running, browser: webdriver.Chrome, tmp_path: Path) -> None:
     log_in(browser, running, "ann", tmp_path)
     assert browser.find_element(By.CSS_SELECTOR, ".who").text == "ann · reviewer"
 
@@ -213,7 +213,7 @@ def test_a_reviewer_finds_opens_downloads_corrects_decides_merges_and_logs_out(
 
 
 def test_a_hostile_request_stays_text_in_the_browser(
-        running: Running, browser: WebDriver, tmp_path: Path) -> None:
+        running: Running, browser: webdriver.Chrome, tmp_path: Path) -> None:
     log_in(browser, running, "vic", tmp_path)
     browser.get(f"{running.base}/cases/{running.hostile}")
     subtitle = browser.find_element(By.CSS_SELECTOR, "p.subtitle").text
