@@ -185,6 +185,35 @@ class ReportsSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The reviewers' workspace (`serve`): where it listens, its key, sessions, deadlines."""
+
+    host: str = "127.0.0.1"
+    port: int = _bounded(8080, 1, 65535)
+    # The address reviewers open (https://...): links in the digest, Secure cookies.
+    public_base_url: str = ""
+    secret_key_env: str = ""
+    secret_key_file: Path | None = None
+    secret_key: Secret | None = None
+    session_hours: int = _bounded(8, 1, 24 * 30)
+    login_attempts: int = _bounded(5, 1)
+    login_window_minutes: int = _bounded(15, 1)
+    # An agency SSO proxy's header naming the logged-in account; empty: off.
+    trusted_header: str = ""
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Target days from a complete request to a decision, per profile: "famhp=60".
+    decision_days: tuple[str, ...] = ()
+
+    def decision_days_of(self, profile: str) -> int | None:
+        """Return the target number of days to a decision for a profile, or None."""
+        for entry in self.decision_days:
+            name, _, days = entry.partition("=")
+            if name.strip() == profile:
+                return int(days)
+        return None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the application reads at start-up."""
 
@@ -195,6 +224,7 @@ class Settings:
     replies: RepliesSettings
     extraction: ExtractionSettings
     reports: ReportsSettings
+    web: WebSettings = field(default_factory=WebSettings)
     config_path: Path = DEFAULT_CONFIG
 
     def mailbox(self, name: str) -> MailboxSettings:
@@ -212,6 +242,7 @@ _SECTIONS: dict[str, type] = {
     "replies": RepliesSettings,
     "extraction": ExtractionSettings,
     "reports": ReportsSettings,
+    "web": WebSettings,
 }
 _KINDS: dict[Any, str] = {
     str: "str", int: "int", bool: "bool", Path: "path", Path | None: "optpath",
@@ -260,6 +291,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         extraction=_section(ExtractionSettings, raw.get("extraction", {}), "extraction",
                             context, data_dir),
         reports=_reports(raw.get("reports", {}), context, data_dir),
+        web=_web(raw.get("web", {}), context, data_dir),
         config_path=config_path,
     )
 
@@ -473,6 +505,32 @@ def _reports(table: Mapping[str, Any], context: _Context, data_dir: Path) -> Rep
     return reports
 
 
+def _web(table: Mapping[str, Any], context: _Context, data_dir: Path) -> WebSettings:
+    """Build the workspace section: its secret key, base URL and deadline entries."""
+    if "secret_key" in table and "web.secret_key" not in context.from_env:
+        raise context.error("web.secret_key", "a secret key is never written in the settings "
+                                              "file: use secret_key_env or secret_key_file")
+    web: WebSettings = _section(WebSettings, table, "web", context, data_dir)
+    if web.public_base_url and not re.match(r"^https?://[^/\s]+(/\S*)?$", web.public_base_url):
+        raise context.error("web.public_base_url",
+                            f"must be an http(s) address, not '{web.public_base_url}'")
+    for entry in web.decision_days:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*=\d{1,4}", entry.replace(" ", "")):
+            raise context.error("web.decision_days",
+                                f"entries are PROFILE=DAYS (e.g. famhp=60), not '{entry}'")
+    key = web.secret_key
+    if key is None and web.secret_key_file is not None:
+        key = _read_secret_file(web.secret_key_file, "web.secret_key_file", context)
+    elif key is None and web.secret_key_env:
+        value = context.env.get(web.secret_key_env)
+        if value is None:
+            raise context.error("web.secret_key_env",
+                                f"environment variable {web.secret_key_env} is not set")
+        key = Secret(value)
+    return WebSettings(**{**_fields_of(web), "secret_key": key,
+                          "public_base_url": web.public_base_url.rstrip("/")})
+
+
 def _fields_of(section: Any) -> dict[str, Any]:
     """Return a section's fields as keyword arguments."""
     return {f.name: getattr(section, f.name) for f in fields(section)}
@@ -592,7 +650,7 @@ def _smtp(table: Mapping[str, Any], context: _Context, data_dir: Path) -> SmtpSe
 def settings_to_dict(settings: Settings, mask_secrets: bool = True) -> dict[str, Any]:
     """Return the settings as plain TOML-like data (secrets masked unless asked otherwise)."""
     out: dict[str, Any] = {"config_path": str(settings.config_path)}
-    for name in ("general", "database", "smtp", "replies", "extraction", "reports"):
+    for name in ("general", "database", "smtp", "replies", "extraction", "reports", "web"):
         out[name] = _section_to_dict(getattr(settings, name), mask_secrets)
     out["mailboxes"] = {
         mailbox.name: _section_to_dict(mailbox, mask_secrets, skip=("name",))

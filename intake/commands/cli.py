@@ -10,6 +10,7 @@ from pathlib import Path
 
 from config.errors import IntakeError
 from config.settings import Settings, load_settings
+from intake.commands.web import register_web
 
 log = logging.getLogger("derogation_intake")
 
@@ -151,7 +152,7 @@ def _register_reprocess(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 _REGISTRARS = (_register_run, _register_admin, _register_cases, _register_rules,
-               _register_reports, _register_reprocess)
+               _register_reports, _register_reprocess, register_web)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from email.policy import SMTP, default
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
@@ -99,7 +100,16 @@ def digest(rt: Runtime, now: datetime) -> JsonDict:
         data["failed"] = [{**f, **failed_headers(s, int(f["ledger_id"]), rt.blobs)}
                           for f in data["failed"]]
     data["timezone"] = rt.settings.general.timezone
+    base = rt.settings.web.public_base_url
+    if base:  # the digest links each case to the reviewers' workspace
+        for entry in (*data["open_cases"], *data["waiting"]):
+            entry["href"] = case_url(base, str(entry["ref"]))
     return data
+
+
+def case_url(base: str, ref: str) -> str:
+    """Return the workspace address of a case."""
+    return f"{base}/cases/{quote(ref, safe='')}"
 
 
 def write_atomically(path: Path, text: str) -> Path:
@@ -255,6 +265,28 @@ def recheck_checklist(s: Session, case: Case, actor: str, reason: str) -> list[s
     return [f"{item_id}: {old or 'new'} -> {new}" for item_id, old, new in changes]
 
 
+def correct_field(s: Session, case: Case, key: str, raw_value: str,
+                  actor: str) -> tuple[str, str | None, list[str]]:
+    """Record a reviewer's value and recheck the checklist; return value, old value, changes."""
+    value = normalised_value(case, key, raw_value)
+    before = current_fields(s, case).get(key)
+    set_reviewer_field(s, case, key, value, actor)
+    changes = recheck_checklist(s, case, actor,
+                                f"checklist re-evaluated after {key} was set by {actor}")
+    return value, before.value if before is not None else None, changes
+
+
+def record_decision(s: Session, case: Case, status: str, note: str, actor: str) -> str:
+    """Record a reviewer's decision with its reason; return the status it replaced."""
+    if status not in CASE_STATUSES:
+        raise ReportError(f"unknown status {status!r} (known: {', '.join(CASE_STATUSES)})")
+    if not note.strip():
+        raise ReportError("a status change needs a note (the reason, for the record)")
+    before = case.status
+    set_status(s, case, status, actor, note.strip())
+    return before
+
+
 def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
     """Record a reviewer's value for a field (`cases set REF FIELD VALUE [--actor NAME]`)."""
     actor = args.actor or default_actor()
@@ -262,18 +294,14 @@ def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with runtime.database.session() as s:
             case = _case(s, args.ref)
-            value = normalised_value(case, args.field, args.value)
-            before = current_fields(s, case).get(args.field)
-            set_reviewer_field(s, case, args.field, value, actor)
-            changes = recheck_checklist(s, case, actor, f"checklist re-evaluated after "
-                                                        f"{args.field} was set by {actor}")
+            value, before, changes = correct_field(s, case, args.field, args.value, actor)
             ref, status = case.ref, case.status
     except ReportError as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
         runtime.close()
-    was = f" (was {before.value!r})" if before is not None else ""
+    was = f" (was {before!r})" if before is not None else ""
     print(f"{ref}: {args.field} = {value!r} set by {actor}{was}; status {status}")
     for change in changes:
         print(f"  checklist {change}")
@@ -296,8 +324,7 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with runtime.database.session() as s:
             case = _case(s, args.ref)
-            before = case.status
-            set_status(s, case, args.status, actor, note)
+            before = record_decision(s, case, args.status, note, actor)
             ref = case.ref
     except ReportError as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
