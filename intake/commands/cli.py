@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -36,11 +37,10 @@ class Terminated(BaseException):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
-    args = build_parser().parse_args(argv)
     main_pid = os.getpid()
     previous = signal.signal(signal.SIGTERM, lambda n, f: _on_sigterm(main_pid, n, f))
     try:
-        code = _run(args)
+        code = _run(build_parser().parse_args(argv))
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except BrokenPipeError:
@@ -65,6 +65,8 @@ def _run(args: argparse.Namespace) -> int:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"{PROG}: {mask_url_password(line)}", file=sys.stderr)
         return exit_status(exc)
+    except BrokenPipeError:
+        raise  # main() ends quietly
     except OSError as exc:
         # A file or folder named on the command line that cannot be written or read.
         print(f"{PROG}: {_describe_os_error(exc)}", file=sys.stderr)
@@ -127,7 +129,11 @@ def _configure_logging(settings: Settings, verbose: bool, quiet: bool) -> None:
     elif quiet:
         level = max(level, logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Log times are UTC and say so (reports show the agency's zone, named beside each time).
+    formatter = MaskingFormatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s",
+                                 datefmt="%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
     logging.basicConfig(level=level, handlers=[handler])
     # The scheduler's own per-job lines repeat ours; keep its warnings and errors only.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))

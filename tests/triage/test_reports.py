@@ -763,8 +763,8 @@ def test_report_digest_writes_html_or_prints_text(
     text = argparse.Namespace(what="digest", ref=None, output=None, output_dir=None, text=True)
     assert cmd_report(text, settings) == 0
     out = capsys.readouterr().out
-    assert f"  {ref}  0 min old  incomplete  compassionate use  missing: device_identified" \
-        in out
+    assert f"  {ref}  0 min old  status incomplete  compassionate use  missing: " \
+           f"device_identified" in out
 
 
 def test_the_digest_job_keeps_the_digest_and_mails_it(tmp_path: Path, db_url: str) -> None:
