@@ -36,7 +36,6 @@ def cmd_outbox_list(args: argparse.Namespace, settings: Settings) -> int:
                 [[str(r.id), r.state, str(r.attempts), r.recipient, r.subject[:60]]
                  for r in rows],
                 notes=[outbox_note(r) for r in rows])
-    print(f"(times in UTC, {datetime.now(UTC):%Y-%m-%d %H:%M} now)")
     return exits.OK
 
 
