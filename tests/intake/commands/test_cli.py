@@ -360,3 +360,63 @@ def test_outbox_send_now_retries_without_waiting_and_says_what_waits(
     listed = capsys.readouterr().out
     assert "sent at 20" in listed and " UTC: 250 " in listed
     assert "Connection refused" not in listed  # the outage's error is history, not news
+
+
+# --- reviewers' input and truthful summaries -------------------------------------------------
+
+@pytest.mark.parametrize(("normaliser", "value", "reason"), [
+    ("quantity", "two or three", "holds more than one quantity"),
+    ("quantity", "2-3", "holds more than one quantity"),
+    ("quantity", "deux", "is not certainly a quantity"),
+    ("regulation", "both MDR and IVDR", "holds more than one regulation"),
+    ("risk_class", "IIa or IIb", "holds more than one risk_class"),
+    ("email", "a@b.be, c@d.be", "holds more than one email"),
+    ("patient_reference", "John Doe", "is not certainly a patient_reference"),
+    ("risk_class", "class Z", "is not a valid risk_class"),
+])
+def test_a_reviewers_value_is_refused_rather_than_guessed(normaliser: str, value: str,
+                                                          reason: str) -> None:
+    from intake.commands.review import ReportError, strict_value
+
+    with pytest.raises(ReportError, match=reason):
+        strict_value(normaliser, normaliser, value)
+
+
+@pytest.mark.parametrize(("normaliser", "value", "normal"), [
+    ("quantity", "2", "2"), ("quantity", "2 units", "2"), ("regulation", "IVDR", "IVDR"),
+    ("regulation", "Regulation (EU) 2017/745", "MDR"), ("risk_class", "class IIb", "IIb"),
+    ("date", "March 3, 2026", "2026-03-03"), ("email", "A@B.be", "a@b.be"),
+    ("role", "fabricant", "manufacturer"), ("patient_reference", "J.D.", "J.D."),
+])
+def test_a_plainly_written_value_is_taken_in_normal_form(normaliser: str, value: str,
+                                                         normal: str) -> None:
+    from intake.commands.review import strict_value
+
+    assert strict_value(normaliser, normaliser, value) == normal
+
+
+def test_cases_set_refuses_an_ambiguous_value_and_records_nothing(
+        main: Main, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = secret_settings(tmp_path)
+    file_a_case(config)
+    at = ("--config", str(config))
+    assert main(*at, "cases", "set", REF, "quantity", "two or three") == exits.FAILED
+    assert "'two or three' holds more than one quantity: give exactly one" in \
+        capsys.readouterr().err
+    assert main(*at, "cases", "set", REF, "regulation", "both MDR and IVDR") == exits.FAILED
+    capsys.readouterr()
+    assert main(*at, "cases", "show", REF) == 0
+    assert "(reviewer)" not in capsys.readouterr().out
+    assert main(*at, "cases", "set", REF, "quantity", "2", "--actor", "ann") == 0
+    assert "quantity = '2' set by ann" in capsys.readouterr().out
+
+
+def test_a_resubmission_filed_as_a_duplicate_is_counted_as_one() -> None:
+    from intake.filing import Filed
+    from intake.pipeline import CycleReport
+
+    report = CycleReport("famhp", filed=[
+        Filed(REF, "new_request", "request", "s", "a@example.org", (), "queued"),
+        Filed(REF, "new_request", "duplicate", "s", "a@example.org", (),
+              "suppressed: duplicate")])
+    assert report.summary() == "famhp: 1 filed, 0 kept without a case, 1 duplicate, 0 failed"
