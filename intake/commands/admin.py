@@ -13,11 +13,11 @@ from config.errors import ConfigError, IntakeError
 from config.profiles import load_profile
 from config.settings import Settings, mask_url_password, settings_to_dict
 from intake.commands import exits
-from intake.runtime import data_folder, database_url
 
 
 def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the database migrations."""
+    from intake.runtime import data_folder, database_url
     from storage.db import upgrade
 
     data_folder(settings)
