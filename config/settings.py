@@ -4,6 +4,10 @@ The file comes from the ``path`` argument, else ``DEROGATION_INTAKE_CONFIG``, el
 ``config/default.toml``. Every key can be overridden by ``DEROGATION_INTAKE_<SECTION>__<KEY>``
 and, for a mailbox, ``DEROGATION_INTAKE_MAILBOXES__<NAME>__<KEY>``. Path values may use the
 ``{data_dir}`` placeholder; relative paths are taken from the current directory.
+
+Every problem of a file is reported, not only the first. The mailbox and SMTP secrets are
+resolved only when asked (``secrets=True``: the commands that connect to those servers); the
+database password is read each time a database URL is built (``database_password``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import re
 import tomllib
 import typing
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,10 @@ ENV_PREFIX = "DEROGATION_INTAKE_"
 CONFIG_ENV = "DEROGATION_INTAKE_CONFIG"
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 MASK = "********"
+URL_MASK = "***"
 DATA_DIR_PLACEHOLDER = "{data_dir}"
+# scheme://user:password@host: the password part, wherever a URL appears in a text.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
 _MAILBOX_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -87,9 +95,12 @@ class GeneralSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """The database URL; an empty URL in the file means SQLite under data_dir."""
+    """The database URL (an empty URL means SQLite under data_dir) and where its password is."""
 
     url: str = ""
+    password_env: str = ""
+    password_file: Path | None = None
+    password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -263,6 +274,22 @@ class _Context:
         self.path = path
         self.env = env
         self.from_env: dict[str, str] = {}
+        self.errors: list[ConfigError] = []
+
+    @contextmanager
+    def gather(self) -> Iterator[None]:
+        """Record a ConfigError raised in the block and go on, so that all are reported."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.errors.append(exc)
+
+    def raise_errors(self) -> None:
+        """Raise the one error found, or all of them as one SettingsErrors."""
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise SettingsErrors(tuple(self.errors))
 
     def error(self, dotted: str, reason: str) -> ConfigError:
         """Build a ConfigError for a dotted key, naming its env variable or its file line."""
@@ -273,8 +300,25 @@ class _Context:
                            key=dotted)
 
 
-def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ) -> Settings:
-    """Read the settings file, apply the environment overrides, validate and return them."""
+class SettingsErrors(ConfigError):
+    """Several problems in the settings, each with its file, line and key."""
+
+    def __init__(self, errors: tuple[ConfigError, ...]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} problems", path=errors[0].path)
+
+    def describe(self) -> str:
+        """Return one 'path:line: key: reason' line per problem."""
+        return "\n".join(error.describe() for error in self.errors)
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ, *,
+                  secrets: bool = True) -> Settings:
+    """Read the settings file, apply the environment overrides, validate and return them.
+
+    With ``secrets=False`` the mailbox and SMTP passwords are not looked up (their sources
+    are still checked to be given): for the commands that do not connect to those servers.
+    """
     config_path = _config_path(path, env)
     raw = read_toml(config_path)
     context = _Context(config_path, env)
@@ -282,11 +326,11 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
     _apply_env(raw, context)
     general = _general(raw.get("general", {}), context)
     data_dir = general.data_dir
-    return Settings(
+    settings = Settings(
         general=general,
         database=_database(raw.get("database", {}), context, data_dir),
-        mailboxes=_mailboxes(raw.get("mailboxes", {}), context, data_dir),
-        smtp=_smtp(raw.get("smtp", {}), context, data_dir),
+        mailboxes=_mailboxes(raw.get("mailboxes", {}), context, data_dir, secrets),
+        smtp=_smtp(raw.get("smtp", {}), context, data_dir, secrets),
         replies=_section(RepliesSettings, raw.get("replies", {}), "replies", context, data_dir),
         extraction=_section(ExtractionSettings, raw.get("extraction", {}), "extraction",
                             context, data_dir),
@@ -294,6 +338,11 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ)
         web=_web(raw.get("web", {}), context, data_dir),
         config_path=config_path,
     )
+    if secrets:
+        with context.gather():
+            _database_secret(settings.database, context)
+    context.raise_errors()
+    return settings
 
 
 def _config_path(path: Path | None, env: Mapping[str, str]) -> Path:
@@ -304,15 +353,18 @@ def _config_path(path: Path | None, env: Mapping[str, str]) -> Path:
     return Path(named) if named else DEFAULT_CONFIG
 
 
-def _check_sections(raw: Mapping[str, Any], context: _Context) -> None:
+def _check_sections(raw: dict[str, Any], context: _Context) -> None:
     """Refuse unknown sections and sections that are not tables."""
     known = {*_SECTIONS, "mailboxes"}
-    for name, value in raw.items():
+    for name, value in list(raw.items()):
         if name not in known:
-            raise context.error(name, f"unknown section '{name}' "
-                                      f"(allowed: {', '.join(sorted(known))})")
-        if not isinstance(value, dict):
-            raise context.error(name, f"'{name}' must be a table")
+            context.errors.append(context.error(name, f"unknown section '{name}' "
+                                                      f"(allowed: {', '.join(sorted(known))})"))
+        elif not isinstance(value, dict):
+            context.errors.append(context.error(name, f"'{name}' must be a table"))
+        else:
+            continue
+        del raw[name]  # reported: the other sections are still checked
 
 
 # --- environment overrides -------------------------------------------------------------------
@@ -322,14 +374,20 @@ def _apply_env(raw: dict[str, Any], context: _Context) -> None:
     for variable in sorted(context.env):
         if not variable.startswith(ENV_PREFIX) or "__" not in variable:
             continue
-        parts = [p.lower() for p in variable[len(ENV_PREFIX):].split("__")]
-        table, key, cls = _env_target(raw, parts, variable)
-        dotted = ".".join(parts)
-        context.from_env[dotted] = variable
-        kinds = _kinds(cls)
-        if key not in kinds:
-            raise context.error(dotted, f"unknown key '{key}' (allowed: {', '.join(kinds)})")
-        table[key] = _from_env_text(context.env[variable], kinds[key], context, dotted)
+        with context.gather():
+            _apply_variable(raw, variable, context)
+
+
+def _apply_variable(raw: dict[str, Any], variable: str, context: _Context) -> None:
+    """Write one override variable into the raw tables."""
+    parts = [p.lower() for p in variable[len(ENV_PREFIX):].split("__")]
+    table, key, cls = _env_target(raw, parts, variable)
+    dotted = ".".join(parts)
+    context.from_env[dotted] = variable
+    kinds = _kinds(cls)
+    if key not in kinds:
+        raise context.error(dotted, f"unknown key '{key}' (allowed: {', '.join(kinds)})")
+    table[key] = _from_env_text(context.env[variable], kinds[key], context, dotted)
 
 
 def _env_target(raw: dict[str, Any], parts: list[str],
@@ -386,10 +444,12 @@ def _section(cls: type, table: Mapping[str, Any], where: str, context: _Context,
     values: dict[str, Any] = dict(extra or {})
     for key, value in table.items():
         dotted = f"{where}.{key}"
-        if key not in kinds:
-            raise context.error(dotted, f"unknown key '{key}' (allowed: {', '.join(kinds)})")
-        checked = _check_value(value, kinds[key], known[key].metadata, context, dotted)
-        values[key] = _convert(checked, kinds[key], data_dir)
+        with context.gather():  # a wrong key keeps its default; the others are still checked
+            if key not in kinds:
+                raise context.error(dotted,
+                                    f"unknown key '{key}' (allowed: {', '.join(kinds)})")
+            checked = _check_value(value, kinds[key], known[key].metadata, context, dotted)
+            values[key] = _convert(checked, kinds[key], data_dir)
     for key, kind in kinds.items():
         if kind == "path" and key not in values and isinstance(known[key].default, Path):
             values[key] = _convert(str(known[key].default), kind, data_dir)
@@ -462,8 +522,12 @@ def _general(table: Mapping[str, Any], context: _Context) -> GeneralSettings:
     if isinstance(table.get("log_level"), str):
         table = {**table, "log_level": table["log_level"].upper()}
     general: GeneralSettings = _section(GeneralSettings, table, "general", context, Path.cwd())
-    _check_timezone(general.timezone, context)
-    _check_case_ref(general, context)
+    with context.gather():
+        _check_timezone(general.timezone, context)
+    with context.gather():
+        _check_case_ref(general, context)
+    with context.gather():
+        _check_folder(general.data_dir, "general.data_dir", context)
     if not general.our_domain:
         domain = general.our_address.rpartition("@")[2] or "localhost"
         general = GeneralSettings(**{**_fields_of(general), "our_domain": domain})
@@ -489,19 +553,33 @@ def _check_case_ref(general: GeneralSettings, context: _Context) -> None:
                             f"cannot be filled with prefix, year and seq: {exc}") from None
 
 
+def _check_folder(path: Path, dotted: str, context: _Context) -> None:
+    """Refuse a folder setting that names an existing file."""
+    if path.exists() and not path.is_dir():
+        raise context.error(dotted, f"{path} is a file, not a folder")
+
+
 def _database(table: Mapping[str, Any], context: _Context, data_dir: Path) -> DatabaseSettings:
     """Build the database section; an empty URL becomes SQLite under data_dir."""
+    _refuse_literal_password(table, "database", context)
     database: DatabaseSettings = _section(DatabaseSettings, table, "database", context, data_dir)
     url = database.url.replace(DATA_DIR_PLACEHOLDER, str(data_dir))
-    return DatabaseSettings(url=url or f"sqlite:///{data_dir / 'intake.sqlite3'}")
+    url = url or f"sqlite:///{data_dir / 'intake.sqlite3'}"
+    if (database.password_env or database.password_file) and _URL_PASSWORD.search(url):
+        context.errors.append(context.error(
+            "database.url", "the URL holds a password and password_env or password_file "
+                            "gives another: keep one"))
+    return DatabaseSettings(**{**_fields_of(database), "url": url})
 
 
 def _reports(table: Mapping[str, Any], context: _Context, data_dir: Path) -> ReportsSettings:
-    """Build the reports section and check the digest time."""
+    """Build the reports section and check the digest time and the output folder."""
     reports: ReportsSettings = _section(ReportsSettings, table, "reports", context, data_dir)
     if not _CLOCK_TIME.match(reports.digest_time):
-        raise context.error("reports.digest_time",
-                            f"must be a time HH:MM, not '{reports.digest_time}'")
+        context.errors.append(context.error(
+            "reports.digest_time", f"must be a time HH:MM, not '{reports.digest_time}'"))
+    with context.gather():
+        _check_folder(reports.output_dir, "reports.output_dir", context)
     return reports
 
 
@@ -541,9 +619,9 @@ def _fields_of(section: Any) -> dict[str, Any]:
 def _refuse_literal_password(table: Mapping[str, Any], where: str, context: _Context) -> None:
     """Refuse a password written in the settings file itself."""
     if "password" in table and f"{where}.password" not in context.from_env:
-        raise context.error(f"{where}.password",
-                            "a password is never written in the settings file: "
-                            "use password_env or password_file")
+        context.errors.append(context.error(f"{where}.password",
+                                            "a password is never written in the settings "
+                                            "file: use password_env or password_file"))
 
 
 def _resolve_secret(section: Any, where: str, context: _Context) -> Secret | None:
@@ -561,6 +639,22 @@ def _resolve_secret(section: Any, where: str, context: _Context) -> Secret | Non
     return None
 
 
+def _database_secret(database: DatabaseSettings, context: _Context) -> Secret | None:
+    """Return the database password from its override, password_file or password_env."""
+    return _resolve_secret(database, "database", context)
+
+
+def database_password(settings: Settings,
+                      env: Mapping[str, str] = os.environ) -> Secret | None:
+    """Read the database password now (a changed password file is read again), if one is set."""
+    return _database_secret(settings.database, _Context(settings.config_path, env))
+
+
+def mask_url_password(text: str) -> str:
+    """Return a text with the password of every URL in it masked (user:***@host)."""
+    return _URL_PASSWORD.sub(rf"\g<head>:{URL_MASK}@", text)
+
+
 def _read_secret_file(path: Path, dotted: str, context: _Context) -> Secret:
     """Read a secret from a file, without its trailing newline; never echo its content."""
     try:
@@ -572,36 +666,40 @@ def _read_secret_file(path: Path, dotted: str, context: _Context) -> Secret:
 
 # --- mailboxes -----------------------------------------------------------------------------
 
-def _mailboxes(table: Mapping[str, Any], context: _Context,
-               data_dir: Path) -> tuple[MailboxSettings, ...]:
+def _mailboxes(table: Mapping[str, Any], context: _Context, data_dir: Path,
+               secrets: bool) -> tuple[MailboxSettings, ...]:
     """Build every [mailboxes.<name>] table."""
     result = []
     for name, entry in table.items():
         where = f"mailboxes.{name}"
-        if not _MAILBOX_NAME.match(name):
-            raise context.error(where, f"mailbox name '{name}' must be lower-case letters, "
-                                       "digits and _ and start with a letter")
-        if not isinstance(entry, dict):
-            raise context.error(where, f"'{where}' must be a table")
-        result.append(_mailbox(name, entry, context, data_dir))
+        with context.gather():
+            if not _MAILBOX_NAME.match(name):
+                raise context.error(where, f"mailbox name '{name}' must be lower-case letters, "
+                                           "digits and _ and start with a letter")
+            if not isinstance(entry, dict):
+                raise context.error(where, f"'{where}' must be a table")
+            result.append(_mailbox(name, entry, context, data_dir, secrets))
     return tuple(result)
 
 
-def _mailbox(name: str, table: Mapping[str, Any], context: _Context,
-             data_dir: Path) -> MailboxSettings:
+def _mailbox(name: str, table: Mapping[str, Any], context: _Context, data_dir: Path,
+             secrets: bool) -> MailboxSettings:
     """Build and validate one mailbox."""
     where = f"mailboxes.{name}"
     if "type" not in table:
         raise context.error(where, "missing key 'type' (imap or maildir)")
     _refuse_literal_password(table, where, context)
+    found = len(context.errors)
     mailbox: MailboxSettings = _section(MailboxSettings, table, where, context, data_dir,
                                         extra={"name": name})
+    if len(context.errors) > found:
+        return mailbox  # a key was wrong: checks of the whole would only repeat it
     if mailbox.type == "maildir":
         _check_maildir(mailbox, context, where)
         return mailbox
     _check_imap(mailbox, context, where)
     port = mailbox.port or _IMAP_PORTS[mailbox.security]
-    password = _resolve_secret(mailbox, where, context)
+    password = _resolve_secret(mailbox, where, context) if secrets else mailbox.password
     return MailboxSettings(**{**_fields_of(mailbox), "port": port, "password": password})
 
 
@@ -631,17 +729,25 @@ def _check_imap(mailbox: MailboxSettings, context: _Context, where: str) -> None
 
 # --- smtp ----------------------------------------------------------------------------------
 
-def _smtp(table: Mapping[str, Any], context: _Context, data_dir: Path) -> SmtpSettings:
+def _smtp(table: Mapping[str, Any], context: _Context, data_dir: Path,
+          secrets: bool) -> SmtpSettings:
     """Build and validate the outgoing-mail section."""
     _refuse_literal_password(table, "smtp", context)
     smtp: SmtpSettings = _section(SmtpSettings, table, "smtp", context, data_dir)
     if smtp.mode == "smtp" and not smtp.host:
-        raise context.error("smtp", "missing key 'host' (required for mode smtp)")
-    password = _resolve_secret(smtp, "smtp", context)
-    if smtp.username and password is None and smtp.mode == "smtp":
-        raise context.error("smtp", "username given without a password source: "
-                                    "password_env or password_file")
+        context.errors.append(context.error("smtp",
+                                            "missing key 'host' (required for mode smtp)"))
+    has_source = bool(smtp.password or smtp.password_env or smtp.password_file)
+    if smtp.username and not has_source and smtp.mode == "smtp":
+        context.errors.append(context.error("smtp", "username given without a password "
+                                                    "source: password_env or password_file"))
+    password = smtp.password
+    if secrets and has_source:
+        with context.gather():
+            password = _resolve_secret(smtp, "smtp", context)
     port = smtp.port or _SMTP_PORTS[smtp.security]
+    with context.gather():
+        _check_folder(smtp.outbox_maildir, "smtp.outbox_maildir", context)
     return SmtpSettings(**{**_fields_of(smtp), "port": port, "password": password})
 
 
@@ -675,6 +781,8 @@ def _plain(value: Any, mask_secrets: bool) -> Any:
     """Turn a settings value into str/int/bool/list."""
     if isinstance(value, Secret):
         return MASK if mask_secrets else value.reveal()
+    if isinstance(value, str) and mask_secrets:
+        return mask_url_password(value)  # postgresql://intake:***@db/intake
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, tuple):

@@ -13,7 +13,7 @@ from config.errors import IntakeError, StorageError
 from config.settings import Settings
 from intake.runtime import database_url
 from storage.db import Database, upgrade
-from storage.models import ROLES, WebUser
+from storage.models import WebUser
 from storage.users import (
     add_audit,
     add_user,
@@ -116,22 +116,3 @@ def _user(s: Session, name: str) -> WebUser:
     if user is None:
         raise UsersError(f"no account named {name!r}")
     return user
-
-
-def register_web(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `serve` and `users add|list|disable|token`."""
-    serve = sub.add_parser("serve", help="serve the reviewers' workspace (web application)",
-                           description="serve the reviewers' workspace (web application)")
-    serve.set_defaults(handler=cmd_serve, command_name="serve")
-    serve.add_argument("--host", help="listen on this address (default: web.host)")
-    serve.add_argument("--port", type=int, help="listen on this port (default: web.port)")
-    users = sub.add_parser("users", help="accounts of the reviewers' workspace",
-                           description="add, list or disable workspace accounts; issue an "
-                                       "API token (printed once)")
-    users.set_defaults(handler=cmd_users, command_name="users")
-    users.add_argument("action", choices=["add", "list", "disable", "token"])
-    users.add_argument("name", nargs="?", help="account name (add, disable, token)")
-    users.add_argument("--role", choices=ROLES, default="reviewer",
-                       help="add: viewer, reviewer or administrator (default reviewer)")
-    users.add_argument("--password-file", type=Path,
-                       help="add: read the password from this file instead of a prompt")

@@ -56,11 +56,12 @@ def count_table(counts: Sequence[Data]) -> tuple[list[str], list[str], dict[tupl
 
 
 def completeness(case: Data) -> str:
-    """Return 'complete', 'missing: a, b' or 'no checklist' for a queue line."""
+    """Return 'nothing missing', 'missing: a, b' or 'no checklist' for a queue line."""
     missing = case.get("missing") or []
     if missing:
         return "missing: " + ", ".join(missing)
-    return "complete" if case.get("checklist_items") else "no checklist"
+    # Not "complete": the line shows the status beside it, and one word must not mean two.
+    return "nothing missing" if case.get("checklist_items") else "no checklist"
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -186,7 +187,7 @@ def _case_line(case: Data) -> str:
     urgent = "URGENT " if case.get("urgent") else ""
     link = f"\n      {case['href']}" if case.get("href") else ""
     return (f"  {urgent}{case.get('ref')}  {duration(case.get('age_seconds'))} old  "
-            f"{words(case.get('status'))}  {words(case.get('request_type'))}  "
+            f"status {words(case.get('status'))}  {words(case.get('request_type'))}  "
             f"{completeness(case)}\n      {_one_line(case.get('subject') or '(no subject)')}"
             f"{link}")
 
