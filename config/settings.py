@@ -132,9 +132,12 @@ class SmtpSettings:
     security: str = _enum("starttls", "tls", "starttls", "plain")
     tls_ca_file: Path | None = None
     username: str = ""
+    auth: str = _enum("password", "password", "xoauth2")
     password_env: str = ""
     password_file: Path | None = None
     password: Secret | None = None
+    oauth2_token_command: str = ""
+    oauth2_token_file: Path | None = None
     timeout_seconds: int = _bounded(30, 1)
     outbox_maildir: Path = Path("{data_dir}/outbox")
 
@@ -580,11 +583,24 @@ def _smtp(table: Mapping[str, Any], context: _Context, data_dir: Path) -> SmtpSe
     if smtp.mode == "smtp" and not smtp.host:
         raise context.error("smtp", "missing key 'host' (required for mode smtp)")
     password = _resolve_secret(smtp, "smtp", context)
-    if smtp.username and password is None and smtp.mode == "smtp":
-        raise context.error("smtp", "username given without a password source: "
-                                    "password_env or password_file")
+    if smtp.mode == "smtp":
+        _check_smtp_login(smtp, password, context)
     port = smtp.port or _SMTP_PORTS[smtp.security]
     return SmtpSettings(**{**_fields_of(smtp), "port": port, "password": password})
+
+
+def _check_smtp_login(smtp: SmtpSettings, password: Secret | None, context: _Context) -> None:
+    """A relay user needs a password; with xoauth2, a user and a token source."""
+    if smtp.auth == "password":
+        if smtp.username and password is None:
+            raise context.error("smtp", "username given without a password source: "
+                                        "password_env or password_file")
+        return
+    if not smtp.username:
+        raise context.error("smtp", "missing key 'username' (required for auth xoauth2)")
+    if not (smtp.oauth2_token_command or smtp.oauth2_token_file or password is not None):
+        raise context.error("smtp", "missing a token source for xoauth2: "
+                                    "oauth2_token_command or oauth2_token_file")
 
 
 # --- printing ------------------------------------------------------------------------------
