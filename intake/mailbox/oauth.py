@@ -41,7 +41,7 @@ class TokenSource:
                  clock: Callable[[], float] = time.time) -> None:
         if not (command or file or static):
             raise TokenError("no OAuth2 token source: set oauth2_token_command, "
-                               "oauth2_token_file or a password source")
+                             "oauth2_token_file or a password source")
         self._command = command
         self._file = file
         self._static = static
@@ -110,7 +110,7 @@ def run_token_command(command: str) -> str:
         # stderr only: stdout may hold a token.
         detail = done.stderr.strip().splitlines()[-1:] or ["no message"]
         raise TokenError(f"OAuth2 token command exited with {done.returncode}: "
-                           f"{detail[0][:200]}")
+                         f"{detail[0][:200]}")
     return done.stdout
 
 
@@ -120,7 +120,7 @@ def read_token_file(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TokenError(f"cannot read OAuth2 token file {path}: "
-                           f"{type(exc).__name__}") from exc
+                         f"{type(exc).__name__}") from exc
 
 
 def parse_token(text: str, now: float) -> Token:

@@ -156,8 +156,11 @@ class SmtpDelivery:
             if self._tokens is not None:
                 self._tokens.invalidate()  # the next session asks for a fresh token
             # Wrong credentials are the configuration's fault, not the message's: retry later.
+            # The relay's text says why (e.g. Microsoft 365: authentication disabled).
+            detail = exc.smtp_error.decode(errors="replace")[:200] \
+                if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)[:200]
             raise DeliveryError(f"SMTP {s.auth} login refused for {s.username}: "
-                                f"{exc.smtp_code}", permanent=False,
+                                f"{exc.smtp_code} {detail}", permanent=False,
                                 smtp_code=exc.smtp_code) from exc
 
     def _xoauth2_login(self, smtp: smtplib.SMTP, tokens: TokenSource) -> None:

@@ -267,7 +267,8 @@ def test_refused_token_is_temporary_sends_nothing_and_is_asked_for_again(
         delivery.send(make_message(1), OUR_ADDRESS, [APPLICANT])
 
     assert caught.value.permanent is False and caught.value.smtp_code == 535
-    assert "xoauth2 login refused" in str(caught.value)
+    assert str(caught.value) == (f"SMTP xoauth2 login refused for {xoauth2_smtp_server.username}"
+                                 ": 535 5.7.3 Authentication unsuccessful")
     sent = base64.b64encode(f"user={xoauth2_smtp_server.username}\x01auth=Bearer "
                             "revoked-token\x01\x01".encode()).decode()
     for text in (str(caught.value), caplog.text):
@@ -309,3 +310,14 @@ def test_failing_token_command_is_temporary_and_never_reaches_the_relay(
     assert "token command exited with 2: token service says no" in str(caught.value)
     assert "printed-secret" not in str(caught.value)
     assert xoauth2_smtp_server.attempts == [] and xoauth2_smtp_server.received == []
+
+
+def test_a_relay_without_xoauth2_is_named_in_the_error(smtp_server: SmtpServer,
+                                                       tmp_path: Path) -> None:
+    command = token_script(tmp_path, token_json("some-token"))
+    with pytest.raises(DeliveryError) as caught:
+        SmtpDelivery(with_token_command(smtp_server, command)).send(
+            make_message(1), OUR_ADDRESS, [APPLICANT])
+    assert caught.value.permanent is False and caught.value.smtp_code == 504
+    assert "Unrecognized authentication type" in str(caught.value)
+    assert smtp_server.received == []
