@@ -508,7 +508,7 @@ active_value = true
 class OAuth2DovecotServer(DovecotServer):
     """A DovecotServer that also takes XOAUTH2 and OAUTHBEARER, checked by introspection.
 
-    Passwords still work for PLAIN and LOGIN (the test helpers append with them); a bearer
+    Passwords still work for PLAIN and LOGIN (MailboxUser.append logs in with them); a bearer
     token is only ever checked by the oauth2 passdb, never compared with a password.
     """
 
