@@ -143,9 +143,12 @@ class SmtpSettings:
     security: str = _enum("starttls", "tls", "starttls", "plain")
     tls_ca_file: Path | None = None
     username: str = ""
+    auth: str = _enum("password", "password", "xoauth2")
     password_env: str = ""
     password_file: Path | None = None
     password: Secret | None = None
+    oauth2_token_command: str = ""
+    oauth2_token_file: Path | None = None
     timeout_seconds: int = _bounded(30, 1)
     outbox_maildir: Path = Path("{data_dir}/outbox")
 
@@ -738,9 +741,9 @@ def _smtp(table: Mapping[str, Any], context: _Context, data_dir: Path,
         context.errors.append(context.error("smtp",
                                             "missing key 'host' (required for mode smtp)"))
     has_source = bool(smtp.password or smtp.password_env or smtp.password_file)
-    if smtp.username and not has_source and smtp.mode == "smtp":
-        context.errors.append(context.error("smtp", "username given without a password "
-                                                    "source: password_env or password_file"))
+    if smtp.mode == "smtp":
+        with context.gather():
+            _check_smtp_login(smtp, has_source, context)
     password = smtp.password
     if secrets and has_source:
         with context.gather():
@@ -749,6 +752,20 @@ def _smtp(table: Mapping[str, Any], context: _Context, data_dir: Path,
     with context.gather():
         _check_folder(smtp.outbox_maildir, "smtp.outbox_maildir", context)
     return SmtpSettings(**{**_fields_of(smtp), "port": port, "password": password})
+
+
+def _check_smtp_login(smtp: SmtpSettings, has_source: bool, context: _Context) -> None:
+    """A relay user needs a password source; with xoauth2, a user and a token source."""
+    if smtp.auth == "password":
+        if smtp.username and not has_source:
+            raise context.error("smtp", "username given without a password source: "
+                                        "password_env or password_file")
+        return
+    if not smtp.username:
+        raise context.error("smtp", "missing key 'username' (required for auth xoauth2)")
+    if not (smtp.oauth2_token_command or smtp.oauth2_token_file or has_source):
+        raise context.error("smtp", "missing a token source for xoauth2: "
+                                    "oauth2_token_command or oauth2_token_file")
 
 
 # --- printing ------------------------------------------------------------------------------

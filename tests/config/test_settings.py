@@ -205,6 +205,33 @@ def test_xoauth2_accepts_a_token_command(tmp_path: Path) -> None:
     assert famhp.oauth2_token_command == "get-token --user u"
 
 
+SMTP_RELAY = '[smtp]\nmode = "smtp"\nhost = "smtp.office365.com"\nusername = "u@agency.example"\n'
+
+
+def test_smtp_xoauth2_takes_the_token_command_or_file(tmp_path: Path) -> None:
+    path = write(tmp_path, SMTP_RELAY + 'auth = "xoauth2"\noauth2_token_command = "get-token"\n')
+    smtp = load_settings(path, env={}).smtp
+    assert (smtp.auth, smtp.oauth2_token_command, smtp.password) == ("xoauth2", "get-token", None)
+    path = write(tmp_path, SMTP_RELAY + 'auth = "xoauth2"\noauth2_token_file = "t.json"\n')
+    assert load_settings(path, env={}).smtp.oauth2_token_file == Path("t.json").absolute()
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (SMTP_RELAY + 'auth = "xoauth2"\n', "missing a token source for xoauth2"),
+    ('[smtp]\nmode = "smtp"\nhost = "h"\nauth = "xoauth2"\noauth2_token_command = "t"\n',
+     "missing key 'username' (required for auth xoauth2)"),
+    (SMTP_RELAY + 'auth = "oauth"\n', "password|xoauth2"),
+])
+def test_smtp_xoauth2_needs_a_user_and_a_token_source(tmp_path: Path, text: str,
+                                                       reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), env={})
+    # Every problem of the file is reported at once; this one is among them.
+    errors = getattr(caught.value, "errors", (caught.value,))
+    assert any(e.key is not None and e.key.startswith("smtp") and reason in e.reason
+               for e in errors)
+
+
 def test_password_written_in_the_file_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, '[mailboxes.famhp]\ntype = "imap"\nhost = "h"\nusername = "u"\n'
                            'password = "hunter2"\n')
