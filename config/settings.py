@@ -228,6 +228,14 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class ObservabilitySettings:
+    """Where `run` answers /healthz, /readyz and /metrics (port 0: not served)."""
+
+    host: str = "127.0.0.1"
+    port: int = _bounded(0, 0, 65535)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the application reads at start-up."""
 
@@ -239,6 +247,7 @@ class Settings:
     extraction: ExtractionSettings
     reports: ReportsSettings
     web: WebSettings = field(default_factory=WebSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     config_path: Path = DEFAULT_CONFIG
 
     def mailbox(self, name: str) -> MailboxSettings:
@@ -257,6 +266,7 @@ _SECTIONS: dict[str, type] = {
     "extraction": ExtractionSettings,
     "reports": ReportsSettings,
     "web": WebSettings,
+    "observability": ObservabilitySettings,
 }
 _KINDS: dict[Any, str] = {
     str: "str", int: "int", bool: "bool", Path: "path", Path | None: "optpath",
@@ -339,6 +349,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ,
                             context, data_dir),
         reports=_reports(raw.get("reports", {}), context, data_dir),
         web=_web(raw.get("web", {}), context, data_dir),
+        observability=_section(ObservabilitySettings, raw.get("observability", {}),
+                               "observability", context, data_dir),
         config_path=config_path,
     )
     if secrets:
@@ -773,7 +785,8 @@ def _check_smtp_login(smtp: SmtpSettings, has_source: bool, context: _Context) -
 def settings_to_dict(settings: Settings, mask_secrets: bool = True) -> dict[str, Any]:
     """Return the settings as plain TOML-like data (secrets masked unless asked otherwise)."""
     out: dict[str, Any] = {"config_path": str(settings.config_path)}
-    for name in ("general", "database", "smtp", "replies", "extraction", "reports", "web"):
+    for name in ("general", "database", "smtp", "replies", "extraction", "reports", "web",
+                 "observability"):
         out[name] = _section_to_dict(getattr(settings, name), mask_secrets)
     out["mailboxes"] = {
         mailbox.name: _section_to_dict(mailbox, mask_secrets, skip=("name",))
