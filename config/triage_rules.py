@@ -63,6 +63,10 @@ class AutomatedRule:
     patterns: tuple[re.Pattern[str], ...]  # empty: the header's presence is enough
     lang: str | None
     only_without_attachments: bool
+    # A decisive sign (a header, the null return path, a report part) makes the message
+    # automated whatever it carries; a cue (words of the subject, body or sender) gives way
+    # to a request form or request fields, since those words are ordinary in this mailbox.
+    decisive: bool = True
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,10 @@ class RuleContext:
 
 # -- automated -------------------------------------------------------------------------------
 
-_AUTOMATED_RULE_KEYS = ("id", "where", "header", "patterns", "lang", "only_without_attachments")
+_AUTOMATED_RULE_KEYS = ("id", "where", "header", "patterns", "lang", "only_without_attachments",
+                        "decisive")
+# Signs a machine sets and a person does not type: decisive unless the rule says otherwise.
+_DECISIVE_PLACES = ("header", "return_path", "attachment_type")
 
 
 def read_automated(ctx: RuleContext, table: dict[str, Any]) -> AutomatedRules:
@@ -144,7 +147,9 @@ def _automated_rule(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int]) 
                          header=header.lower() if isinstance(header, str) else None,
                          patterns=patterns, lang=_lang(ctx, t, where, item),
                          only_without_attachments=_item_bool(
-                             ctx, t, "only_without_attachments", where, item))
+                             ctx, t, "only_without_attachments", where, item),
+                         decisive=_item_bool(ctx, t, "decisive", where, item,
+                                             default=place in _DECISIVE_PLACES))
 
 
 # -- cues ------------------------------------------------------------------------------------
@@ -351,9 +356,9 @@ def item_str(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
 
 
 def _item_bool(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
-               item: tuple[str, int]) -> bool:
-    """Return an optional boolean (default false)."""
-    value = t.get(name, False)
+               item: tuple[str, int], default: bool = False) -> bool:
+    """Return an optional boolean."""
+    value = t.get(name, default)
     if not isinstance(value, bool):
         raise ctx.error(f"{where}.{name}", "must be true or false", item)
     return value

@@ -88,7 +88,7 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         assert row is not None
         case, role = _target_case(s, rt, work)
         if case is None:
-            ledger_set_state(s, row, "ignored", outcome=f"{work.triage.kind}: not filed")
+            ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
             return _filed(None, role, work, (), "none")
         checklist = _file_into(s, rt, work, row, case, role)
         ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
@@ -96,6 +96,11 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         missing = tuple(i.id for i in checklist
                         if i.severity == "required" and i.status in ("missing", "unclear"))
         return _filed(case.ref, role, work, missing, ack)
+
+
+def kept_reason(result: TriageResult) -> str:
+    """Return why a message is kept without a case, as the digest shows it."""
+    return f"{result.kind}: not filed ({'; '.join(result.kind_reasons)[:800]})"
 
 
 def _filed(ref: str | None, role: str, work: Work, missing: tuple[str, ...],

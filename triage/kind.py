@@ -90,19 +90,26 @@ def _thread(parsed: ParsedMessage, cited: str | None,
     return None
 
 
-def _by_content(rules: TriageRules, hits: Sequence[Hit], documents: Sequence[ExtractedDocument],
-                fields: Mapping[str, FieldValue]) -> KindDecision:
-    """New request on request documents, fields or words; enquiry on question words."""
+def request_evidence(rules: TriageRules, documents: Sequence[ExtractedDocument],
+                     fields: Mapping[str, FieldValue]) -> tuple[str, ...]:
+    """Return why the message carries a request (forms, else enough request fields), or ()."""
     kind_rules = rules.kind
     forms = [d for d in documents if d.kind in kind_rules.request_documents]
     if forms:
-        return KindDecision("new_request", tuple(
-            f"kind.request_documents: {d.filename} is {d.kind}" for d in forms))
+        return tuple(f"kind.request_documents: {d.filename} is {d.kind}" for d in forms)
     given = [k for k in kind_rules.request_fields if k in fields]
     if given and len(given) >= kind_rules.request_fields_min:
-        return KindDecision("new_request", (
-            f"kind.request_fields: {len(given)} request fields given ({', '.join(given)}; "
-            f"at least {kind_rules.request_fields_min} needed)",))
+        return (f"kind.request_fields: {len(given)} request fields given ({', '.join(given)}; "
+                f"at least {kind_rules.request_fields_min} needed)",)
+    return ()
+
+
+def _by_content(rules: TriageRules, hits: Sequence[Hit], documents: Sequence[ExtractedDocument],
+                fields: Mapping[str, FieldValue]) -> KindDecision:
+    """New request on request documents, fields or words; enquiry on question words."""
+    evidence = request_evidence(rules, documents, fields)
+    if evidence:
+        return KindDecision("new_request", evidence)
     return _by_words(rules, hits)
 
 
