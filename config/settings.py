@@ -145,9 +145,13 @@ class RepliesSettings:
 
     hold: bool = False
     per_profile_hold: tuple[str, ...] = ()
-    rate_limit_count: int = _bounded(5, 0)
+    rate_limit_count: int = _bounded(5, 0)  # per address, +tags and case folded
+    rate_limit_domain_count: int = _bounded(30, 0)  # per recipient domain
     rate_limit_window_minutes: int = _bounded(60, 1)
     block_list: tuple[str, ...] = ()
+    # RFC 3834 section 4: an automatic reply goes to the author (From), never to an unverified
+    # Reply-To that anyone may set to a third party's address; true restores Reply-To.
+    answer_reply_to: bool = False
     retry_base_seconds: int = _bounded(60, 1)
     retry_max_attempts: int = _bounded(10, 1)
 

@@ -101,6 +101,12 @@ class KindRules:
     request_fields_min: int
     cues: tuple[Cue, ...]  # labels "request" and "enquiry"
     unknown_case_ref_kind: str  # "new_request" or "follow_up"
+    # Documents that open a request: a case reference cited only in the body of a message
+    # that carries one links the two cases; it does not merge the new request into the old.
+    opening_documents: tuple[str, ...] = ()
+    # Mail domains shared by strangers (webmail): a sender at one of them is never known to a
+    # case by the domain alone.
+    shared_mail_domains: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMes
 from triage.automated import automated_verdict, weigh_automated
 from triage.checklist import evaluate_checklist
 from triage.decide import cue_votes, decide_regulation, decide_request_type, decide_urgency
-from triage.kind import KindDecision, ThreadHints, decide_kind, request_evidence
+from triage.kind import KindDecision, decide_kind, request_evidence
 from triage.language import detect_language
 from triage.nlp import Hit, find_cues, strip_quotes
 from triage.records import ChecklistItem, Decision, TriageResult
+from triage.threading import ThreadHints
 
 __all__ = ["CaseState", "best_fields", "merge_case_fields", "message_language", "retriage_case",
            "triage_message"]
