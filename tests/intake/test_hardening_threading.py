@@ -19,7 +19,7 @@ from sqlalchemy import select
 from storage.cases import case_by_ref
 from storage.fields import current_fields
 from storage.messages import case_messages
-from storage.models import Case
+from storage.models import Case, Ledger
 from tests.intake.e2e import REPO, Intake, labelled
 from tests.intake.test_follow_up import part2_from
 
@@ -148,3 +148,31 @@ def test_the_acknowledgement_is_no_reflector(intake: Intake) -> None:
     assert "(+15)" in text_of(listing)
     tagged = [r for r in intake.smtp.received if r.rcpt_tos[0].lower().endswith("@target.example")]
     assert len(tagged) == 5  # replies.rate_limit_count, however the address is +tagged
+
+
+def test_a_reused_message_id_from_another_sender_is_filed(intake: Intake) -> None:
+    intake.user.append("INBOX", mail("An <an@hospital.example>", "Which documents?",
+                                     "Which documents do we need?", "same-id@hospital.example"))
+    assert intake.poll().returncode == 0
+    intake.user.append("INBOX", mail("Mallory <mallory@evil.example>", "Another question",
+                                     "Is it possible to apply by post?",
+                                     "same-id@hospital.example"))
+    # A true copy (same sender, re-sent through another relay: other bytes) stays a duplicate.
+    intake.user.append("INBOX", mail("An <an@hospital.example>", "Which documents?",
+                                     "Which documents do we need?", "same-id@hospital.example",
+                                     headers=(("Received", "from relay2.example by mx"),)))
+
+    result = intake.poll()
+
+    assert result.returncode == 0, result.stderr
+    assert "1 filed, 0 kept without a case, 1 duplicate" in result.stdout
+    intake.smtp.wait_for(2)
+    assert len(acks_to(intake, "mallory@evil.example")) == 1
+    database = intake.database()
+    with database.session() as s:
+        outcomes = [r.outcome or "" for r in s.scalars(select(Ledger).order_by(Ledger.id))]
+        cases = len(list(s.scalars(select(Case))))
+    database.dispose()
+    assert cases == 2
+    assert "Message-ID also on ledger row" in outcomes[1]
+    assert outcomes[2].startswith("same message as ledger row")
