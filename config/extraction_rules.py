@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from config.errors import ConfigError
+from config.regex_safety import backtracking_risk
 from config.rulefile import (
     check_known_keys,
     locate_array_key,
@@ -53,11 +54,12 @@ ENUM_VALUES: dict[str, tuple[str, ...]] = {
     "risk_class": ("I", "IIa", "IIb", "III", "A", "B", "C", "D"),
 }
 
-_TOP_KEYS = ("profile", "include", "fields", "checkboxes", "kinds", "signatures")
+_TOP_KEYS = ("profile", "include", "fields", "checkboxes", "kinds", "signatures", "synonyms")
 _SIGNATURE_KEYS = ("labels", "signed_phrases")
 _FIELD_KEYS_ALLOWED = ("normaliser", "labels", "names", "value_pattern", "multiline", "also")
 _CHECKBOX_KEYS = ("field", "value", "labels", "names")
-_KIND_KEYS = ("kind", "priority", "filenames", "phrases", "form_fields", "requires_fields")
+_KIND_KEYS = ("kind", "priority", "filenames", "phrases", "form_fields", "requires_fields",
+              "headings")
 _MAX_INCLUDE_DEPTH = 3
 
 
@@ -136,6 +138,9 @@ class KindRule:
     phrases: tuple[Phrase, ...]
     form_fields: tuple[re.Pattern[str], ...]
     requires_fields: tuple[str, ...]
+    # A short line matching one of these opens a part of this kind inside a file
+    # ("Part 2", "Partie 2", "Deel 2", "Teil 2"): one file may hold several parts.
+    headings: tuple[re.Pattern[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,9 @@ class ExtractionRules:
     checkboxes: tuple[CheckboxRule, ...]
     kinds: tuple[KindRule, ...]
     signatures: SignatureRules = field(default_factory=lambda: SignatureRules((), ()))
+    # Words that mean the same in labels ("no" -> "number"), folded: word -> first of its group.
+    synonyms: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
     # Lookups derived from the rules above, built once at load time.
     by_key: Mapping[str, FieldRule] = field(
         default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
@@ -190,14 +198,16 @@ def _load(path: Path, depth: int) -> ExtractionRules:
     checkboxes = _checkboxes(table, path, profile)
     kinds = _kinds(table, path, profile)
     signatures = _signatures(table, path)
+    synonyms = _synonyms(table, path)
     if base is not None:
         fields = _merge_fields(base.fields, fields)
         checkboxes = checkboxes if "checkboxes" in table else base.checkboxes
         kinds = kinds if "kinds" in table else base.kinds
         signatures = signatures if "signatures" in table else base.signatures
+        synonyms = synonyms if "synonyms" in table else dict(base.synonyms)
     paths = (path, *(base.paths if base else ()))
     rules = _assemble(profile, paths, fields, checkboxes, kinds, path)
-    return replace(rules, signatures=signatures)
+    return replace(rules, signatures=signatures, synonyms=MappingProxyType(synonyms))
 
 
 def _included(table: Mapping[str, Any], path: Path, depth: int) -> ExtractionRules | None:
@@ -271,6 +281,8 @@ def _also(raw: Any, path: Path, where: str, profile: str, key: str) -> tuple[Als
             pattern = re.compile(text, re.IGNORECASE)
         except re.error as exc:
             raise _inline_error(path, where, other, f"bad regular expression: {exc}") from exc
+        if (risk := backtracking_risk(text, re.IGNORECASE)) is not None:
+            raise _inline_error(path, where, other, f"regular expression {text!r} {risk}")
         rules.append(AlsoRule(f"{profile}.also.{key}.{other}", other, pattern))
     return tuple(rules)
 
@@ -364,6 +376,7 @@ def _kind(raw: Mapping[str, Any], index: int, path: Path, profile: str,
         phrases=_phrases(raw.get("phrases", {}), path, where),
         form_fields=_patterns(raw, "form_fields", path, where),
         requires_fields=required,
+        headings=_patterns(raw, "headings", path, where),
     )
 
 
@@ -374,6 +387,34 @@ def _phrases(raw: Any, path: Path, where: str) -> tuple[Phrase, ...]:
     check_known_keys(raw, LANGUAGES, path, where)
     return tuple(Phrase(lang, fold(text)) for lang in raw
                  for text in _strings(raw, lang, path, where) if fold(text))
+
+
+# --- synonyms -----------------------------------------------------------------------------
+
+
+def _synonyms(table: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """`[synonyms] en = [["number", "no", "nr"], ...]`: each word -> the first of its group."""
+    raw = table.get("synonyms", {})
+    if not isinstance(raw, dict):
+        raise rule_error(path, "synonyms", "must be a table of languages (en, fr, nl, de)")
+    check_known_keys(raw, LANGUAGES, path, "synonyms")
+    found: dict[str, str] = {}
+    for lang, groups in raw.items():
+        where = f"synonyms.{lang}"
+        if not isinstance(groups, list) or not all(
+                isinstance(g, list) and len(g) >= 2 and all(isinstance(w, str) for w in g)
+                for g in groups):
+            raise rule_error(path, where, "must be a list of word lists, two words or more each")
+        for group in groups:
+            words = [fold(w) for w in group]
+            if any(len(w.split()) != 1 for w in words):
+                raise rule_error(path, where, f"{group}: each synonym must be one word")
+            for word in words[1:]:
+                if found.get(word, words[0]) != words[0]:
+                    raise rule_error(path, where, f"'{word}' is already a synonym of "
+                                                  f"'{found[word]}'")
+                found[word] = words[0]
+    return found
 
 
 # --- signature lines -------------------------------------------------------------------
@@ -463,9 +504,12 @@ def _optional_bool(table: Mapping[str, Any], name: str, path: Path, where: str) 
 
 def _compile(text: str, path: Path, key: str) -> re.Pattern[str]:
     try:
-        return re.compile(text, re.IGNORECASE)
+        compiled = re.compile(text, re.IGNORECASE)
     except re.error as exc:
         raise rule_error(path, key, f"bad regular expression '{text}': {exc}") from exc
+    if (risk := backtracking_risk(text, re.IGNORECASE)) is not None:
+        raise rule_error(path, key, f"regular expression {text!r} {risk}")
+    return compiled
 
 
 def _array_of_tables(table: Mapping[str, Any], name: str, path: Path,

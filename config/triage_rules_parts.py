@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
+from config.regex_safety import backtracking_risk
 from config.rulefile import check_known_keys, locate_array_key, require, rule_error
 from config.triage_rules import (
     AUTOMATED_WHERE,
@@ -78,13 +79,17 @@ class RuleContext:
         return tuple(self.regex(v, key, item, multiline=multiline) for v in values)
 
     def regex(self, value: str, key: str, item: tuple[str, int] | None = None, *,
-              multiline: bool = False) -> re.Pattern[str]:
-        """Compile one case-insensitive expression."""
-        flags = re.IGNORECASE | (re.MULTILINE if multiline else 0)
+              multiline: bool = False, extra_flags: int = 0) -> re.Pattern[str]:
+        """Compile one case-insensitive expression, refusing one that backtracks badly."""
+        flags = re.IGNORECASE | (re.MULTILINE if multiline else 0) | extra_flags
         try:
-            return re.compile(value, flags)
+            compiled = re.compile(value, flags)
         except re.error as exc:
             raise self.error(key, f"bad regular expression {value!r}: {exc}", item) from exc
+        risk = backtracking_risk(value, flags)
+        if risk:
+            raise self.error(key, f"regular expression {value!r} {risk}", item)
+        return compiled
 
     def items(self, table: Mapping[str, Any], name: str,
               where: str) -> list[tuple[dict[str, Any], tuple[str, int]]]:
@@ -323,8 +328,10 @@ def read_case_ref(ctx: RuleContext, table: dict[str, Any]) -> re.Pattern[str]:
     if "(" in pattern.replace("(?:", ""):
         raise ctx.error("case_ref.pattern", "use (?:...) groups only: the whole match is the "
                                             "reference")
-    # Word boundaries: a reference inside a longer token is not a reference.
-    return ctx.regex(rf"(?<![\w-])(?:{pattern})(?![\w-])", "case_ref.pattern")
+    # Word boundaries: a reference inside a longer token is not a reference. References are
+    # ASCII: \d must not take Arabic-Indic or full-width digits for reference digits.
+    return ctx.regex(rf"(?<![\w-])(?:{pattern})(?![\w-])", "case_ref.pattern",
+                     extra_flags=re.ASCII)
 
 
 def read_acknowledge(ctx: RuleContext, table: dict[str, Any]) -> frozenset[str]:

@@ -83,8 +83,10 @@ class CycleReport:
         if self.skipped_locked:
             return f"{self.mailbox}: another poll holds the mailbox; skipped"
         kept = sum(1 for f in self.filed if f.case_ref is None)
-        return (f"{self.mailbox}: {len(self.filed) - kept} filed, {kept} kept without a case, "
-                f"{self.duplicates} duplicate, {len(self.failed)} failed")
+        # A resubmission filed as a duplicate of a case counts as a duplicate, not as filed.
+        again = sum(1 for f in self.filed if f.case_ref is not None and f.role == "duplicate")
+        return (f"{self.mailbox}: {len(self.filed) - kept - again} filed, {kept} kept without "
+                f"a case, {self.duplicates + again} duplicate, {len(self.failed)} failed")
 
 
 def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,

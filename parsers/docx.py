@@ -11,12 +11,13 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import docx
 
 from config.extraction_rules import ExtractionRules, LabelRule
+from parsers import archive
 from parsers.labels import (
     CHECKED_MARKS,
     DEFAULT_LIMITS,
@@ -34,17 +35,20 @@ from parsers.labels import (
     line_fields,
     make_value,
     name_rule,
+    reads_as_value,
     says_signed,
     signature_label,
     split_line,
     to_document,
 )
 from parsers.normalise import collapse
+from parsers.parts import Segment
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 CHECKED, UNCHECKED = "☒", "☐"
+PAGE_BREAK = "\f"  # where Word starts a new page: a place a new part may begin
 TAG_CONFIDENCE = 0.95
 ALIAS_CONFIDENCE = 0.9
 TABLE_CONFIDENCE = 0.9
@@ -57,8 +61,7 @@ def docx_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
                      limits: Limits = DEFAULT_LIMITS) -> ExtractedDocument:
     """Read a Word document's labelled values, controls and boxes; never raises."""
     try:
-        _check_package(data, limits)
-        body, meta = _open(data)
+        body, meta = _open(_unpack(data, limits))
         return to_document(rules, info, _findings(body, meta, rules, limits))
     except _Refused as exc:
         return failed_document(rules, info, exc.reason, exc.detail)
@@ -75,28 +78,36 @@ class _Refused(Exception):
         self.detail = detail
 
 
-def _check_package(data: bytes, limits: Limits) -> None:
-    """A zip that inflates far beyond its size is refused before any part is parsed."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            total = sum(i.file_size for i in package.infolist())
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise _Refused("broken", f"not a readable zip package: {exc}") from exc
-    if total > limits.zip_max_total_bytes or total > limits.zip_max_ratio * max(len(data), 1):
-        raise _Refused("zip_bomb", f"inflates to {total} bytes")
+def _unpack(data: bytes, limits: Limits) -> bytes:
+    """Inflate every part under the archive limits and repack them stored, for python-docx.
+
+    python-docx (through ``zipfile``) would inflate a bzip2 or LZMA part whole, whatever
+    size it declares; it is only ever given a package whose parts were inflated by our
+    bounded reader, stored uncompressed.
+    """
+    unpacked = archive.zip_to_members(data, limits)
+    if unpacked.error is not None:
+        raise _Refused(unpacked.error, unpacked.error_detail)
+    refused = next((m for m in unpacked.members if m.error is not None), None)
+    if refused is not None and refused.error is not None:
+        raise _Refused(refused.error, f"part {refused.name!r}: {refused.error_detail}")
+    return _stored(_transitional(unpacked.members))
 
 
-def _open(data: bytes) -> tuple[Any, list[str]]:
+def _stored(members: Sequence[archive.Member]) -> bytes:
+    """A zip holding the members uncompressed (reading it back costs no inflating)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+        for member in members:
+            target.writestr(member.name, member.data)
+    return out.getvalue()
+
+
+def _open(package: bytes) -> tuple[Any, list[str]]:
     try:
-        document = _word(data)
+        document = _word(package)
     except (Exception, RecursionError) as exc:  # python-docx raises many kinds of errors
-        strict = _transitional(data)
-        if strict is None:
-            raise _Refused("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
-        try:
-            document = _word(strict)
-        except (Exception, RecursionError) as again:
-            raise _Refused("broken", f"{type(again).__name__}: {again}"[:300]) from again
+        raise _Refused("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
     props = document.core_properties
     return document.element.body, [t for t in (props.title, props.subject) if t]
 
@@ -124,20 +135,22 @@ _NAMESPACES = (
 )
 
 
-def _transitional(data: bytes) -> bytes | None:
-    """Rewrite a Strict Open XML package with transitional namespaces; None if not strict."""
-    out = io.BytesIO()
-    strict = False
-    with zipfile.ZipFile(io.BytesIO(data)) as source, \
-            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for item in source.infolist():
-            body = source.read(item)
-            if item.filename.endswith((".xml", ".rels")) and _STRICT in body:
-                strict = True
-                for old, new in _NAMESPACES:
-                    body = body.replace(old, new)
-            target.writestr(item, body)
-    return out.getvalue() if strict else None
+def _transitional(members: Sequence[archive.Member]) -> list[archive.Member]:
+    """Rewrite a Strict Open XML package's namespaces to the transitional ones."""
+    if not any(_is_xml(m.name) and _STRICT in m.data for m in members):
+        return list(members)
+    return [archive.Member(m.name, _renamed(m.data)) if _is_xml(m.name) else m
+            for m in members]
+
+
+def _is_xml(name: str) -> bool:
+    return name.endswith((".xml", ".rels"))
+
+
+def _renamed(body: bytes) -> bytes:
+    for old, new in _NAMESPACES:
+        body = body.replace(old, new)
+    return body
 
 
 # --- reading the body ---------------------------------------------------------------------
@@ -174,12 +187,13 @@ class _Body:
     controls: list[Control] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
     paragraphs: int = 0
+    pictured: set[int] = field(default_factory=set)  # body paragraphs holding a picture
 
 
 def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits) -> Findings:
     walked = _Body()
     _blocks(body, walked, depth=0)
-    text = "\n".join(walked.text)[:limits.max_text_chars]
+    text = "\n".join(walked.text).replace(PAGE_BREAK, "\n")[:limits.max_text_chars]
     values, labels = _table_values(rules, walked.tables)
     for run in walked.runs:
         values.extend(line_fields(rules, run, LINE_CONFIDENCE))
@@ -189,8 +203,9 @@ def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits
         text=text, first_text="\n".join([*meta, text[:_FIRST_TEXT_CHARS]]), pages=None,
         fields=tuple(values), labels_hit=tuple(labels),
         form_names=tuple(c.tag or c.alias for c in walked.controls),
-        signatures=tuple(_signatures(rules, walked.tables)),
+        signatures=_all_signatures(rules, walked),
         near_misses=tuple(_unnamed(rules, walked.controls, values)),
+        segments=tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK)),
     )
 
 
@@ -224,6 +239,8 @@ def _body_paragraph(element: Any, walked: _Body) -> None:
     where = Source(filename=None, sha256=None, channel="docx_paragraph",
                    paragraph=walked.paragraphs)
     text = _Inline(walked, where).read(element)
+    if _has_picture(element):
+        walked.pictured.add(walked.paragraphs)
     walked.runs[-1].append(Line(text, where))
     walked.text.append(text)
 
@@ -315,7 +332,7 @@ class _Inline:
     def read(self, paragraph: Any) -> str:
         """The paragraph's text; controls found are added to the body's list."""
         self._walk(paragraph, depth=0)
-        return "".join(self.out).strip()
+        return "".join(self.out).strip(" \t\n\r\v")  # a page break (\f) is kept
 
     def _walk(self, element: Any, depth: int) -> None:
         for child in element:
@@ -332,7 +349,8 @@ class _Inline:
             elif tag in ("tab", "ptab"):
                 self.out.append("\t")
             elif tag in ("br", "cr"):
-                self.out.append("\n")
+                page = child.get(f"{{{W}}}type") == "page"
+                self.out.append(PAGE_BREAK if page else "\n")
             elif tag == "sym":
                 self.out.append(_symbol(child))
             elif tag not in ("delText", "instrText", "Fallback", "del", "rPr", "pPr"):
@@ -474,7 +492,7 @@ def _table_pairs(rules: ExtractionRules, number: int, rows: list[list[Cell]],
                 continue
             if match.value:
                 source = _cell_source(number, (r + 1, c + 1), match.label)
-                yield _cell_value(rules, match.rule, match.value, source), match.rule
+                yield _cell_value(rules, match.rule, match.value, source, match.score), match.rule
                 continue
             yield _first_value(rules, number, rows, (r, c), header, match), match.rule
 
@@ -488,14 +506,15 @@ def _first_value(rules: ExtractionRules, number: int, rows: list[list[Cell]],
     if beside is not None and _is_bare_label(rules, beside[0]) and at[1] + 2 < len(rows[at[0]]):
         beside = None  # the next cell is the next label of a row of labels
     below = _below(rows, *at)
-    if below is not None and split_line(rules, collapse(below[0].text)) is not None:
+    if (below is not None and split_line(rules, collapse(below[0].text)) is not None
+            and not reads_as_value(rules, match.rule.key, below[0].text)):
         below = None  # the cell under a label is another label, not its value
     for target in (below, beside) if header else (beside, below):
         if target is None:
             continue
         cell, where = target
         found = _cell_value(rules, match.rule, cell.text,
-                            _cell_source(number, where, match.label))
+                            _cell_source(number, where, match.label), match.score)
         if found:
             return found
     return []
@@ -540,11 +559,11 @@ def _below(rows: list[list[Cell]], r: int, c: int) -> tuple[Cell, tuple[int, int
 
 
 def _cell_value(rules: ExtractionRules, label: LabelRule, text: str,
-                source: Source) -> list[FieldValue]:
+                source: Source, score: float = 1.0) -> list[FieldValue]:
     """A value cell; a cell of ticked boxes gives the ticked options instead."""
     if has_box(text):
         return [v for line in text.splitlines() for v in boxes_on_line(rules, line, source)]
-    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE)
+    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE * score)
     return [value] if value is not None else []
 
 
@@ -609,3 +628,22 @@ def _signatures(rules: ExtractionRules, tables: Sequence[list[list[Cell]]],
                 signed = value.picture or says_signed(rules, value.text)
                 source = _cell_source(number, where, collapse(cell.text))
                 yield Signature(collapse(cell.text), signed, None, source)
+
+
+def _all_signatures(rules: ExtractionRules, walked: _Body) -> tuple[Signature, ...]:
+    """Signature cells of tables; else signature-line paragraphs (a heading 'Signature'
+    above a signature table is no line of its own)."""
+    cells = tuple(_signatures(rules, walked.tables))
+    return cells or tuple(_paragraph_signatures(rules, walked))
+
+
+def _paragraph_signatures(rules: ExtractionRules, walked: _Body) -> Iterator[Signature]:
+    """A signature-line paragraph: signed when it or one of the next two holds a picture."""
+    for run in walked.runs:
+        for line in run:
+            number = line.source.paragraph
+            if number is None or not signature_label(rules, line.text):
+                continue
+            signed = any(n in walked.pictured for n in range(number, number + 3))
+            source = replace(line.source, label=collapse(line.text))
+            yield Signature(collapse(line.text), signed, None, source)

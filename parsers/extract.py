@@ -25,6 +25,7 @@ from parsers.records import (
 from parsers.sniff import sniff_type
 
 BODY_CONFIDENCE = 0.8
+MAX_LINE_CHARS = 2000
 
 
 def extract_message(parsed: ParsedMessage, rules: ExtractionRules,
@@ -44,8 +45,11 @@ def body_to_fields(body: str, rules: ExtractionRules) -> tuple[FieldValue, ...]:
 
 
 def _unquoted(line: str) -> str:
-    """Quoted lines of an earlier message are not this message's statements."""
-    return "" if line.lstrip().startswith(">") else line
+    """Quoted lines of an earlier message are not this message's statements.
+
+    A line is cut to a sane length: rule expressions never see a hostile 200 KB line.
+    """
+    return "" if line.lstrip().startswith(">") else line[:MAX_LINE_CHARS]
 
 
 def file_to_document(filename: str, data: bytes, rules: ExtractionRules,

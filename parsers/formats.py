@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import zipfile
 
 from config.extraction_rules import ExtractionRules
+from parsers.archive import MemberError, read_zip_member
 from parsers.docx import docx_to_document
 from parsers.labels import DEFAULT_LIMITS, FileInfo, Findings, failed_document, to_document
 from parsers.pdf import pdf_to_document
@@ -17,6 +17,8 @@ _WORD_MAIN = b"wordprocessingml.document.main+xml"
 _MACRO_WORD = b"ms-word.document.macroEnabled"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _OPEN_DOCUMENT = "application/vnd.oasis.opendocument"
+# A package's list of part types is a few KB; more is not a Word file we can read.
+_MAX_CONTENT_TYPES = 1024 * 1024
 
 
 def attachment_to_document(att: Attachment, rules: ExtractionRules,
@@ -67,9 +69,9 @@ def file_kind(data: bytes, filename: str) -> str:
 def _package_kind(data: bytes, sniffed: str, filename: str) -> str:
     """A Word package (its main part may have another name), a macro-enabled one, or not."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as package:
-            types = package.read("[Content_Types].xml")
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError):
+        types = read_zip_member(data, "[Content_Types].xml", _MAX_CONTENT_TYPES)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError, MemberError):
+        # The Word reader then tells what is wrong with the package (a bomb, a broken part).
         return "docx" if sniffed == DOCX or filename.lower().endswith(".docx") else "other"
     if _MACRO_WORD.lower() in types.lower():
         return "docm"

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
+from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
 from parsers.normalise import collapse, fold, normalise
+from parsers.parts import Segment, split_parts
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 
 # Readers' default limits (a module constant: a call in a default argument is evaluated once
@@ -37,16 +39,28 @@ def label_candidates(text: str) -> tuple[str, ...]:
 
 
 def find_label(rules: ExtractionRules, text: str) -> LabelRule | None:
-    """The label rule this whole text is, ignoring case, accents, punctuation, numbering."""
+    """The label rule this whole text means (see ``match_label``)."""
+    hit = match_label(rules, text)
+    return hit.rule if hit else None
+
+
+def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """The label this whole text is (score 1), else the one it clearly means by its words."""
     if not may_start_label(rules, text):
         return None
-    return next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    if exact is not None:
+        return LabelHit(exact, 1.0)
+    return best_label(rules, text)
 
 
 def may_start_label(rules: ExtractionRules, text: str) -> bool:
-    """A cheap test before folding in earnest: does the text start with a label's word?"""
+    """A cheap test before matching in earnest: does the text start with a label's word?"""
     words = fold(text[:80]).split()[:4]  # "1.2.3 Name of the device"
-    return any(w in rules.first_words for w in words)
+    if any(w in rules.first_words for w in words):
+        return True
+    index = index_of(rules)
+    return any(w in index.weights for w in printed_words(index, " ".join(words)))
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class LabelMatch:
     rule: LabelRule
     label: str  # as printed
     value: str  # '' when the label stands alone
+    score: float = 1.0  # how closely the printed label matches the rule's (1: exactly)
 
 
 _SEPARATORS = re.compile(r"\s*(?::|\t|\s\.{3,}|…|_{3,})\s*")
@@ -65,15 +80,17 @@ def split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
     """'Label: value', 'Label<TAB>value' or a label alone; None when no label starts it."""
     if not may_start_label(rules, text):
         return None
-    whole = find_label(rules, text)
-    if whole is not None:
-        return LabelMatch(whole, text.strip(), "")
+    exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    if exact is not None:
+        return LabelMatch(exact, text.strip(), "")
     for separator in _SEPARATORS.finditer(text):
         head = text[:separator.start()]
-        rule = find_label(rules, head)
-        if rule is not None:
-            return LabelMatch(rule, head.strip(), text[separator.end():].strip())
-    return None
+        hit = match_label(rules, head)
+        if hit is not None:
+            return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score)
+    # Only a text with no 'label: value' in it may be a label by its words alone.
+    whole = best_label(rules, text)
+    return LabelMatch(whole.rule, text.strip(), "", whole.score) if whole else None
 
 
 def first_words_label(rules: ExtractionRules, words: Sequence[str],
@@ -98,7 +115,15 @@ def name_rule(rules: ExtractionRules, name: str) -> tuple[str, str] | None:
 def signature_label(rules: ExtractionRules, text: str) -> bool:
     """Whether the text is the label of a signature line."""
     labels = rules.signatures.labels
-    return any(f in labels for f in label_candidates(text))
+    if any(f in labels for f in label_candidates(text)):
+        return True
+    # "Physician's signature" for "Signature of the physician": the same words, or only
+    # words of signature labels with the word signature among them.
+    words = frozenset(raw_words(text, rules.synonyms)) if len(text) <= 80 else frozenset()
+    known = [frozenset(raw_words(label, rules.synonyms)) for label in labels]
+    signature = frozenset(raw_words("signature", rules.synonyms))
+    return bool(words) and (words in known or (
+        signature <= words and words <= frozenset().union(*known)))
 
 
 def says_signed(rules: ExtractionRules, text: str) -> bool:
@@ -167,6 +192,15 @@ def make_value(rules: ExtractionRules, key: str, raw: str, source: Source, rule_
         return None
     value, factor = result
     return FieldValue(key, value, collapse(raw), source, rule_id, round(confidence * factor, 3))
+
+
+def reads_as_value(rules: ExtractionRules, key: str, text: str) -> bool:
+    """Whether a text that looks like a label is in fact a value of this field ('Classe III'
+    under 'Classe du dispositif'): only for fields whose normaliser is not free text."""
+    field_rule = rules.field_rule(key)
+    if field_rule is None or field_rule.normaliser in ("text", "patient_reference"):
+        return False
+    return normalise(field_rule.normaliser, text) is not None
 
 
 def derived_values(rules: ExtractionRules, values: Iterable[FieldValue],
@@ -247,12 +281,12 @@ def _line_value(rules: ExtractionRules, match: LabelMatch, lines: Sequence[Line]
     if match.value:
         more = _continuation(rules, lines, index + 1) if multiline else []
         raw = " ".join([match.value, *more])
-        return make_value(rules, key, raw, source, match.rule.id, confidence)
+        return make_value(rules, key, raw, source, match.rule.id, confidence * match.score)
     below = _continuation(rules, lines, index + 1, skip_blank=True)
     if not below:
         return None
     raw = " ".join(below if multiline else below[:1])
-    return make_value(rules, key, raw, source, match.rule.id, confidence * 0.9)
+    return make_value(rules, key, raw, source, match.rule.id, confidence * 0.9 * match.score)
 
 
 def _continuation(rules: ExtractionRules, lines: Sequence[Line], start: int,
@@ -426,6 +460,8 @@ class Findings:
     form_names: tuple[str, ...] = ()
     signatures: tuple[Signature, ...] = ()
     near_misses: tuple[str, ...] = ()
+    # The file's text in stretches (PDF pages, Word text between page breaks), for parts.
+    segments: tuple[Segment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -446,12 +482,17 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
     cues = KindCues(info.filename, findings.first_text, findings.form_names,
                     frozenset(f.key for f in fields))
     kind, kind_rule = document_kind(rules, cues)
+    parts = split_parts(rules, findings.segments)
+    if kind == "other" and parts:
+        kind, kind_rule = parts[0].kind, parts[0].kind_rule  # a title only a heading names
+    several = len({p.kind for p in parts}) > 1
     return ExtractedDocument(
         filename=info.filename, sha256=info.sha256, content_type=info.content_type,
         size=info.size, kind=kind, kind_rule=kind_rule, pages=findings.pages,
         language=guess_language(rules, findings.labels_hit, findings.text),
         text=findings.text, fields=fields, signatures=signatures,
         near_misses=(*findings.near_misses, *_unanswered(findings.labels_hit, fields)),
+        parts=parts if several else (),
     )
 
 

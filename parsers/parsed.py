@@ -22,6 +22,10 @@ from parsers.html import html_to_text
 from parsers.items import MailItem
 from parsers.records import Attachment, Limits, ParsedMessage
 
+# No honest subject is longer; rule expressions and reports never see a hostile 200 KB one
+# (the message's bytes keep it whole).
+MAX_SUBJECT_CHARS = 2000
+
 
 def headers_to_parsed(items: list[tuple[str, str]], content_type: str, body_text: str,
                       body_html: str | None, attachments: tuple[Attachment, ...],
@@ -44,7 +48,7 @@ def headers_to_parsed(items: list[tuple[str, str]], content_type: str, body_text
         to=(item.to if item and item.to else _addresses(raw, "to")),
         cc=(item.cc if item and item.cc else _addresses(raw, "cc")),
         subject=(item.subject if item and item.subject else _first(headers, "subject") or "")
-        .strip(),
+        .strip()[:MAX_SUBJECT_CHARS],
         date=(item.date if item and item.date else date),
         headers=headers, content_type=content_type, body_text=body_text,
         body_html=body_html, attachments=attachments, defects=tuple(dict.fromkeys(defects)),

@@ -20,7 +20,7 @@ from typing import Any
 
 import pdfplumber
 from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError, PdfReadError
+from pypdf.errors import FileNotDecryptedError, LimitReachedError, PdfReadError
 
 from config.errors import ParseError
 from config.extraction_rules import ExtractionRules
@@ -32,8 +32,10 @@ from parsers.labels import (
     mentions_labels,
     to_document,
 )
+from parsers.parts import Segment
 from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatures, read_form
 from parsers.pdf_layout import _words_of, layout_values, page_words
+from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
 from parsers.records import ExtractedDocument, Limits
 
 __all__ = ["open_pdf", "pages_to_read", "pdf_to_document"]
@@ -50,7 +52,7 @@ def pdf_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
                     limits: Limits = DEFAULT_LIMITS) -> ExtractedDocument:
     """Read a PDF's form fields, labelled values and signatures; never raises."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pdf_limits(limits):
             warnings.simplefilter("ignore")
             return _read(info, data, rules, limits)
     except ParseError as exc:
@@ -84,6 +86,8 @@ def open_pdf(data: bytes) -> PdfReader:
         raise ParseError("encrypted", str(exc)) from exc
     except NotImplementedError as exc:  # certificate (public-key) encryption
         raise ParseError("encrypted", str(exc)) from exc
+    except LimitReachedError as exc:  # a cross-reference or object stream past the limit
+        raise ParseError(BOMB, f"{exc}"[:300]) from exc
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise ParseError("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
     return reader
@@ -96,9 +100,10 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
               limits: Limits) -> Findings:
     count = len(reader.pages)
     numbers = pages_to_read(count, limits)
+    check_streams(reader, numbers, limits)  # before pdfplumber inflates anything
     texts = _page_texts(reader, numbers, limits.max_text_chars)
     form = read_form(reader)
-    wanted = _pages_needing_words(rules, texts, form, numbers)
+    wanted = _pages_needing_words(rules, texts, form, numbers, limits)
     words = page_words(data, wanted)
     values, labels_hit, misses = _form_values(rules, form, words)
     layout = layout_values(rules, words, form)
@@ -110,6 +115,7 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
         labels_hit=(*labels_hit, *layout.labels),
         form_names=tuple(f.name for f in form),
         signatures=(*_signatures(form), *layout.signatures), near_misses=tuple(misses),
+        segments=tuple(Segment(texts[n], n + 1, n + 1) for n in numbers if n in texts),
     )
 
 
@@ -165,12 +171,19 @@ def _titles(items: Sequence[Any], limit: int, depth: int) -> Iterator[str]:
 
 
 def _pages_needing_words(rules: ExtractionRules, texts: dict[int, str],
-                         form: Sequence[FormField], numbers: range) -> list[int]:
-    """Pages whose text shows labels, or that hold form fields only a printed label names."""
+                         form: Sequence[FormField], numbers: range, limits: Limits,
+                         ) -> list[int]:
+    """Pages whose text shows labels, or that hold form fields only a printed label names.
+
+    Words with positions cost the most (pdfplumber): a densely printed page is no form,
+    and only the first few flagged pages of a document are read so.
+    """
     flagged = {n for n, text in texts.items() if text and mentions_labels(rules, text)}
     flagged |= {f.page - 1 for f in form
                 if f.page and f.has_value and _named_by_rules(rules, f) is None}
-    return sorted(n for n in flagged if n in numbers)
+    light = [n for n in sorted(flagged)
+             if n in numbers and len(texts.get(n, "")) <= limits.pdf_max_page_chars]
+    return light[:limits.pdf_max_word_pages]
 
 
 
@@ -180,12 +193,13 @@ def _pages_needing_words(rules: ExtractionRules, texts: dict[int, str],
 def _fallback_document(info: FileInfo, data: bytes, rules: ExtractionRules, limits: Limits,
                        detail: str) -> ExtractedDocument:
     """Read a PDF that pypdf refused with pdfminer alone: text and printed labels."""
+    check_raw_streams(data, limits)  # pypdf could not measure them: pdfminer would not
     try:
         with pdfplumber.open(io.BytesIO(data)) as pdf:
             count = len(pdf.pages)
             numbers = pages_to_read(count, limits)
             texts = [_plain_text(pdf, n) for n in numbers]
-            words = {n: _words_of(pdf, n) for n in numbers}
+            words = {n: _words_of(pdf, n) for n in numbers[:limits.pdf_max_word_pages]}
     except Exception as exc:  # neither reader can open it: it is broken
         return failed_document(rules, info, "broken", f"{detail}; {type(exc).__name__}")
     layout = layout_values(rules, words)

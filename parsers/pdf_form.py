@@ -16,7 +16,14 @@ from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from config.extraction_rules import ExtractionRules, LabelRule
-from parsers.labels import checkbox_rule, checkbox_value, find_label, make_value, name_rule
+from parsers.labels import (
+    checkbox_rule,
+    checkbox_value,
+    find_label,
+    make_value,
+    match_label,
+    name_rule,
+)
 from parsers.pdf_layout import Word, labels_beside
 from parsers.records import FieldValue, Signature, Source
 
@@ -271,11 +278,13 @@ def _text_value(rules: ExtractionRules, field: FormField, words: list[Word],
     confidence, printed = TOOLTIP_CONFIDENCE, field.tooltip
     if label is None and field.rect is not None:
         confidence = POSITION_CONFIDENCE
-        # Meaningless names (Text1): the label printed to the left, or just above.
-        for printed in labels_beside(words, field.rect):
-            label = find_label(rules, printed)
-            if label is not None:
-                break
+        # Meaningless names (Text1): the label printed to the left, or just above; a label
+        # read word for word before one read by its words, nearest first.
+        hits = [(hit, text) for text in labels_beside(words, field.rect)
+                if (hit := match_label(rules, text)) is not None]
+        if hits:
+            hit, printed = max(hits, key=lambda h: h[0].score)
+            label, confidence = hit.rule, POSITION_CONFIDENCE * hit.score
     if label is None:
         return None, None
     value = make_value(rules, label.key, field.value, _source(field, printed), label.id,

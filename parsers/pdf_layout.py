@@ -24,6 +24,7 @@ from parsers.labels import (
     boxes_on_line,
     has_box,
     make_value,
+    reads_as_value,
     says_signed,
     signature_label,
     split_line,
@@ -247,7 +248,8 @@ def layout_values(rules: ExtractionRules, words: dict[int, list[Word]],
                      tuple(w for w in page_words if w.text == IMAGE_MARK))
         boxes = [f.rect for f in widgets if f.page == number + 1 and f.rect]
         for found, label in _page_pairs(rules, page, boxes):
-            labels.append(label)
+            if label is not None:  # labels read word for word: they tell the language
+                labels.append(label)
             if found is not None:
                 values.append(found)
         values.extend(_page_boxes(rules, page))
@@ -257,7 +259,7 @@ def layout_values(rules: ExtractionRules, words: dict[int, list[Word]],
 
 def _page_pairs(rules: ExtractionRules, page: _Page,
                 boxes: Sequence[tuple[float, float, float, float]],
-                ) -> Iterator[tuple[FieldValue | None, LabelRule]]:
+                ) -> Iterator[tuple[FieldValue | None, LabelRule | None]]:
     for row, line in enumerate(page.lines):
         header = len(line) > 1 and all(_bare_label(rules, s) for s in line)
         taken: set[int] = set()
@@ -269,7 +271,7 @@ def _page_pairs(rules: ExtractionRules, page: _Page,
                 continue
             found, used = _pair(rules, page, row, column, match, header)
             taken |= used
-            yield found, match.rule
+            yield found, (match.rule if match.score == 1.0 else None)
 
 
 def _wrapped(match: LabelMatch) -> bool:
@@ -302,7 +304,7 @@ def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: Lab
     multiline = _multiline(rules, match.rule.key)
     source = Source(filename=None, sha256=None, channel="pdf_text", page=page.number + 1,
                     label=match.label)
-    beside = None if header else _value_beside(rules, page.lines[row], column)
+    beside = None if header else _value_beside(rules, page.lines[row], column, match.rule.key)
     used: set[int] = set()
     if match.value:
         # A 'Label: value' line that wraps carries on under the label, whatever the field.
@@ -312,21 +314,25 @@ def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: Lab
         parts = [beside.text, *(_continued(rules, page, row, beside) if multiline else [])]
         confidence, used = LINE_CONFIDENCE, {column + 1}
     else:
-        parts = _below(rules, page, row, segment, multiline)
+        parts = _below(rules, page, row, segment, multiline, match.rule.key)
         confidence = BELOW_CONFIDENCE
     raw = " ".join(parts)
     if not raw or has_box(raw):
         return None, used  # a row of boxes gives its value as ticked boxes
-    return make_value(rules, match.rule.key, raw, source, match.rule.id, confidence), used
+    return make_value(rules, match.rule.key, raw, source, match.rule.id,
+                      confidence * match.score), used
 
 
 def _value_beside(rules: ExtractionRules, line: Sequence[Segment], column: int,
-                  ) -> Segment | None:
-    """The next segment when it is a value; a label-like word counts only if last."""
+                  key: str) -> Segment | None:
+    """The next segment when it is a value; a label-like word counts only if last, or if
+    it reads as a value of the field ('Class III')."""
     if column + 1 >= len(line):
         return None
-    following = split_line(rules, line[column + 1].text)
-    if following is None or (not following.value and column + 2 == len(line)):
+    text = line[column + 1].text
+    following = split_line(rules, text)
+    if (following is None or (not following.value and column + 2 == len(line))
+            or reads_as_value(rules, key, text)):
         return line[column + 1]
     return None
 
@@ -341,7 +347,7 @@ def _is_labelled(rules: ExtractionRules, line: Sequence[Segment]) -> bool:
 
 
 def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment,
-           multiline: bool) -> list[str]:
+           multiline: bool, key: str) -> list[str]:
     """Text under a label: the segment below that overlaps it, and more lines if free text."""
     reach = 2.5 * (label.bottom - label.top)
     for next_row in range(row + 1, min(row + 3, len(page.lines))):
@@ -351,7 +357,8 @@ def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment,
         under = [s for s in line if s.x0 <= label.x1 and s.x1 >= label.x0 - 2]
         if not under:
             continue
-        if split_line(rules, under[0].text) is not None or has_box(under[0].text):
+        labelled = split_line(rules, under[0].text) is not None or has_box(under[0].text)
+        if labelled and not reads_as_value(rules, key, under[0].text):
             return []
         more = _continued(rules, page, next_row, under[0]) if multiline else []
         return [under[0].text, *more]
@@ -391,6 +398,7 @@ def _page_boxes(rules: ExtractionRules, page: _Page) -> list[FieldValue]:
 # --- printed signature lines --------------------------------------------------------------
 
 _SIGNATURE_REACH = 90.0
+_ABOVE_REACH = 40.0
 
 
 def _printed_signatures(rules: ExtractionRules, page: _Page,
@@ -422,6 +430,9 @@ def _under_signature(rules: ExtractionRules, page: _Page, row: int,
         if _is_labelled(rules, line) and not says_signed(rules, " ".join(texts)):
             break
         texts.append(" ".join(s.text for s in line))
-    pictured = any(0 <= i.top - label.bottom <= _SIGNATURE_REACH for i in page.images)
+    # A drawn or scanned signature may sit under the label, or over the printed line beside
+    # it and the space just above it.
+    pictured = any(i.bottom >= label.top - _ABOVE_REACH and i.top - label.bottom <= _SIGNATURE_REACH
+                   and i.x1 >= label.x0 for i in page.images)
     return pictured or says_signed(rules, " ".join(texts))
 

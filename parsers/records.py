@@ -12,7 +12,7 @@ from typing import Literal
 
 # A reason code is a stable, lower_snake string that reports and the checklist can show.
 # Known codes: "encrypted", "broken", "unsupported_format", "zip_bomb", "too_large",
-# "too_deep", "empty", "malformed_message".
+# "too_deep", "empty", "malformed_message", "decompression_bomb".
 ReasonCode = str
 
 Confidence = float  # 0.0 .. 1.0
@@ -152,6 +152,24 @@ DocumentKind = str  # canonical: form_part1, form_part2, national_form, mandate,
 
 
 @dataclass(frozen=True)
+class DocumentPart:
+    """One part of a file that holds several documents (Part 1 and Part 2, a mandate after
+    them), with where it stands in the file."""
+
+    kind: DocumentKind
+    kind_rule: str | None
+    where: str  # "pages 3-4", or "from 'Part 2 - ...'" in a Word file
+    first_page: int | None = None  # 1-based, PDFs only
+    last_page: int | None = None
+
+    def holds_page(self, page: int | None) -> bool:
+        """Whether a page is in this part (always true where pages are not known)."""
+        if page is None or self.first_page is None or self.last_page is None:
+            return True
+        return self.first_page <= page <= self.last_page
+
+
+@dataclass(frozen=True)
 class ExtractedDocument:
     """What extraction learned from one attachment."""
 
@@ -173,6 +191,12 @@ class ExtractedDocument:
     error_detail: str = ""
     # Labels found with no value, and values with no label: for `rules test` near misses.
     near_misses: tuple[str, ...] = ()
+    # The documents one file holds, when it holds more than one (else empty).
+    parts: tuple[DocumentPart, ...] = ()
+
+    def part_kinds(self) -> tuple[DocumentKind, ...]:
+        """The file's own kind and the kinds of its parts."""
+        return (self.kind, *(p.kind for p in self.parts))
 
 
 @dataclass(frozen=True)
@@ -205,3 +229,11 @@ class Limits:
     # A PDF longer than this is classified from its first pages, not read end to end.
     full_read_max_pages: int = 30
     skim_pages: int = 3
+    # A PDF stream (page, font, picture) that decodes past this, or streams of the pages read
+    # that decode past the total, make the file a "decompression_bomb": kept, not read.
+    pdf_max_stream_bytes: int = 64 * 1024 * 1024
+    pdf_max_decoded_bytes: int = 128 * 1024 * 1024
+    # Words with positions (the costly reading) for at most this many pages of a PDF, and
+    # only for pages whose plain text is no longer than this.
+    pdf_max_word_pages: int = 10
+    pdf_max_page_chars: int = 20_000

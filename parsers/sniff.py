@@ -54,15 +54,19 @@ def sniff_type(data: bytes, filename: str, declared: str | None = None) -> str:
 
 
 def _container_type(data: bytes, filename: str) -> str | None:
-    """Our own checks, which know more than a magic-number table."""
-    if b"%PDF" in data[:_PDF_WINDOW]:
-        return PDF
+    """Our own checks, which know more than a magic-number table.
+
+    A signature at the very start wins over ``%PDF`` further in: a zip whose first member
+    is a stored PDF shows ``%PDF`` a few bytes after its own ``PK`` signature.
+    """
     if data.startswith(OLE_MAGIC):
         return ole_type(data, filename)
     if data.startswith(TNEF_MAGIC):
         return TNEF
     if is_zip(data):
         return zip_type(data)
+    if b"%PDF" in data[:_PDF_WINDOW]:
+        return PDF
     return None
 
 

@@ -10,6 +10,7 @@ named CHECK constraints.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -45,6 +46,19 @@ MESSAGE_ROLES = ("request", "follow_up", "duplicate", "enquiry", "automated", "o
 FIELD_ORIGINS = ("extracted", "reviewer")
 OUTBOX_STATES = ("pending", "held", "sending", "sent", "failed", "uncertain", "suppressed")
 STORED_IN = ("file", "db")
+
+
+class Role(StrEnum):
+    """What a workspace account may do: look, review, or also administer."""
+
+    VIEWER = "viewer"
+    REVIEWER = "reviewer"
+    ADMINISTRATOR = "administrator"
+
+
+ROLES = tuple(Role)
+# related: two cases about the same matter; merged: other_case's messages were moved in.
+LINK_KINDS = ("related", "merged")
 
 # Deterministic constraint names: later migrations (and SQLite batch mode) refer to them.
 NAMING_CONVENTION = {
@@ -351,3 +365,114 @@ class CaseEvent(Base):
     actor: Mapped[str] = mapped_column(SafeText())
     action: Mapped[str] = mapped_column(SafeText())
     detail: Mapped[JsonDict] = mapped_column(default=dict)
+
+
+# --- the reviewers' workspace -----------------------------------------------------------------
+
+class WebUser(Base):
+    """An account of the reviewers' workspace; its password is kept as an Argon2 hash."""
+
+    __tablename__ = "web_user"
+    __table_args__ = (CheckConstraint(one_of("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(SafeText(), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(SafeText())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebToken(Base):
+    """An API token of an account: only its SHA-256 is kept (the token is shown once)."""
+
+    __tablename__ = "web_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebSession(Base):
+    """A login: the cookie holds a random token, the database its SHA-256 and expiry."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(SafeText(), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class LoginAttempt(Base):
+    """One attempt to log in, kept to slow down password guessing (per name and address)."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(SafeText())
+    address: Mapped[str] = mapped_column(SafeText())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebAudit(Base):
+    """An entry of the workspace's own audit trail: logins, logouts, account changes."""
+
+    __tablename__ = "web_audit"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(SafeText())
+    action: Mapped[str] = mapped_column(SafeText())
+    address: Mapped[str] = mapped_column(SafeText(), default="")
+    detail: Mapped[JsonDict] = mapped_column(default=dict)
+
+
+class CaseAssignment(Base):
+    """The reviewer a case is assigned to (at most one)."""
+
+    __tablename__ = "case_assignment"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True,
+                                         autoincrement=False)
+    user_name: Mapped[str] = mapped_column(SafeText())
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(SafeText())
+
+
+class CaseNote(Base):
+    """An internal note on a case: reviewers only, never sent to the applicant."""
+
+    __tablename__ = "case_note"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    author: Mapped[str] = mapped_column(SafeText())
+    text: Mapped[str] = mapped_column(SafeText())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseLink(Base):
+    """Two cases tied by a reviewer: related, or merged (with what moved, to undo it)."""
+
+    __tablename__ = "case_link"
+    __table_args__ = (CheckConstraint(one_of("kind", LINK_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(SafeText())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[JsonDict] = mapped_column(default=dict)
+    removed_at: Mapped[datetime | None] = mapped_column()
+    removed_by: Mapped[str | None] = mapped_column(SafeText())

@@ -153,7 +153,12 @@ def _open_case(case: Case, entries: list[ChecklistEntry], now: datetime) -> Open
 def open_cases(s: Session, now: datetime) -> list[OpenCase]:
     """Return every open case with its age and what it still lacks, oldest first."""
     query = select(Case).where(Case.status.in_(OPEN_CASE_STATUSES)).order_by(Case.id)
-    cases = list(s.scalars(query))
+    return queue_records(s, list(s.scalars(query)), now)
+
+
+@storage_errors
+def queue_records(s: Session, cases: Sequence[Case], now: datetime) -> list[OpenCase]:
+    """Return the queue record (age, what it lacks) of each of these cases, in their order."""
     checklists = _checklists(s, [c.id for c in cases])
     return [_open_case(c, checklists[c.id], now) for c in cases]
 

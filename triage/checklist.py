@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from config.triage_rules import ChecklistRule, Condition, SignatureRule, TriageRules
-from parsers.records import ExtractedDocument, FieldValue, ItemStatus
+from parsers.records import ExtractedDocument, FieldValue, ItemStatus, Signature
 from triage.records import ChecklistItem, Severity
 
 _RANK: dict[ItemStatus, int] = {"present": 0, "unclear": 1, "missing": 2, "not_applicable": 3}
@@ -87,9 +87,9 @@ def _condition_evidence(condition: Condition, fields: Mapping[str, FieldValue]) 
 
 def _by_document(kinds: Sequence[str], documents: Sequence[ExtractedDocument]) -> _Outcome:
     """Present with a readable document of a kind; unclear when only unreadable ones."""
-    readable = [d for d in documents if d.kind in kinds and d.error is None]
+    readable = [d for d in documents if set(d.part_kinds()) & set(kinds) and d.error is None]
     if readable:
-        return _Outcome("present", ", ".join(d.filename for d in readable))
+        return _Outcome("present", ", ".join(_where(d, kinds) for d in readable))
     unreadable = [d for d in documents if d.error is not None
                   and (d.kind in kinds or d.kind == "other")]
     if unreadable:
@@ -115,12 +115,13 @@ def _by_fields(all_fields: Sequence[str], any_fields: Sequence[str],
 
 def _by_signature(rule: SignatureRule, documents: Sequence[ExtractedDocument]) -> _Outcome:
     """A signed signature field, else all fallback fields, on a document of the kinds."""
-    forms = [d for d in documents if d.kind in rule.documents]
+    forms = [d for d in documents if set(d.part_kinds()) & set(rule.documents)]
     for doc in (d for d in forms if d.error is None):
-        signed = next((s for s in doc.signatures if s.signed), None)
+        signed = next((s for s in _signatures_of(doc, rule.documents) if s.signed), None)
         if signed is not None:
+            note = _part_note(doc, rule.documents)
             return _Outcome("present", f"{signed.source.describe()}: signature "
-                                       f"'{signed.name}' is signed")
+                                       f"'{signed.name}' is signed{note}")
         found = {f.key: f for f in doc.fields if f.value.strip()}
         # Only where no signature could be read at all: an unsigned form still carries a
         # typed date and name, so they prove nothing next to an empty signature field.
@@ -129,6 +130,24 @@ def _by_signature(rule: SignatureRule, documents: Sequence[ExtractedDocument]) -
             return _Outcome("present", f"{doc.filename}: " + ", ".join(
                 f"{k} {found[k].value}" for k in rule.fallback_fields))
     return _unsigned(rule, forms)
+
+
+def _where(doc: ExtractedDocument, kinds: Sequence[str]) -> str:
+    """The file, and the part of it that is of the kind when the file holds several."""
+    return f"{doc.filename}{_part_note(doc, kinds)}"
+
+
+def _part_note(doc: ExtractedDocument, kinds: Sequence[str]) -> str:
+    part = next((p for p in doc.parts if p.kind in kinds), None)
+    return f" ({part.kind}, {part.where})" if part is not None else ""
+
+
+def _signatures_of(doc: ExtractedDocument, kinds: Sequence[str]) -> list[Signature]:
+    """The signatures of the part of the kinds (all of them in a file of one document)."""
+    parts = [p for p in doc.parts if p.kind in kinds]
+    if not parts:
+        return list(doc.signatures)
+    return [s for s in doc.signatures if any(p.holds_page(s.page) for p in parts)]
 
 
 def _unsigned(rule: SignatureRule, forms: Sequence[ExtractedDocument]) -> _Outcome:

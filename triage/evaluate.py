@@ -231,6 +231,36 @@ def precision_recall(files: Iterable[FileScore]) -> Scores:
     return Scores(count, dict(sorted(fields.items())), ordered)
 
 
+@dataclass(frozen=True)
+class MissingChecks:
+    """Required checklist items that a request holds, and how many were said missing."""
+
+    checks: int = 0  # (request, required item it holds) pairs
+    wrongly_missing: int = 0  # of those, reported missing
+
+    @property
+    def right(self) -> float | None:
+        """Share of the items a request holds that were not reported missing."""
+        return 1 - self.wrongly_missing / self.checks if self.checks else None
+
+
+def missing_checks(files: Iterable[FileScore],
+                   required: Mapping[str, Iterable[str]]) -> MissingChecks:
+    """Count, over files labelled with a request type and `missing`, the required items
+    (per request type) that the file holds, and those of them the rules said were missing."""
+    checks = wrong = 0
+    for score in files:
+        kind, said = score.attributes.get("request_type"), score.attributes.get("missing")
+        if kind is None or said is None:
+            continue
+        expected = set(map(str, said.expected or []))
+        actual = set(map(str, said.actual or []))
+        held = [item for item in required.get(str(kind.expected), ()) if item not in expected]
+        checks += len(held)
+        wrong += sum(item in actual for item in held)
+    return MissingChecks(checks, wrong)
+
+
 def correction_scores(items: Iterable[tuple[str, str, str | None]]) -> dict[str, FieldCounts]:
     """Per-field counts of extracted values against reviewers' (key, corrected, extracted)."""
     counts: dict[str, FieldCounts] = {}

@@ -55,7 +55,9 @@ def source_to_json(source: Source) -> dict[str, object]:
 def document_to_json(doc: ExtractedDocument) -> dict[str, object]:
     """Return the summary of one document."""
     return {"filename": doc.filename, "sha256": doc.sha256, "kind": doc.kind,
-            "pages": doc.pages, "error": doc.error}
+            "pages": doc.pages, "error": doc.error,
+            "parts": [{"kind": p.kind, "rule": p.kind_rule, "where": p.where}
+                      for p in doc.parts]}
 
 
 def item_to_json(item: ChecklistItem) -> dict[str, object]:
@@ -105,7 +107,8 @@ def _document_line(doc: ExtractedDocument) -> str:
     """One document: name, kind, pages, and its error if it could not be read."""
     pages = f", {doc.pages} p." if doc.pages is not None else ""
     error = f"  UNREADABLE: {doc.error}" if doc.error else ""
-    return f"  {doc.filename} ({doc.kind}{pages}){error}"
+    parts = "".join(f"; part {p.kind} {p.where}" for p in doc.parts)
+    return f"  {doc.filename} ({doc.kind}{pages}{parts}){error}"
 
 
 def _reason_lines(result: TriageResult) -> list[str]:

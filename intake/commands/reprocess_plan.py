@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from config.errors import IntakeError
-from config.profiles import Profile, load_profile, load_profile_from, profile_root
+from config.profiles import Profile, load_profile
 from config.templates import TemplateSet, load_templates
 from intake.filing import document_to_record, field_to_value, thread_hints
 from intake.runtime import Runtime
@@ -46,19 +45,18 @@ class ReprocessError(IntakeError):
 
 
 class CurrentRules:
-    """The rules to apply: the shipped profiles, or those of a folder (to try a change)."""
+    """The rules to apply: the shipped profiles, one of them replaced by a copy being tried."""
 
-    def __init__(self, limits: Limits, folder: Path | None = None) -> None:
+    def __init__(self, limits: Limits, override: Profile | None = None) -> None:
         self.limits = limits
-        self.folder = folder
-        self._profiles: dict[str, Profile] = {}
+        self._profiles: dict[str, Profile] = {} if override is None else {override.name:
+                                                                          override}
         self._templates: dict[str, TemplateSet] = {}
 
     def profile(self, name: str) -> Profile:
-        """Return a profile by name (from the folder when one was given), loaded once."""
+        """Return a profile by name (the copy being tried, if it bears that name), loaded once."""
         if name not in self._profiles:
-            self._profiles[name] = (load_profile(name) if self.folder is None
-                                    else load_profile_from(profile_root(name, self.folder)))
+            self._profiles[name] = load_profile(name)
         return self._profiles[name]
 
     def templates(self, name: str) -> TemplateSet:

@@ -10,6 +10,7 @@ import argparse
 import getpass
 import logging
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from email.policy import SMTP, default
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
@@ -28,7 +30,7 @@ from config.extraction_rules import FIELD_KEYS
 from config.profiles import load_profile
 from config.settings import Settings
 from intake.filing import document_to_record, field_to_value
-from intake.runtime import Runtime, open_runtime
+from intake.runtime import Runtime, open_database, open_runtime
 from parsers.normalise import normalise
 from storage.blobs import BlobStore
 from storage.cases import case_by_ref, set_checklist, set_status
@@ -100,7 +102,16 @@ def digest(rt: Runtime, now: datetime) -> JsonDict:
             data[part] = [{**f, **failed_headers(s, int(f["ledger_id"]), rt.blobs)}
                           for f in data[part]]
     data["timezone"] = rt.settings.general.timezone
+    base = rt.settings.web.public_base_url
+    if base:  # the digest links each case to the reviewers' workspace
+        for entry in (*data["open_cases"], *data["waiting"]):
+            entry["href"] = case_url(base, str(entry["ref"]))
     return data
+
+
+def case_url(base: str, ref: str) -> str:
+    """Return the workspace address of a case."""
+    return f"{base}/cases/{quote(ref, safe='')}"
 
 
 def write_atomically(path: Path, text: str) -> Path:
@@ -139,22 +150,25 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report_case(rt: Runtime, ref: str | None, output: Path | None) -> int:
-    """Render one case page to a file (default: the reports folder) or stdout."""
+    """Render one case page to a file, into a folder (default: the reports folder) or stdout."""
     if not ref:
         raise ReportError("report case needs a case reference")
     with rt.database.session() as s:
         html = case_page(s, ref, rt.settings.general.timezone, now_utc())
-        name = safe_filename(_case(s, ref).ref)
+        name = f"{safe_filename(_case(s, ref).ref)}.html"
     if output is not None and str(output) == STDOUT:
         sys.stdout.write(html)
         return 0
-    path = write_atomically(output or rt.settings.reports.output_dir / f"{name}.html", html)
-    print(f"case page written to {path}")
+    folder = rt.settings.reports.output_dir
+    path = output / name if output is not None and output.is_dir() else output or folder / name
+    print(f"case page written to {write_atomically(path, html)}")
     return 0
 
 
 def _report_digest(rt: Runtime, output_dir: Path | None, text: bool) -> int:
     """Print the text digest, or write the HTML digest into the reports folder."""
+    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
+        raise ReportError(f"--output-dir {output_dir} is a file, not a folder")
     now = now_utc()
     data = digest(rt, now)
     if text:
@@ -222,16 +236,43 @@ def default_actor() -> str:
 
 
 def normalised_value(case: Case, key: str, value: str) -> str:
-    """Return a reviewer's value in the field's normal form, or raise ReportError."""
+    """Return a reviewer's value in the field's normal form, or raise ReportError.
+
+    A reviewer's word is taken strictly: the value must be one value of the field's kind,
+    read with certainty. "two or three" is not 2 and "both MDR and IVDR" is not IVDR.
+    """
     if key not in FIELD_KEYS:
         raise ReportError(f"unknown field {key!r} (known: {', '.join(FIELD_KEYS)})")
     rule = load_profile(case.authority).extraction.field_rule(key)
     if rule is None:
         return value.strip()
-    result = normalise(rule.normaliser, value)
+    return strict_value(rule.normaliser, key, value)
+
+
+# Words and signs that join two values: "2 or 3", "MDR and IVDR", "IIa/IIb" ... (EN/FR/NL/DE).
+_ALTERNATIVES = re.compile(r"\s(?:or|and|ou|et|of|en|oder|und|both|soit)\s|[;,&|]|\s/\s",
+                           re.IGNORECASE)
+_NUMBER = re.compile(r"[0-9]+")
+_FREE_TEXT = ("text", "period")
+
+
+def strict_value(normaliser: str, key: str, value: str) -> str:
+    """Return the one value a reviewer wrote, in normal form; refuse a guess or a choice."""
+    result = normalise(normaliser, value)
     if result is None:
-        raise ReportError(f"{value!r} is not a valid {key} ({rule.normaliser})")
-    return result[0]
+        raise ReportError(f"{value!r} is not a valid {key} ({normaliser})")
+    if normaliser in _FREE_TEXT:
+        return result[0]
+    normal, confidence = result
+    readings = {found[0] for part in _ALTERNATIVES.split(f" {value} ")
+                if (found := normalise(normaliser, part)) is not None}
+    if len(readings - {normal}) or (normaliser == "quantity"
+                                    and len(_NUMBER.findall(value)) > 1):
+        raise ReportError(f"{value!r} holds more than one {key}: give exactly one")
+    if confidence < 1.0:
+        raise ReportError(f"{value!r} is not certainly a {key}: write it plainly "
+                          f"(it would read as {normal!r})")
+    return normal
 
 
 def recheck_checklist(s: Session, case: Case, actor: str, reason: str) -> list[str]:
@@ -256,25 +297,43 @@ def recheck_checklist(s: Session, case: Case, actor: str, reason: str) -> list[s
     return [f"{item_id}: {old or 'new'} -> {new}" for item_id, old, new in changes]
 
 
+def correct_field(s: Session, case: Case, key: str, raw_value: str,
+                  actor: str) -> tuple[str, str | None, list[str]]:
+    """Record a reviewer's value and recheck the checklist; return value, old value, changes."""
+    value = normalised_value(case, key, raw_value)
+    before = current_fields(s, case).get(key)
+    set_reviewer_field(s, case, key, value, actor)
+    changes = recheck_checklist(s, case, actor,
+                                f"checklist re-evaluated after {key} was set by {actor}")
+    return value, before.value if before is not None else None, changes
+
+
+def record_decision(s: Session, case: Case, status: str, note: str, actor: str) -> str:
+    """Record a reviewer's decision with its reason; return the status it replaced."""
+    if status not in CASE_STATUSES:
+        raise ReportError(f"unknown status {status!r} (known: {', '.join(CASE_STATUSES)})")
+    if not note.strip():
+        raise ReportError("a status change needs a note (the reason, for the record)")
+    before = case.status
+    set_status(s, case, status, actor, note.strip())
+    return before
+
+
 def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
     """Record a reviewer's value for a field (`cases set REF FIELD VALUE [--actor NAME]`)."""
     actor = args.actor or default_actor()
-    runtime = open_runtime(settings)
+    database = open_database(settings)
     try:
-        with runtime.database.session() as s:
+        with database.session() as s:
             case = _case(s, args.ref)
-            value = normalised_value(case, args.field, args.value)
-            before = current_fields(s, case).get(args.field)
-            set_reviewer_field(s, case, args.field, value, actor)
-            changes = recheck_checklist(s, case, actor, f"checklist re-evaluated after "
-                                                        f"{args.field} was set by {actor}")
+            value, before, changes = correct_field(s, case, args.field, args.value, actor)
             ref, status = case.ref, case.status
     except ReportError as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
-        runtime.close()
-    was = f" (was {before.value!r})" if before is not None else ""
+        database.dispose()
+    was = f" (was {before!r})" if before is not None else ""
     print(f"{ref}: {args.field} = {value!r} set by {actor}{was}; status {status}")
     for change in changes:
         print(f"  checklist {change}")
@@ -293,60 +352,16 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
         print("derogation-intake: a status change needs --note (the reason, for the record)",
               file=sys.stderr)
         return 1
-    runtime = open_runtime(settings)
+    database = open_database(settings)
     try:
-        with runtime.database.session() as s:
+        with database.session() as s:
             case = _case(s, args.ref)
-            before = case.status
-            set_status(s, case, args.status, actor, note)
+            before = record_decision(s, case, args.status, note, actor)
             ref = case.ref
     except ReportError as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
-        runtime.close()
+        database.dispose()
     print(f"{ref}: status {before} -> {args.status} by {actor}: {note}")
     return 0
-
-
-# --- command-line registration (for intake.commands.cli) -----------------------------------
-
-def add_review_arguments(cases: argparse.ArgumentParser) -> None:
-    """Add the arguments of `cases set REF FIELD VALUE` and `cases status REF STATUS` to `cases`."""
-    cases.add_argument("field_or_status", nargs="?", metavar="FIELD|STATUS",
-                       help="set: the field to correct; status: the new status")
-    cases.add_argument("value", nargs="?", help="set: the reviewer's value")
-    cases.add_argument("--note", help="status: the reason for the decision (required)")
-    cases.add_argument("--actor", help="set, status: who decides (default: the login name)")
-
-
-def cmd_cases_review(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `cases set` or `cases status` from the arguments add_review_arguments added."""
-    if not args.ref or not args.field_or_status or (args.action == "set") != bool(args.value):
-        usage = ("cases set REF FIELD VALUE [--actor NAME]" if args.action == "set"
-                 else "cases status REF STATUS --note TEXT [--actor NAME]")
-        print(f"derogation-intake: usage: {usage}", file=sys.stderr)
-        return 2
-    if args.action == "set":
-        return cmd_cases_set(argparse.Namespace(ref=args.ref, field=args.field_or_status,
-                                                value=args.value, actor=args.actor), settings)
-    return cmd_cases_status(argparse.Namespace(ref=args.ref, status=args.field_or_status,
-                                               note=args.note, actor=args.actor), settings)
-
-
-def register_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `report case REF [--output FILE]` and `report digest [--output-dir DIR] [--text]`."""
-    report = sub.add_parser("report", help="write a case page or the reviewers' digest",
-                            description="write a case page or the reviewers' digest")
-    report.set_defaults(handler=cmd_report)
-    report.add_argument("what", choices=["case", "digest"],
-                        help="case: one case's page; digest: the queue of open cases")
-    report.add_argument("ref", nargs="?", help="case reference (for case)")
-    report.add_argument("--output", type=Path, default=None,
-                        help="case: write the page here ('-' for stdout; default: "
-                             "reports.output_dir/REF.html)")
-    report.add_argument("--output-dir", type=Path, default=None,
-                        help="digest: folder of digest-YYYY-MM-DD.html "
-                             "(default: reports.output_dir)")
-    report.add_argument("--text", action="store_true",
-                        help="digest: print the plain-text digest instead of writing HTML")

@@ -40,6 +40,7 @@ from triage.evaluate import (
     follow_order,
     improvements,
     misses,
+    missing_checks,
     precision_recall,
     ratio,
     regressions,
@@ -288,10 +289,22 @@ def eval_report(scores: Mapping[str, FileScore], directory: Path, profile: Profi
     totals = precision_recall(scores.values())
     lines = [f"rules eval: {totals.files} files in {directory}, profile {profile.name} "
              f"(version {profile.version})", ""]
-    lines += [*field_table(totals), "", *attribute_table(totals), ""]
+    lines += [*field_table(totals), "", *attribute_table(totals), *checks_line(scores, profile),
+              ""]
     wrong = [line for name, score in sorted(scores.items()) for line in misses(name, score)]
     return lines + ([f"Misses ({len(wrong)}):"] + [f"  {m}" for m in wrong] if wrong
                     else ["Misses: none"])
+
+
+def checks_line(scores: Mapping[str, FileScore], profile: Profile) -> list[str]:
+    """How often a required item the request holds was reported missing."""
+    required = {kind: [r.id for r in items if r.severity == "required"]
+                for kind, items in profile.triage.checklists.items()}
+    counts = missing_checks(scores.values(), required)
+    if not counts.checks:
+        return []
+    return ["", f"required items held: {counts.checks} checks, {counts.wrongly_missing} "
+                f"reported missing (right {ratio(counts.right)})"]
 
 
 def field_table(totals: Scores) -> list[str]:

@@ -21,6 +21,7 @@ from config.profiles import Profile, load_profile, load_profile_from
 from config.settings import Settings
 from intake.commands.probe import load_as_message, probe_message
 from intake.runtime import limits_from
+from parsers.label_match import ACCEPT, close_labels
 from parsers.labels import find_label, label_candidates
 from parsers.normalise import normalise
 from parsers.records import ExtractedDocument, FieldValue, ParsedMessage
@@ -257,14 +258,28 @@ def _label_note(rule: FieldRule, rules: ExtractionRules, line: TextLine) -> str 
         return _unread(rule, exact, line, value)
     if not separated or find_label(rules, head) is not None:
         return None  # prose, or another field's own label
+    close = _close_note(rule, rules, line, head, value)
     inside = [label for label in rule.labels for f in forms if f" {label.folded} " in f" {f} "]
-    if not inside:
-        return None
+    if close is not None or not inside:
+        return close
     part = max(inside, key=lambda label: len(label.folded))
     beside = f", value {value!r}" if value else ""
     return (f'printed label "{head}" on {line.where}{beside} contains "{part.text}" '
             f"({part.id}) but is not a label of {rule.key}: add it to "
             f"fields.{rule.key}.labels.{part.language}?")
+
+
+def _close_note(rule: FieldRule, rules: ExtractionRules, line: TextLine, head: str,
+                value: str) -> str | None:
+    """A printed label close to one of the field's labels, but too weak or tied to be read."""
+    close = close_labels(rules, head, [rule.key])
+    if not close:
+        return None
+    best = close[0]
+    beside = f", value {value!r}" if value else ""
+    return (f'printed label "{head}" on {line.where}{beside} is close to "{best.rule.text}" '
+            f"({best.rule.id}, score {best.score:.2f}, {ACCEPT:.2f} needed and clear of other "
+            f"fields): add \"{head}\" to fields.{rule.key}.labels.{best.rule.language}?")
 
 
 def _unread(rule: FieldRule, label: LabelRule, line: TextLine, value: str) -> str:

@@ -12,7 +12,9 @@ from config.settings import (
     MASK,
     MailboxSettings,
     Secret,
+    SettingsErrors,
     load_settings,
+    mask_url_password,
     settings_to_dict,
 )
 
@@ -299,3 +301,46 @@ def test_settings_are_frozen() -> None:
 def test_log_level_is_case_insensitive(tmp_path: Path) -> None:
     path = write(tmp_path, '[general]\nlog_level = "debug"\n')
     assert load_settings(path, env={}).general.log_level == "DEBUG"
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, '[general]\ncolour = "blue"\ntimezone = "Mars/Olympus"\n\n'
+                           '[smtp]\nport = "five"\n\n[nonsense]\nx = 1\n')
+    with pytest.raises(SettingsErrors) as caught:
+        load_settings(path, env={})
+    found = [(e.key, e.line) for e in caught.value.errors]
+    assert found == [("nonsense", 8), ("general.colour", 2), ("general.timezone", 3),
+                     ("smtp.port", 6)]
+    assert str(caught.value).count(f"{path}:") == 4
+
+
+def test_commands_that_do_not_connect_load_no_mailbox_or_smtp_secret(imap_config: Path) -> None:
+    settings = load_settings(imap_config, env={}, secrets=False)  # FAMHP_IMAP_PASSWORD unset
+    assert settings.mailbox("famhp").password is None and settings.smtp.password is None
+    with pytest.raises(ConfigError, match="FAMHP_IMAP_PASSWORD is not set"):
+        load_settings(imap_config, env={})
+
+
+def test_the_database_password_is_never_in_the_file_and_masked_in_urls(tmp_path: Path) -> None:
+    literal = write(tmp_path, '[database]\nurl = "postgresql://u@h/d"\npassword = "x"\n')
+    with pytest.raises(ConfigError, match="never written in the settings file"):
+        load_settings(literal, env={})
+    both = write(tmp_path, '[database]\nurl = "postgresql://u:pw@h/d"\npassword_env = "P"\n')
+    with pytest.raises(ConfigError, match="keep one"):
+        load_settings(both, env={"P": "x"})
+    unset = write(tmp_path, '[database]\nurl = "postgresql://u@h/d"\npassword_env = "DB_PW"\n')
+    assert load_settings(unset, env={}, secrets=False).database.password_env == "DB_PW"
+    with pytest.raises(ConfigError, match="DB_PW is not set"):
+        load_settings(unset, env={})
+    assert mask_url_password("see postgresql+psycopg://intake:s3cret@db/intake and "
+                             "imap://u:p@h") == ("see postgresql+psycopg://intake:***@db/intake "
+                                                 "and imap://u:***@h")
+
+
+def test_a_folder_setting_that_names_a_file_is_an_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "data"
+    a_file.write_text("not a folder", encoding="utf-8")
+    path = write(tmp_path, f'[general]\ndata_dir = "{a_file}"\n')
+    with pytest.raises(ConfigError, match="is a file, not a folder") as caught:
+        load_settings(path, env={})
+    assert caught.value.key == "general.data_dir"

@@ -91,7 +91,7 @@ def test_an_unknown_key_in_a_checklist_item_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_bad_regular_expression_is_refused(tmp_path: Path) -> None:
-    path = broken(tmp_path, "pattern = 'DRG-\\d{4}-\\d{6}'", "pattern = 'DRG-(\\d{4}'")
+    path = broken(tmp_path, "pattern = 'DRG-[0-9]{4}-[0-9]{6}'", "pattern = 'DRG-([0-9]{4}'")
     error = error_of(path)
     assert error.key == "case_ref.pattern"
     assert error.line == line_of(path, "DRG-(")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from pathlib import Path
+
+import pytest
 
 from parsers.archive import zip_entry_count, zip_to_members
 from parsers.attachments import bytes_to_attachment, expand
 from parsers.records import Attachment, Limits
+from tests.parsers.bombs import MIB, Entry, compress, honest, lying_zip, run_measured, zeros
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -130,3 +134,91 @@ def test_member_over_the_attachment_limit_is_too_large() -> None:
     big = _zip_attachment(archive, Limits(max_attachment_bytes=10_000))[1]
     assert big.error == "too_large"
     assert big.size == 256 * 64
+
+
+# --- members that lie about their size (compressed-member bombs) -----------------------------
+
+_BOMB_BYTES = 256 * MIB  # 1.5 to 2.5 s to compress; enough to show in a peak of memory
+
+
+@pytest.fixture(scope="module")
+def packed_zeros() -> dict[int, bytes]:
+    """256 MiB of zeros as bzip2, LZMA and deflate zip members hold them (a few KB each)."""
+    return {method: compress(method, zeros(_BOMB_BYTES))
+            for method in (zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, zipfile.ZIP_DEFLATED)}
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA, zipfile.ZIP_DEFLATED])
+def test_a_member_inflating_past_its_declared_size_is_a_bomb(
+        method: int, packed_zeros: dict[int, bytes]) -> None:
+    archive = lying_zip([honest("part1.pdf", b"%PDF-1.4 part one", zipfile.ZIP_DEFLATED),
+                         Entry("zeros.txt", method, packed_zeros[method], 1000)])
+    unpacked = zip_to_members(archive, Limits())
+    assert unpacked.error is None
+    part1, zeros_txt = unpacked.members
+    assert (part1.name, part1.data, part1.error) == ("part1.pdf", b"%PDF-1.4 part one", None)
+    assert (zeros_txt.error, zeros_txt.data) == ("zip_bomb", b"")
+    assert "past its declared size of 1000 bytes" in zeros_txt.error_detail
+
+
+_UNPACK = """
+import json, sys
+from parsers.archive import zip_to_members
+from parsers.records import Limits
+with open(sys.argv[1], "rb") as handle:
+    unpacked = zip_to_members(handle.read(), Limits())
+print(json.dumps([[m.name, m.error] for m in unpacked.members]))
+"""
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_bzip2_or_lzma_bomb_is_stopped_within_a_small_address_space(
+        method: int, packed_zeros: dict[int, bytes], tmp_path: Path) -> None:
+    # The standard library inflated such a member whole (256 MiB here, 4 GiB in the attack)
+    # before noticing the declared size; the child's address space is far smaller than that.
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(lying_zip([Entry("zeros.txt", method, packed_zeros[method], 1000)]))
+    members, peak = run_measured(_UNPACK, str(path), address_space_mb=160)
+    assert members == [["zeros.txt", "zip_bomb"]]
+    assert peak < 100
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED,
+                                    zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_honest_members_of_every_supported_method_are_read(method: int) -> None:
+    data = b"Device name: CardioFlow\n" * 2000
+    written = io.BytesIO()
+    with zipfile.ZipFile(written, "w", method) as archive:
+        archive.writestr("form.txt", data)
+    for archive_bytes in (written.getvalue(), lying_zip([honest("form.txt", data, method)])):
+        (member,) = zip_to_members(archive_bytes, Limits()).members
+        assert (member.name, member.data, member.error) == ("form.txt", data, None)
+
+
+def test_an_unsupported_compression_method_marks_only_that_member() -> None:
+    archive = lying_zip([Entry("old.bin", 6, b"imploded", 8),  # PKWARE implode
+                         honest("part2.pdf", b"%PDF-1.4 two", zipfile.ZIP_BZIP2)])
+    old, part2 = zip_to_members(archive, Limits()).members
+    assert old.error == "unsupported_format"
+    assert "compression method 6" in old.error_detail
+    assert (part2.data, part2.error) == (b"%PDF-1.4 two", None)
+
+
+def test_a_member_with_a_wrong_checksum_is_broken() -> None:
+    entry = honest("part1.pdf", b"%PDF-1.4 one", zipfile.ZIP_DEFLATED)
+    archive = lying_zip([Entry(entry.name, entry.method, entry.packed, entry.declared_size,
+                               entry.crc ^ 1)])
+    (member,) = zip_to_members(archive, Limits()).members
+    assert member.error == "broken"
+    assert "checksum" in member.error_detail
+
+
+def test_a_bomb_inside_an_attached_zip_is_kept_and_the_rest_read(
+        packed_zeros: dict[int, bytes]) -> None:
+    archive = lying_zip([Entry("zeros.txt", zipfile.ZIP_BZIP2,
+                               packed_zeros[zipfile.ZIP_BZIP2], 1000),
+                         honest("letter.txt", b"Dear FAMHP", zipfile.ZIP_DEFLATED)])
+    zipped, bomb, letter = _zip_attachment(archive, Limits())
+    assert zipped.error is None
+    assert (bomb.filename, bomb.error) == ("zeros.txt", "zip_bomb")
+    assert (letter.filename, letter.data, letter.error) == ("letter.txt", b"Dear FAMHP", None)

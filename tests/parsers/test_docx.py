@@ -20,6 +20,7 @@ from parsers.docx import docx_to_document
 from parsers.formats import UNSUPPORTED, bytes_to_document
 from parsers.labels import FileInfo
 from parsers.records import ExtractedDocument
+from tests.parsers.bombs import MIB, Entry, compress, honest, lying_zip, run_measured, zeros
 
 FAMHP = Path(__file__).resolve().parents[2] / "config" / "profiles" / "famhp" / "extraction.toml"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -312,3 +313,49 @@ def test_a_zip_that_inflates_far_beyond_its_size_is_refused(rules: ExtractionRul
         target.writestr("word/media/padding.bin", b"\0" * 30_000_000)
     found = read(out.getvalue(), rules)
     assert found.error == "zip_bomb"
+
+
+_READ_DOCX = """
+import json, sys
+from pathlib import Path
+from config.extraction_rules import load_extraction_rules
+from parsers.formats import bytes_to_document
+from parsers.labels import FileInfo
+data = Path(sys.argv[1]).read_bytes()
+found = bytes_to_document(FileInfo("form.docx", "0" * 64, "", len(data)), data,
+                          load_extraction_rules(Path(sys.argv[2])))
+print(json.dumps([found.error, found.error_detail]))
+"""
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_word_part_inflating_past_its_declared_size_is_refused_cheaply(
+        method: int, tmp_path: Path) -> None:
+    # python-docx read the part through zipfile, which inflated 256 MiB (4 GiB in the attack)
+    # of a bzip2 or LZMA part that declared a few KB.
+    with zipfile.ZipFile(io.BytesIO(saved(docx.Document()))) as source:
+        parts = [honest(i.filename, source.read(i), zipfile.ZIP_DEFLATED)
+                 for i in source.infolist() if i.filename != "word/document.xml"]
+    bomb = Entry("word/document.xml", method, compress(method, zeros(256 * MIB)), 4000)
+    path = tmp_path / "form.docx"
+    path.write_bytes(lying_zip([*parts, bomb]))
+    (reason, detail), peak = run_measured(_READ_DOCX, str(path), str(FAMHP),
+                                          address_space_mb=1024)
+    assert reason == "zip_bomb"
+    assert "'word/document.xml'" in str(detail)
+    assert peak < 200
+
+
+def test_a_word_file_with_bzip2_parts_is_read(rules: ExtractionRules) -> None:
+    with zipfile.ZipFile(io.BytesIO(_device_form())) as source:
+        parts = [honest(i.filename, source.read(i), zipfile.ZIP_BZIP2)
+                 for i in source.infolist()]
+    found = read(lying_zip(parts), rules)
+    assert found.error is None
+    assert by_key(found)["device_name"] == "CardioFlow"
+
+
+def _device_form() -> bytes:
+    document = docx.Document()
+    document.add_paragraph("Device name: CardioFlow")
+    return saved(document)

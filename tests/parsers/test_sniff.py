@@ -132,3 +132,10 @@ def test_unknown_binary_falls_back_to_the_declared_type() -> None:
 def test_empty_file_is_octet_stream() -> None:
     assert sniff_type(b"", "empty.pdf") == "application/octet-stream"
     assert not looks_like_text(b"")
+
+
+def test_a_zip_whose_first_member_is_a_stored_pdf_is_a_zip() -> None:
+    # The member's %PDF sits a few bytes after the archive's own PK signature.
+    archive = _zip({"part1.pdf": _pdf(), "part2.docx": _docx()}, first_stored="part1.pdf")
+    assert b"%PDF" in archive[:1024]
+    assert sniff_type(archive, "request.zip") == ZIP

@@ -62,7 +62,7 @@ def test_a_field_shows_its_source_without_null_keys() -> None:
                       "rule": "famhp.label.device_name#0", "confidence": 0.9}
     assert shown["documents"][0] == {
         "filename": "part1.pdf", "sha256": "cd" * 32, "kind": "form_part1", "pages": 2,
-        "error": None}
+        "error": None, "parts": []}
     assert shown["checklist"][0] == {
         "id": "form_part1", "severity": "required", "status": "present",
         "evidence": "part1.pdf"}

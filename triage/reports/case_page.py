@@ -54,10 +54,19 @@ CONTENTS = (("summary", "Summary"), ("checklist", "Checklist"), ("decisions", "D
 
 def case_to_html(data: Data) -> str:
     """Return the reviewer's page of a case: summary, checklist, fields with sources, thread."""
+    return str(page(f"Case {data.get('ref', '?')}", CSS,
+                    [_header(data, data.get("timezone")), *case_sections(data)]))
+
+
+def case_sections(data: Data) -> list[Html]:
+    """Return the page's parts below its title: contents, summary, checklist ... event log.
+
+    Documents and messages that carry an ``href`` (the workspace adds one) link to it.
+    """
     tz = data.get("timezone")
     history = field_history_of(data)
-    body = [
-        _header(data, tz),
+    return [
+
         tag("nav", [tag("a", label, href=f"#{anchor}") for anchor, label in CONTENTS],
             class_="contents"),
         _summary(data, tz),
@@ -73,7 +82,6 @@ def case_to_html(data: Data) -> str:
                 _acknowledgements(data.get("outgoing") or [], tz)),
         section("events", "Event log", _events(data.get("events") or [], tz)),
     ]
-    return str(page(f"Case {data.get('ref', '?')}", CSS, body))
 
 
 # --- data helpers ---------------------------------------------------------------------------
@@ -256,9 +264,13 @@ def _document_status(doc: Data) -> Html:
 
 def _documents(documents: Sequence[Data]) -> Html:
     """Return the documents: name, kind, pages, size, short hash, readability."""
-    rows = [tag("tr", tag("td", tag("span", d.get("filename"), class_="mono")),
+    rows = [tag("tr", tag("td", tag("a" if d.get("href") else "span", d.get("filename"),
+                                   class_="mono", href=d.get("href"),
+                                   download=bool(d.get("href")))),
                 tag("td", words(d.get("kind")),
-                    tag("div", d.get("kind_rule") or "no rule: fallback", class_="muted")),
+                    tag("div", d.get("kind_rule") or "no rule: fallback", class_="muted"),
+                    *[tag("div", "part: ", words(p.get("kind")), f" ({p.get('where')})")
+                      for p in d.get("parts") or () if isinstance(p, Mapping)]),
                 tag("td", d.get("pages") if d.get("pages") is not None else "—", class_="num"),
                 tag("td", size(d.get("size")), class_="num"),
                 tag("td", tag("code", str(d.get("sha256") or "")[:12], title=d.get("sha256"))),
@@ -288,7 +300,10 @@ def _thread(data: Data, history: Sequence[Data], tz: str | None) -> Html:
     rows = [tag("tr", tag("td", local_time(m.get("sent_at"), tz),
                           tag("div", f"filed {local_time(m.get('filed_at'), tz)}",
                               class_="muted")),
-                tag("td", m.get("sender") or "—"), tag("td", m.get("subject") or "(no subject)"),
+                tag("td", m.get("sender") or "—"),
+                tag("td", m.get("subject") or "(no subject)",
+                    tag("div", tag("a", "original message (.eml)", href=m["href"], download=True))
+                    if m.get("href") else None),
                 tag("td", words(m.get("role")), tag("div", words(m.get("kind")), class_="muted")),
                 tag("td", _added(m, documents, history)))
             for m in data.get("messages") or []]

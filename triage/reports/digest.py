@@ -57,11 +57,12 @@ def count_table(counts: Sequence[Data]) -> tuple[list[str], list[str], dict[tupl
 
 
 def completeness(case: Data) -> str:
-    """Return 'complete', 'missing: a, b' or 'no checklist' for a queue line."""
+    """Return 'nothing missing', 'missing: a, b' or 'no checklist' for a queue line."""
     missing = case.get("missing") or []
     if missing:
         return "missing: " + ", ".join(missing)
-    return "complete" if case.get("checklist_items") else "no checklist"
+    # Not "complete": the line shows the status beside it, and one word must not mean two.
+    return "nothing missing" if case.get("checklist_items") else "no checklist"
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -87,6 +88,12 @@ def digest_to_html(data: Data) -> str:
     return str(page("Derogation mailbox: daily digest", CSS, body))
 
 
+def case_link(case: Data) -> Html:
+    """Return a case's reference, a link to the workspace when the data carries its href."""
+    ref = tag("strong", case.get("ref"))
+    return tag("a", ref, href=case["href"]) if case.get("href") else ref
+
+
 def _urgency_cell(case: Data) -> Html:
     """Return the urgent badge and its reasons, or nothing."""
     if not case.get("urgent"):
@@ -107,7 +114,7 @@ def _completeness_cell(case: Data) -> Html:
 
 def _queue(cases: Sequence[Data], tz: str | None) -> Html:
     """Return one row per open case."""
-    rows = [tag("tr", tag("td", tag("strong", c.get("ref"))), tag("td", _urgency_cell(c)),
+    rows = [tag("tr", tag("td", case_link(c)), tag("td", _urgency_cell(c)),
                 tag("td", duration(c.get("age_seconds")),
                     tag("div", local_time(c.get("created_at"), tz), class_="muted"),
                     class_="num"),
@@ -138,7 +145,7 @@ def _counts(counts: Sequence[Data]) -> Html:
 
 def _waiting(waiting: Sequence[Data], tz: str | None) -> Html:
     """Return the cases waiting for the applicant, longest wait first."""
-    rows = [tag("tr", tag("td", tag("strong", w.get("ref"))),
+    rows = [tag("tr", tag("td", case_link(w)),
                 tag("td", duration(w.get("waiting_seconds")), class_="num"),
                 tag("td", local_time(w.get("since"), tz)), tag("td", w.get("recipient") or "—"),
                 tag("td", join([tag("code", m) for m in w.get("missing") or []]) or "—"))
@@ -194,9 +201,11 @@ def digest_to_text(data: Data) -> str:
 def _case_line(case: Data) -> str:
     """Return one queue line and its subject line."""
     urgent = "URGENT " if case.get("urgent") else ""
+    link = f"\n      {case['href']}" if case.get("href") else ""
     return (f"  {urgent}{case.get('ref')}  {duration(case.get('age_seconds'))} old  "
-            f"{words(case.get('status'))}  {words(case.get('request_type'))}  "
-            f"{completeness(case)}\n      {_one_line(case.get('subject') or '(no subject)')}")
+            f"status {words(case.get('status'))}  {words(case.get('request_type'))}  "
+            f"{completeness(case)}\n      {_one_line(case.get('subject') or '(no subject)')}"
+            f"{link}")
 
 
 def _one_line(text: str, limit: int = 120) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import re
@@ -14,7 +13,6 @@ import pytest
 
 from config.extraction_rules import ExtractionRules, load_extraction_rules
 from intake.commands import cli
-from intake.commands.rules import register_rules
 from intake.commands.rules_eval import Progress
 from intake.commands.rules_probe import TextLine, near_misses
 from storage.cases import create_case
@@ -24,7 +22,7 @@ from storage.messages import add_message
 from tests.storage.factories import field, parsed, triage
 from triage.evaluate import baseline_from_json, precision_recall
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROFILES = ROOT / "config" / "profiles"
 FORMS = ROOT / "tests" / "fixtures" / "forms"
 MESSAGES = ROOT / "tests" / "fixtures" / "messages"
@@ -41,11 +39,6 @@ def intake_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Main:
     """`derogation-intake` as a function, on the embedded default settings."""
     monkeypatch.delenv("DEROGATION_INTAKE_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    commands = next(a.choices for a in cli.build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction))
-    if "rules" not in commands:
-        # Until intake.commands.cli registers `rules`, add it exactly as it is to be registered.
-        monkeypatch.setattr(cli, "_REGISTRARS", (*cli._REGISTRARS, register_rules))
     return cli.main
 
 

@@ -1,0 +1,238 @@
+"""Printed labels matched by meaning: normalised words, weighted overlap, a score per field.
+
+A printed label rarely repeats a rule's label word for word: an article more or less, a
+plural, an abbreviation ('No.', 'Qty'), a compound word ('Contactpersoon'), another word
+order. Both sides are reduced to content words (case, accents, punctuation, numbering,
+articles and prepositions of EN/FR/NL/DE dropped; French elision; light stemming; the rule
+file's synonyms; Dutch and German compounds split into words the labels use; a misspelt word
+put right when one known word is close to it, by rapidfuzz), and compared by the overlap of
+their words, each weighted by how few fields use it. The best field wins when it is clear of
+the others; a weak or tied best is a near miss for ``rules test``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+
+from config.extraction_rules import ExtractionRules, LabelRule
+from parsers.normalise import fold, strip_accents
+
+# A printed label is taken for a field at this score or above, and only when the next field
+# scores at least MARGIN less; below it (down to NEAR) it is a near miss.
+ACCEPT = 0.75
+MARGIN = 0.05
+NEAR = 0.5
+# A weaker best is still taken when no other field comes near it.
+ACCEPT_ALONE = 0.6
+MARGIN_ALONE = 0.15
+# Bracketed hints are read with the label first; the label without them counts a little less.
+_STRIPPED_PENALTY = 0.02
+_MAX_LABEL_CHARS = 120
+
+# Articles, prepositions and conjunctions of the four languages: words that never tell a field.
+_STOP_TEXT = """
+the of a an for to in by on is are be if as at with and or this that which will its it
+any le la les l de du des d un une et ou pour par en au aux sur dans est sont ce cette
+qui que s son sa ses se ne het een van voor op te door bij met zijn die dat aan uit naar
+der die das dem den ein eine eines einer und oder fur von zu im mit am auf ist
+"""
+_STOP_WORDS = frozenset(_STOP_TEXT.split())
+_ENUMERATOR = re.compile(
+    r"^\s*(?:\(?[0-9]{1,2}(?:\.[0-9]{1,2})*[.)]?|\(?[a-z][.)]|[ivx]{1,4}[.)]|q\s?\d{1,2}[.):]?)\s+",
+    re.IGNORECASE)
+_PARENTHESES = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_EMAIL_WORD = re.compile(r"\be[\s-]?mail", re.IGNORECASE)
+_NUMBER_SIGN = re.compile(r"\bn[°º]|\bnº|#", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LabelHit:
+    """The label rule a printed text means, and how sure the match is (0..1)."""
+
+    rule: LabelRule
+    score: float
+
+
+@dataclass(frozen=True)
+class FieldScore:
+    """The best label of one field for a printed text."""
+
+    key: str
+    rule: LabelRule
+    score: float
+
+
+@dataclass(frozen=True)
+class LabelIndex:
+    """The rules' labels as word sets, with word weights and the known vocabulary."""
+
+    labels: tuple[tuple[LabelRule, frozenset[str]], ...]
+    by_word: Mapping[str, tuple[int, ...]]
+    weights: Mapping[str, float]
+    vocabulary: frozenset[str]
+    synonyms: Mapping[str, str]
+    heaviest: float = 1.0
+    average: float = 1.0
+
+
+def _stem(word: str) -> str:
+    """Plural and inflection endings off, the same way on both sides."""
+    for _ in range(2):
+        if len(word) > 5 and word.endswith("en"):
+            word = word[:-2]
+        elif len(word) > 4 and word.endswith(("s", "e", "x")) and not word.endswith("ss"):
+            word = word[:-1]
+    return word
+
+
+def raw_words(text: str, synonyms: Mapping[str, str]) -> list[str]:
+    """Content words of a text, stemmed and put in their synonyms' canonical form."""
+    text = _NUMBER_SIGN.sub(" number ", _EMAIL_WORD.sub("email", strip_accents(text)))
+    words = []
+    for word in fold(text).split():
+        word = synonyms.get(word, word)
+        if word in _STOP_WORDS or word.isdigit():
+            continue
+        words.append(_stem(synonyms.get(word, word)))
+    return words
+
+
+def _split_compound(word: str, vocabulary: frozenset[str],
+                    synonyms: Mapping[str, str]) -> tuple[str, ...]:
+    """'contactpersoon' -> ('contact', 'persoon') when both halves are words labels use."""
+    if len(word) < 8 or word in vocabulary:
+        return (word,)
+    for cut in range(len(word) - 2, 3, -1):
+        head, tail = _canonical(word[:cut], synonyms), word[cut:]
+        for rest in (tail, tail[1:] if tail[:1] == "s" else ""):
+            rest = _canonical(rest, synonyms) if rest else ""
+            if rest and head in vocabulary and rest in vocabulary:
+                return head, rest
+    return (word,)
+
+
+def _canonical(word: str, synonyms: Mapping[str, str]) -> str:
+    return _stem(synonyms.get(word, word))
+
+
+def build_index(rules: ExtractionRules) -> LabelIndex:
+    """Word sets of every label, word weights (rarer across fields: heavier), vocabulary."""
+    synonyms = rules.synonyms
+    first = {label.id: raw_words(label.text, synonyms) for r in rules.fields for label in r.labels}
+    vocabulary = frozenset(w for words in first.values() for w in words if len(w) >= 4)
+    labels = tuple((label, frozenset(w for word in first[label.id]
+                                     for w in _split_compound(word, vocabulary, synonyms)))
+                   for r in rules.fields for label in r.labels)
+    fields_of: dict[str, set[str]] = {}
+    for label, words in labels:
+        for word in words:
+            fields_of.setdefault(word, set()).add(label.key)
+    total = max(len(rules.fields), 1)
+    weights = {w: 1.0 + math.log(total / len(keys)) for w, keys in fields_of.items()}
+    by_word: dict[str, list[int]] = {}
+    for number, (_, words) in enumerate(labels):
+        for word in words:
+            by_word.setdefault(word, []).append(number)
+    return LabelIndex(labels, {w: tuple(n) for w, n in by_word.items()}, weights,
+                      frozenset(fields_of), synonyms, max(weights.values(), default=1.0),
+                      sum(weights.values()) / max(len(weights), 1))
+
+
+_INDEXES: dict[int, tuple[ExtractionRules, LabelIndex]] = {}
+
+
+def index_of(rules: ExtractionRules) -> LabelIndex:
+    """The label index of a rule set, built once (the rules object is kept with it)."""
+    kept = _INDEXES.get(id(rules))
+    if kept is None or kept[0] is not rules:
+        kept = (rules, build_index(rules))
+        _INDEXES[id(rules)] = kept
+    return kept[1]
+
+
+def printed_words(index: LabelIndex, text: str) -> frozenset[str]:
+    """The words of a printed text as the index knows them (compounds split, typos mended)."""
+    found: set[str] = set()
+    for word in raw_words(text, index.synonyms):
+        for part in _split_compound(word, index.vocabulary, index.synonyms):
+            found.add(_known(index, part))
+    return frozenset(found)
+
+
+def _known(index: LabelIndex, word: str) -> str:
+    if word in index.weights or len(word) < 6:
+        return word
+    return _closest(index.vocabulary, word)
+
+
+@lru_cache(maxsize=20000)
+def _closest(vocabulary: frozenset[str], word: str) -> str:
+    best = process.extractOne(word, vocabulary, scorer=fuzz.ratio, score_cutoff=88)
+    return str(best[0]) if best else word
+
+
+def _overlap(index: LabelIndex, printed: frozenset[str], label: frozenset[str]) -> float:
+    """Weighted F1 of the shared words."""
+    weight = index.weights
+    shared = sum(weight.get(w, 1.0) for w in printed & label)
+    total = (sum(weight.get(w) or _unknown(index, w) for w in printed)
+             + sum(weight.get(w, 1.0) for w in label))
+    return 2 * shared / total if total else 0.0
+
+
+_VALUE_LIKE = re.compile(r"^(?:[a-z]|[ivx]{1,4}|.*\d.*)$")
+
+
+def _unknown(index: LabelIndex, word: str) -> float:
+    """A word no label uses: as heavy as the rarest if it looks like a value ('III', 'C',
+    '2b'), else as an average word."""
+    return index.heaviest if _VALUE_LIKE.match(word) else index.average
+
+
+def field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
+    """Every field a printed text may name, best first, with its best label and score."""
+    if not text or len(text) > _MAX_LABEL_CHARS:
+        return []
+    index = index_of(rules)
+    body = _ENUMERATOR.sub("", text, count=1)
+    full = printed_words(index, body)
+    stripped = printed_words(index, _PARENTHESES.sub(" ", body))
+    best: dict[str, FieldScore] = {}
+    for words, penalty in ((full, 0.0), (stripped, _STRIPPED_PENALTY)):
+        for number in {n for w in words for n in index.by_word.get(w, ())}:
+            label, label_words = index.labels[number]
+            score = _overlap(index, words, label_words) - penalty
+            if len(words) < 2 and words != label_words:
+                score = min(score, NEAR)  # one word alone must be a label's whole word set
+            kept = best.get(label.key)
+            if kept is None or score > kept.score:
+                best[label.key] = FieldScore(label.key, label, round(score, 3))
+    return sorted(best.values(), key=lambda s: -s.score)
+
+
+def best_label(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """The field a printed text clearly names, or None (weak, or tied with another field)."""
+    ranked = field_scores(rules, text)
+    if not ranked:
+        return None
+    best = ranked[0].score
+    second = ranked[1].score if len(ranked) > 1 else 0.0
+    clear = (best >= ACCEPT and second <= best - MARGIN) or (
+        best >= ACCEPT_ALONE and second <= best - MARGIN_ALONE)
+    return LabelHit(ranked[0].rule, best) if clear else None
+
+
+def close_labels(rules: ExtractionRules, text: str,
+                 keys: Iterable[str] | None = None) -> list[FieldScore]:
+    """Fields a printed text nearly names (weak or tied matches), for near misses."""
+    wanted = set(keys) if keys is not None else None
+    ranked = field_scores(rules, text)
+    if best_label(rules, text) is not None:
+        return []
+    return [s for s in ranked if s.score >= NEAR and (wanted is None or s.key in wanted)]

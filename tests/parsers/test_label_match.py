@@ -1,0 +1,63 @@
+"""Printed labels matched by their words (parsers/label_match.py) and files cut into parts."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from config.extraction_rules import ExtractionRules, load_extraction_rules
+from parsers.label_match import close_labels
+from parsers.labels import match_label, split_line
+from parsers.parts import Segment, split_parts
+
+FAMHP = Path(__file__).resolve().parents[2] / "config" / "profiles" / "famhp" / "extraction.toml"
+
+
+@cache
+def rules() -> ExtractionRules:
+    return load_extraction_rules(FAMHP)
+
+
+def test_a_close_wording_is_read_with_a_score_below_one() -> None:
+    hit = match_label(rules(), "Name of applicant organisation")
+    assert hit is not None and hit.rule.key == "applicant_name"
+    plural = match_label(rules(), "Initials of patient")
+    assert plural is not None and plural.rule.key == "patient_reference"
+    compound = match_label(rules(), "Telefoonnr.")  # telefoon + nr, nr standing for number
+    assert compound is not None and compound.rule.key == "contact_phone"
+    loose = match_label(rules(), "Treating physician e-mail")
+    assert loose is not None and loose.rule.key == "physician_email" and 0 < loose.score < 1
+
+
+def test_an_abbreviation_counts_as_its_synonym() -> None:
+    match = split_line(rules(), "Catalogue no.: PF-HF20N")
+    assert match is not None and match.rule.key == "device_reference"
+    assert match.value == "PF-HF20N"
+
+
+def test_a_bracketed_hint_decides_between_two_fields() -> None:
+    hit = match_label(rules(), "E-mail (physician)")
+    assert hit is not None and hit.rule.key == "physician_email"
+
+
+def test_a_tie_is_no_match_but_a_near_miss() -> None:
+    assert match_label(rules(), "Status of the applicant") is None
+    close = close_labels(rules(), "Status of the applicant")
+    assert {c.key for c in close} >= {"applicant_name", "applicant_role"}
+
+
+def test_a_value_is_not_taken_for_a_label() -> None:
+    assert match_label(rules(), "Perfusia Medical Srl") is None
+    assert split_line(rules(), "Klasse C") is not None  # a label word with a value after it
+    assert match_label(rules(), "Manufacturer") is None  # one word must be a whole label
+
+
+def test_a_file_with_both_parts_and_a_mandate_is_cut_into_three() -> None:
+    pages = [Segment("PART 1 - Information on the applicant\nApplicant: X", 1, 1),
+             Segment("Device name: Y", 2, 2),
+             Segment("Part 2: to be filled in by the treating physician\nPatient: J.D.", 3, 3),
+             Segment("Mandate agreement\nBetween X and Z.", 4, 4)]
+    parts = split_parts(rules(), pages)
+    assert [(p.kind, p.where) for p in parts] == [
+        ("form_part1", "pages 1-2"), ("form_part2", "pages 3-3"), ("mandate", "pages 4-4")]
+    assert parts[1].holds_page(3) and not parts[1].holds_page(2)

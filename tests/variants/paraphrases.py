@@ -1,0 +1,306 @@
+# ruff: noqa: E501  (a table of wordings: one wording list per line reads best)
+"""Other wordings of the request forms' labels, as other people write them.
+
+Kept apart from the rule files on purpose and never copied into them: the variants made
+from these words measure how the rules hold on wording they were not written from. Each
+list is split by ``tests.variants.generate`` into a development half (free to look at when
+writing rules) and an evaluation half (never looked at to write rules).
+"""
+
+from __future__ import annotations
+
+# Field labels per canonical key and language.
+LABELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "applicant_name": {
+        "en": ("Name of applicant organisation", "Applicant (company name)",
+               "Applying organisation", "Organisation name of the applicant",
+               "Applicant's name", "Company / organisation applying", "Applicant company",
+               "Name of the requesting company"),
+        "fr": ("Nom de l'organisme demandeur", "Demandeur (raison sociale)",
+               "Raison sociale du demandeur", "Organisme demandeur",
+               "Nom de la société demanderesse", "Société requérante"),
+        "nl": ("Naam aanvragende organisatie", "Aanvrager (bedrijfsnaam)",
+               "Naam van de aanvragende onderneming", "Bedrijfsnaam aanvrager",
+               "Naam van de organisatie die aanvraagt", "Aanvragende firma"),
+    },
+    "applicant_role": {
+        "en": ("Role of applicant", "Applicant acts as", "Capacity in which the applicant applies",
+               "Applicant's capacity", "Status of the applicant", "The applicant acts as the"),
+        "fr": ("Rôle du demandeur", "Le demandeur agit en qualité de", "Qualité de l'organisme demandeur",
+               "En qualité de", "Statut du demandeur", "Le demandeur intervient comme"),
+        "nl": ("Rol aanvrager", "De aanvrager treedt op als", "Hoedanigheid aanvrager",
+               "In de hoedanigheid van", "Status van de aanvrager", "Aanvrager handelt als"),
+    },
+    "contact_name": {
+        "en": ("Contact person name", "Person to contact", "Name of contact",
+               "Contact (name)", "Responsible contact person", "Contact person for this request"),
+        "fr": ("Nom du contact", "Personne à contacter", "Interlocuteur",
+               "Personne de contact (nom)", "Nom et prénom du contact", "Contact pour cette demande"),
+        "nl": ("Naam contactpersoon", "Contactpersoon (naam)", "Aanspreekpunt",
+               "Te contacteren persoon", "Naam van het contactpunt", "Contactpersoon voor deze aanvraag"),
+    },
+    "contact_email": {
+        "en": ("E-mail address of contact person", "Contact e-mail address", "Email of contact",
+               "E-mail (contact)", "Email address of the contact", "Contact person's e-mail"),
+        "fr": ("Adresse électronique du contact", "E-mail du contact", "Courriel de contact",
+               "Adresse e-mail de la personne de contact", "Mail du contact", "Courriel (contact)"),
+        "nl": ("E-mailadres contactpersoon", "E-mail contactpersoon", "Mailadres van de contactpersoon",
+               "E-mail (contact)", "Contact e-mail", "E-mailadres van het aanspreekpunt"),
+    },
+    "contact_phone": {
+        "en": ("Phone no.", "Telephone no.", "Contact telephone", "Tel. number",
+               "Phone number of contact person", "Telephone (contact)"),
+        "fr": ("N° de téléphone", "Tél.", "Téléphone du contact", "Numéro de tél.",
+               "Téléphone de la personne de contact", "Tél. (contact)"),
+        "nl": ("Telefoonnr.", "Tel.", "Telefoonnummer contactpersoon", "Tel. nummer",
+               "Telefoon (contact)", "Telefoonnummer van de contactpersoon"),
+    },
+    "manufacturer_name": {
+        "en": ("Manufacturer", "Name of legal manufacturer", "Legal manufacturer (name)",
+               "Manufacturer's name", "Name of manufacturer", "Manufacturer company name"),
+        "fr": ("Fabricant", "Nom du fabricant légal", "Raison sociale du fabricant",
+               "Fabricant (nom)", "Nom de la société fabricante", "Fabricant légal (nom)"),
+        "nl": ("Fabrikant", "Naam wettelijke fabrikant", "Fabrikant (naam)",
+               "Naam van de wettelijke fabrikant", "Bedrijfsnaam fabrikant", "Producent"),
+    },
+    "manufacturer_address": {
+        "en": ("Manufacturer address (incl. country)", "Address of legal manufacturer",
+               "Registered address of the manufacturer", "Manufacturer's registered office",
+               "Full address of manufacturer", "Address and country of the manufacturer"),
+        "fr": ("Adresse du fabricant légal", "Adresse complète du fabricant",
+               "Siège du fabricant", "Adresse (fabricant)", "Adresse et pays du fabricant",
+               "Coordonnées postales du fabricant"),
+        "nl": ("Adres wettelijke fabrikant", "Volledig adres van de fabrikant", "Zetel fabrikant",
+               "Adres (fabrikant)", "Adres en land van de fabrikant", "Vestigingsadres fabrikant"),
+    },
+    "manufacturer_srn": {
+        "en": ("SRN of manufacturer", "EUDAMED SRN", "Manufacturer single registration number (SRN)",
+               "Single Registration Number (SRN)", "SRN (EUDAMED)", "Manufacturer's EUDAMED SRN"),
+        "fr": ("SRN du fabricant (EUDAMED)", "Numéro SRN", "N° d'enregistrement unique (SRN)",
+               "SRN EUDAMED du fabricant", "Numéro d'enregistrement unique (SRN) du fabricant légal",
+               "SRN"),
+        "nl": ("SRN-nummer fabrikant", "Uniek registratienummer (SRN)", "SRN (EUDAMED) fabrikant",
+               "EUDAMED SRN", "SRN van de wettelijke fabrikant", "Registratienummer (SRN)"),
+    },
+    "device_name": {
+        "en": ("Device trade name", "Commercial name of the device", "Name of medical device",
+               "Product name", "Device (trade name)", "Commercial name"),
+        "fr": ("Nom commercial du dispositif", "Dénomination du dispositif", "Nom du produit",
+               "Dispositif (nom commercial)", "Appellation commerciale", "Nom du dispositif médical concerné"),
+        "nl": ("Handelsnaam hulpmiddel", "Commerciële naam van het hulpmiddel", "Productnaam",
+               "Naam hulpmiddel", "Hulpmiddel (handelsnaam)", "Naam van het product"),
+    },
+    "device_model": {
+        "en": ("Model name", "Model / version", "Device model name", "Model of device",
+               "Model designation", "Version / model"),
+        "fr": ("Modèle / version", "Nom du modèle", "Modèle (version)", "Désignation du modèle",
+               "Version du dispositif", "Modèle concerné"),
+        "nl": ("Modelnaam", "Model / versie", "Type / model", "Modelaanduiding",
+               "Versie van het hulpmiddel", "Model hulpmiddel"),
+    },
+    "device_reference": {
+        "en": ("Catalogue no.", "Ref. number", "Catalogue reference", "Article no.",
+               "Reference (REF)", "Catalogue / reference no."),
+        "fr": ("Réf. catalogue", "N° de catalogue", "Référence (REF)", "Numéro d'article",
+               "Réf. du dispositif", "Référence commerciale"),
+        "nl": ("Catalogusnr.", "Referentienummer", "Ref. nummer", "Artikelnr.",
+               "Referentie (REF)", "Catalogusreferentie"),
+    },
+    "udi_di": {
+        "en": ("UDI-DI code", "Device identifier (UDI-DI)", "UDI DI number", "Basic UDI-DI / UDI-DI",
+               "UDI-DI (GTIN)", "Unique device identifier (DI)"),
+        "fr": ("Code IUD-ID", "IUD-ID du dispositif", "Identifiant unique (IUD-ID)", "UDI-DI / IUD-ID",
+               "Numéro IUD-ID", "IUD-ID (GTIN)"),
+        "nl": ("UDI-DI code", "UDI-DI nummer", "Unieke hulpmiddelidentificatie (UDI-DI)",
+               "UDI-DI (GTIN)", "Identificatie (UDI-DI)", "UDI-DI hulpmiddel"),
+    },
+    "risk_class": {
+        "en": ("Device risk class", "Classification (risk class)", "Class of the device",
+               "Risk class of device", "Device classification", "Classification according to MDR/IVDR"),
+        "fr": ("Classe de risque du dispositif", "Classification du dispositif", "Classe (risque)",
+               "Classe de risque selon le règlement", "Classe du DM", "Classification de risque"),
+        "nl": ("Risicoklasse hulpmiddel", "Classificatie van het hulpmiddel", "Klasse (risico)",
+               "Risicoklasse volgens de verordening", "Klasse hulpmiddel", "Risicoclassificatie"),
+    },
+    "regulation": {
+        "en": ("Regulation applicable", "Applicable EU regulation", "Legal framework",
+               "Regulation concerned", "Which regulation applies", "Applicable legal framework"),
+        "fr": ("Règlement applicable au dispositif", "Cadre réglementaire", "Règlement concerné",
+               "Réglementation concernée", "Base légale", "Règlementation applicable au dispositif"),
+        "nl": ("Van toepassing zijnde verordening", "Wettelijk kader", "Betrokken verordening",
+               "Toepasselijke wetgeving", "Verordening van toepassing", "Regelgevend kader"),
+    },
+    "intended_purpose": {
+        "en": ("Intended purpose / indication", "Purpose of the device", "Intended use of the device",
+               "Indication for use", "Intended purpose (as in the IFU)", "Clinical purpose of the device"),
+        "fr": ("Destination / indication", "Usage prévu du dispositif", "Indication du dispositif",
+               "Finalité du dispositif", "Destination prévue", "Utilisation prévue du dispositif"),
+        "nl": ("Beoogd doel / indicatie", "Doel van het hulpmiddel", "Beoogd gebruik van het hulpmiddel",
+               "Indicatie", "Bestemming van het hulpmiddel", "Beoogd doeleinde"),
+    },
+    "quantity": {
+        "en": ("Quantity of devices", "No. of units requested", "Number of items requested",
+               "Requested quantity", "Qty requested", "Number of devices needed"),
+        "fr": ("Nombre d'unités demandées", "Quantité de dispositifs", "Nbre de dispositifs demandés",
+               "Quantité sollicitée", "Nombre de dispositifs nécessaires", "Quantité (unités)"),
+        "nl": ("Aantal gevraagde eenheden", "Gevraagde hoeveelheid", "Aantal stuks",
+               "Aantal hulpmiddelen", "Benodigd aantal", "Hoeveelheid (eenheden)"),
+    },
+    "regulatory_status": {
+        "en": ("Regulatory status of device", "CE status", "Status of CE marking / approvals",
+               "Regulatory situation of the device", "Current regulatory status", "Approval status"),
+        "fr": ("Statut réglementaire actuel du dispositif", "Statut CE", "Situation réglementaire",
+               "Statut du marquage CE", "Statut réglementaire (CE, autres pays)", "Statut d'autorisation"),
+        "nl": ("Regelgevende status hulpmiddel", "CE-status", "Huidige status (CE-markering)",
+               "Regulatoire situatie", "Status CE-markering en goedkeuringen", "Goedkeuringsstatus"),
+    },
+    "period": {
+        "en": ("Period of the derogation", "Requested period of use", "Duration of the derogation",
+               "Time period requested", "Period covered", "Derogation period"),
+        "fr": ("Période de la dérogation", "Période d'utilisation demandée", "Durée de la dérogation",
+               "Période couverte", "Période sollicitée", "Durée demandée"),
+        "nl": ("Periode van de afwijking", "Gevraagde gebruiksperiode", "Duur van de afwijking",
+               "Periode", "Gevraagde periode", "Looptijd van de afwijking"),
+    },
+    "justification": {
+        "en": ("Justification of the request", "Reason for request", "Medical rationale",
+               "Justification (no alternative, benefit)", "Rationale for the derogation",
+               "Grounds for the request"),
+        "fr": ("Justification de la demande", "Motif de la demande", "Justification médicale de la demande",
+               "Raison de la demande", "Motivation médicale", "Justification (absence d'alternative)"),
+        "nl": ("Motivering van de aanvraag", "Reden van de aanvraag", "Medische motivering",
+               "Verantwoording van de aanvraag", "Rechtvaardiging", "Motivering (geen alternatief)"),
+    },
+    "hospital_name": {
+        "en": ("Hospital name", "Name of healthcare institution", "Hospital / clinic",
+               "Institution where the device will be used", "Healthcare facility", "Name of the clinic"),
+        "fr": ("Nom de l'établissement de soins", "Hôpital / clinique", "Établissement hospitalier",
+               "Nom de l'hôpital ou de la clinique", "Institution de soins", "Établissement"),
+        "nl": ("Naam ziekenhuis", "Naam van de zorginstelling", "Ziekenhuis / kliniek",
+               "Instelling waar het hulpmiddel wordt gebruikt", "Zorginstelling (naam)", "Naam van de kliniek"),
+    },
+    "physician_name": {
+        "en": ("Treating physician name", "Name of treating doctor", "Physician in charge",
+               "Responsible physician", "Doctor's name", "Treating doctor"),
+        "fr": ("Nom du médecin", "Médecin responsable", "Nom du médecin responsable",
+               "Médecin traitant (nom)", "Nom et prénom du médecin", "Docteur"),
+        "nl": ("Naam behandelend arts", "Behandelend arts", "Verantwoordelijke arts",
+               "Naam van de arts", "Arts (naam)", "Behandelende geneesheer"),
+    },
+    "physician_email": {
+        "en": ("Physician e-mail address", "E-mail of treating physician", "Doctor's e-mail",
+               "Email address of the physician", "Treating physician e-mail", "E-mail (physician)"),
+        "fr": ("Adresse e-mail du médecin", "Courriel du médecin responsable", "E-mail du docteur",
+               "Adresse électronique du médecin", "Courriel (médecin)", "Mail du médecin traitant"),
+        "nl": ("E-mailadres behandelend arts", "E-mail van de arts", "E-mailadres van de arts",
+               "Mailadres arts", "E-mail (arts)", "E-mail behandelende geneesheer"),
+    },
+    "patient_reference": {
+        "en": ("Patient initials / code", "Patient ID (initials)", "Initials of patient",
+               "Patient (initials only)", "Patient pseudonym", "Patient identifier"),
+        "fr": ("Initiales / code du patient", "Code patient", "Initiales patient",
+               "Patient (initiales)", "Identifiant du patient", "Pseudonyme du patient"),
+        "nl": ("Initialen / code patiënt", "Patiëntcode", "Initialen patiënt (geen naam)",
+               "Patiënt (initialen)", "Identificatiecode patiënt", "Pseudoniem van de patiënt"),
+    },
+    "intended_use_date": {
+        "en": ("Planned date of implantation", "Date of planned use", "Expected date of use",
+               "Scheduled date of the procedure", "Planned use date", "Date of the planned procedure"),
+        "fr": ("Date prévue de l'utilisation", "Date d'intervention prévue", "Date envisagée",
+               "Date prévue de la procédure", "Date d'implantation prévue", "Date d'utilisation prévue"),
+        "nl": ("Geplande gebruiksdatum", "Datum geplande ingreep", "Verwachte datum van gebruik",
+               "Geplande datum", "Datum van de geplande procedure", "Voorziene datum van gebruik"),
+    },
+    "signature_date": {
+        "en": ("Date signed", "Signed (date)", "Date of signing", "Signing date", "Dated",
+               "Date (signature)"),
+        "fr": ("Date de la signature", "Signé à Bruxelles, le", "Date (signature)", "Le",
+               "Daté du", "Fait à Bruxelles, le"),
+        "nl": ("Datum ondertekening", "Getekend op", "Datum (handtekening)", "Gedateerd",
+               "Opgemaakt te Brussel op", "Datum van de handtekening"),
+    },
+}
+
+# Printed options of the ticked boxes or values typed in the role and regulation fields.
+OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "manufacturer": {"en": ("Manufacturer", "The legal manufacturer", "Manufacturer (legal)"),
+                     "fr": ("Fabricant", "Le fabricant légal", "Fabricant du dispositif"),
+                     "nl": ("Fabrikant", "De wettelijke fabrikant", "Fabrikant van het hulpmiddel")},
+    "authorised_representative": {
+        "en": ("Authorised representative", "EU authorised representative", "Authorized rep. (EU)"),
+        "fr": ("Mandataire", "Mandataire établi dans l'UE", "Mandataire européen"),
+        "nl": ("Gemachtigde", "Gemachtigde in de EU", "Europese gemachtigde")},
+    "mandated_third_party": {
+        "en": ("Third party mandated by the manufacturer", "Mandated third party",
+               "Third party acting on a mandate"),
+        "fr": ("Tiers mandaté", "Tiers mandaté par le fabricant", "Tiers agissant sur mandat"),
+        "nl": ("Gemandateerde derde", "Derde gemandateerd door de fabrikant",
+               "Derde partij met mandaat")},
+    "MDR": {"en": ("MDR (EU) 2017/745", "Medical Devices Regulation (EU) 2017/745", "MDR"),
+            "fr": ("RDM (UE) 2017/745", "Règlement (UE) 2017/745 relatif aux dispositifs médicaux",
+                   "MDR"),
+            "nl": ("MDR (EU) 2017/745", "Verordening (EU) 2017/745 medische hulpmiddelen", "MDR")},
+    "IVDR": {"en": ("IVDR (EU) 2017/746", "In Vitro Diagnostic Regulation (EU) 2017/746", "IVDR"),
+             "fr": ("RDIV (UE) 2017/746", "Règlement (UE) 2017/746 relatif aux DIV", "IVDR"),
+             "nl": ("IVDR (EU) 2017/746", "Verordening (EU) 2017/746 IVD", "IVDR")},
+}
+
+# Headings that open each part of a form, and titles of the national form.
+TITLES: dict[str, dict[str, tuple[str, ...]]] = {
+    "form_part1": {
+        "en": ("PART 1 - Information on the applicant and the device",
+               "Part 1: to be filled in by the applicant", "Part 1 - Applicant section",
+               "Compassionate use request - Part 1 (applicant)"),
+        "fr": ("PARTIE 1 - Informations sur le demandeur et le dispositif",
+               "Partie 1 : à remplir par le demandeur", "Partie 1 - Volet demandeur",
+               "Demande d'usage compassionnel - Partie 1 (demandeur)"),
+        "nl": ("DEEL 1 - Gegevens van de aanvrager en het hulpmiddel",
+               "Deel 1: in te vullen door de aanvrager", "Deel 1 - Luik aanvrager",
+               "Aanvraag compassionate use - Deel 1 (aanvrager)"),
+    },
+    "form_part2": {
+        "en": ("PART 2 - Statement of the treating physician",
+               "Part 2: to be filled in by the treating physician", "Part 2 - Physician section",
+               "Compassionate use request - Part 2 (treating physician)"),
+        "fr": ("PARTIE 2 - Déclaration du médecin traitant",
+               "Partie 2 : à remplir par le médecin traitant", "Partie 2 - Volet médecin",
+               "Demande d'usage compassionnel - Partie 2 (médecin traitant)"),
+        "nl": ("DEEL 2 - Verklaring van de behandelende arts",
+               "Deel 2: in te vullen door de behandelende arts", "Deel 2 - Luik arts",
+               "Aanvraag compassionate use - Deel 2 (behandelende arts)"),
+    },
+    "national_form": {
+        "en": ("Application for a national derogation (Art. 59 MDR / Art. 54 IVDR)",
+               "National derogation request form", "Request for national derogation - device without CE marking",
+               "Form: national derogation for a non-CE-marked device"),
+        "fr": ("Formulaire de demande de dérogation nationale (art. 59 RDM / art. 54 RDIV)",
+               "Demande de dérogation nationale", "Dérogation nationale - dispositif sans marquage CE",
+               "Formulaire : dérogation nationale pour un dispositif non marqué CE"),
+        "nl": ("Aanvraagformulier nationale afwijking (art. 59 MDR / art. 54 IVDR)",
+               "Aanvraag nationale afwijking", "Nationale afwijking - hulpmiddel zonder CE-markering",
+               "Formulier: nationale afwijking voor een hulpmiddel zonder CE-markering"),
+    },
+}
+
+# The printed signature line, and the combined scope field of the national form.
+SIGNATURE: dict[str, tuple[str, ...]] = {
+    "en": ("Signature of the physician", "Physician's signature", "Signature",
+           "Signature of treating physician"),
+    "fr": ("Signature du médecin", "Signature du médecin traitant", "Signature",
+           "Signature du médecin responsable"),
+    "nl": ("Handtekening arts", "Handtekening van de arts", "Handtekening",
+           "Handtekening behandelend arts"),
+}
+COMBINED_SCOPE: dict[str, tuple[str, ...]] = {
+    "en": ("Number of patients and period covered", "Quantity and duration",
+           "Number of units and period of use", "Scope (number of devices, period)"),
+    "fr": ("Nombre de patients et période couverte", "Quantité et durée",
+           "Nombre d'unités et période d'utilisation", "Portée (nombre de dispositifs, période)"),
+    "nl": ("Aantal patiënten en periode", "Aantal en duur",
+           "Aantal eenheden en gebruiksperiode", "Omvang (aantal hulpmiddelen, periode)"),
+}
+SCOPE_VALUE: dict[str, str] = {
+    "en": "up to {n} patients over {m} months",
+    "fr": "jusqu'à {n} patients sur {m} mois",
+    "nl": "maximaal {n} patiënten gedurende {m} maanden",
+}

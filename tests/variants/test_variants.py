@@ -1,0 +1,85 @@
+"""The rules measured on requests they were not written from (generated variants).
+
+The development half of the variants may be looked at when writing rules; the evaluation
+half never is. Both are read as the pipeline reads a message (``rules eval`` machinery) and
+scored: precision and recall per field, accuracy of ``complete`` and ``missing``, and how
+often a required item the request holds is reported missing. See the tables with
+``pytest -s``. The thresholds are the figures the evaluation half is held to.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from config.profiles import Profile, load_profile
+from intake.commands.rules_eval import eval_report, evaluate_samples, find_samples
+from parsers.records import Limits
+from tests.variants.generate import generate
+from triage.evaluate import FileScore, missing_checks, precision_recall
+
+COUNT = 60
+# Floors just under the figures measured on the evaluation half (README): a change that
+# loses ground fails here. The issue's targets (recall 0.97, precision 0.99, complete 0.97,
+# held items not reported missing 0.98) are not reached yet.
+MIN_RECALL = 0.65
+MIN_PRECISION = 0.95
+MIN_COMPLETE = 0.12
+MIN_HELD_NOT_MISSING = 0.70
+
+
+@cache
+def profile() -> Profile:
+    return load_profile("famhp")
+
+
+@cache
+def scored(root: Path, split: str) -> dict[str, FileScore]:
+    samples, notes = find_samples(root / split)
+    assert not notes, notes
+    assert len(samples) == COUNT
+    return evaluate_samples(samples, profile(), Limits())
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("variants")
+    generate(root, COUNT)
+    return root
+
+
+def test_generation_is_deterministic(tmp_path: Path, variants: Path) -> None:
+    generate(tmp_path, 3)
+    for split in ("dev", "eval"):
+        for made in sorted((tmp_path / split).iterdir()):
+            assert made.read_bytes() == (variants / split / made.name).read_bytes(), made.name
+
+
+def test_development_and_evaluation_wordings_differ(variants: Path) -> None:
+    dev = {p.name for p in (variants / "dev").iterdir()}
+    assert dev and all(name.startswith("v") for name in dev)
+    dev_text = b"".join(p.read_bytes() for p in (variants / "dev").glob("*.eml"))
+    # "Qty requested" is an evaluation wording of quantity: it never shows in development.
+    assert b"Qty requested" not in dev_text
+
+
+@pytest.mark.parametrize("split", ["dev", "eval"])
+def test_variants_are_read_as_measured(variants: Path, split: str) -> None:
+    scores = scored(variants, split)
+    totals = precision_recall(scores.values())
+    print("\n" + "\n".join(eval_report(scores, variants / split, profile())))
+    fields = totals.all_fields()
+    checks = missing_checks(scores.values(), _required())
+    complete = totals.attributes["complete"]
+    if split == "eval":
+        assert fields.recall is not None and fields.recall >= MIN_RECALL
+        assert fields.precision is not None and fields.precision >= MIN_PRECISION
+        assert complete.accuracy is not None and complete.accuracy >= MIN_COMPLETE
+        assert checks.right is not None and checks.right >= MIN_HELD_NOT_MISSING
+
+
+def _required() -> dict[str, list[str]]:
+    return {kind: [r.id for r in items if r.severity == "required"]
+            for kind, items in profile().triage.checklists.items()}
