@@ -15,17 +15,20 @@ from __future__ import annotations
 import hmac
 import os
 import re
+import string
 import tomllib
 import typing
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
+from config.profiles import profile_root
 from config.rulefile import locate_key, read_toml
+from config.triage_rules_load import load_triage_rules
 
 ENV_PREFIX = "DEROGATION_INTAKE_"
 CONFIG_ENV = "DEROGATION_INTAKE_CONFIG"
@@ -38,6 +41,9 @@ _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P
 
 _MAILBOX_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# What may stand in a From header and a Message-ID without quoting: no space, no line break.
+_PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_PLAIN_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _IMAP_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
@@ -159,9 +165,13 @@ class RepliesSettings:
 
     hold: bool = False
     per_profile_hold: tuple[str, ...] = ()
-    rate_limit_count: int = _bounded(5, 0)
+    rate_limit_count: int = _bounded(5, 0)  # per address, +tags and case folded
+    rate_limit_domain_count: int = _bounded(30, 0)  # per recipient domain
     rate_limit_window_minutes: int = _bounded(60, 1)
     block_list: tuple[str, ...] = ()
+    # RFC 3834 section 4: an automatic reply goes to the author (From), never to an unverified
+    # Reply-To that anyone may set to a third party's address; true restores Reply-To.
+    answer_reply_to: bool = False
     retry_base_seconds: int = _bounded(60, 1)
     retry_max_attempts: int = _bounded(10, 1)
 
@@ -339,10 +349,13 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] = os.environ,
     _apply_env(raw, context)
     general = _general(raw.get("general", {}), context)
     data_dir = general.data_dir
+    mailboxes = _mailboxes(raw.get("mailboxes", {}), context, data_dir, secrets)
+    with context.gather():
+        _check_ref_pattern(general, mailboxes, context)
     settings = Settings(
         general=general,
         database=_database(raw.get("database", {}), context, data_dir),
-        mailboxes=_mailboxes(raw.get("mailboxes", {}), context, data_dir, secrets),
+        mailboxes=mailboxes,
         smtp=_smtp(raw.get("smtp", {}), context, data_dir, secrets),
         replies=_section(RepliesSettings, raw.get("replies", {}), "replies", context, data_dir),
         extraction=_section(ExtractionSettings, raw.get("extraction", {}), "extraction",
@@ -542,6 +555,8 @@ def _general(table: Mapping[str, Any], context: _Context) -> GeneralSettings:
     with context.gather():
         _check_case_ref(general, context)
     with context.gather():
+        _check_identity(general, context)
+    with context.gather():
         _check_folder(general.data_dir, "general.data_dir", context)
     if not general.our_domain:
         domain = general.our_address.rpartition("@")[2] or "localhost"
@@ -560,12 +575,48 @@ def _check_timezone(name: str, context: _Context) -> None:
 
 
 def _check_case_ref(general: GeneralSettings, context: _Context) -> None:
-    """Refuse a case reference format that cannot be filled in."""
+    """Refuse a case reference format that cannot be filled in or would repeat itself."""
     try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(general.case_ref_format)
+                  if name is not None}
         general.case_ref_format.format(prefix=general.case_ref_prefix, year=2025, seq=1)
     except (KeyError, IndexError, ValueError) as exc:
         raise context.error("general.case_ref_format",
                             f"cannot be filled with prefix, year and seq: {exc}") from None
+    if "seq" not in fields:
+        # Every case of a year would get the same reference: the second filing would fail.
+        raise context.error("general.case_ref_format", "must contain {seq} (the case number)")
+
+
+def _check_identity(general: GeneralSettings, context: _Context) -> None:
+    """Refuse an address or domain that cannot stand in a header or a Message-ID."""
+    if not _PLAIN_ADDRESS.fullmatch(general.our_address):
+        raise context.error("general.our_address",
+                            f"must be a plain e-mail address, not {general.our_address!r}")
+    if general.our_domain and not _PLAIN_DOMAIN.fullmatch(general.our_domain):
+        raise context.error("general.our_domain",
+                            f"must be a domain name, not {general.our_domain!r}")
+
+
+def _check_ref_pattern(general: GeneralSettings, mailboxes: Sequence[MailboxSettings],
+                       context: _Context) -> None:
+    """Refuse a case reference that a mailbox's triage rules would not recognise in a reply."""
+    try:
+        sample = general.case_ref_format.format(prefix=general.case_ref_prefix, year=2026,
+                                                seq=123)
+    except (KeyError, IndexError, ValueError):
+        return  # the format itself is reported (_check_case_ref)
+    for profile, name in sorted({m.profile: m.name for m in mailboxes}.items()):
+        try:
+            pattern = load_triage_rules(profile_root(profile) / "triage.toml").case_ref
+        except ConfigError as exc:
+            raise context.error(f"mailboxes.{name}.profile", str(exc)) from None
+        found = pattern.search(sample)
+        if found is None or found.group(0).upper() != sample.upper():
+            raise context.error(
+                "general.case_ref_prefix",
+                f"references such as {sample!r} do not match the case_ref pattern of profile "
+                f"'{profile}' ({pattern.pattern!r}): replies citing them would not be threaded")
 
 
 def _check_folder(path: Path, dotted: str, context: _Context) -> None:

@@ -63,6 +63,10 @@ class AutomatedRule:
     patterns: tuple[re.Pattern[str], ...]  # empty: the header's presence is enough
     lang: str | None
     only_without_attachments: bool
+    # A decisive sign (a header, the null return path, a report part) makes the message
+    # automated whatever it carries; a cue (words of the subject, body or sender) gives way
+    # to a request form or request fields, since those words are ordinary in this mailbox.
+    decisive: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,12 @@ class KindRules:
     request_fields_min: int
     cues: tuple[Cue, ...]  # labels "request" and "enquiry"
     unknown_case_ref_kind: str  # "new_request" or "follow_up"
+    # Documents that open a request: a case reference cited only in the body of a message
+    # that carries one links the two cases; it does not merge the new request into the old.
+    opening_documents: tuple[str, ...] = ()
+    # Mail domains shared by strangers (webmail): a sender at one of them is never known to a
+    # case by the domain alone.
+    shared_mail_domains: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -116,9 +116,15 @@ class RuleContext:
         return value
 
 
+_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
 # -- automated -------------------------------------------------------------------------------
 
-_AUTOMATED_RULE_KEYS = ("id", "where", "header", "patterns", "lang", "only_without_attachments")
+_AUTOMATED_RULE_KEYS = ("id", "where", "header", "patterns", "lang", "only_without_attachments",
+                        "decisive")
+# Signs a machine sets and a person does not type: decisive unless the rule says otherwise.
+_DECISIVE_PLACES = ("header", "return_path", "attachment_type")
 
 
 def read_automated(ctx: RuleContext, table: dict[str, Any]) -> AutomatedRules:
@@ -149,7 +155,9 @@ def _automated_rule(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int]) 
                          header=header.lower() if isinstance(header, str) else None,
                          patterns=patterns, lang=_lang(ctx, t, where, item),
                          only_without_attachments=_item_bool(
-                             ctx, t, "only_without_attachments", where, item))
+                             ctx, t, "only_without_attachments", where, item),
+                         decisive=_item_bool(ctx, t, "decisive", where, item,
+                                             default=place in _DECISIVE_PLACES))
 
 
 # -- cues ------------------------------------------------------------------------------------
@@ -250,7 +258,8 @@ def check_unique(ctx: RuleContext, ids: Sequence[str], key: str) -> None:
 def read_kind(ctx: RuleContext, table: dict[str, Any]) -> KindRules:
     """Validate ``[kind]``."""
     check_known_keys(table, ("request_documents", "request_fields", "request_fields_min", "cue",
-                             "unknown_case_ref_kind"), ctx.path, "kind")
+                             "unknown_case_ref_kind", "opening_documents",
+                             "shared_mail_domains"), ctx.path, "kind")
     unknown_ref = table.get("unknown_case_ref_kind", "new_request")
     ctx.vocabulary([str(unknown_ref)], ("new_request", "follow_up"), "kind.unknown_case_ref_kind",
                    "kind")
@@ -258,10 +267,18 @@ def read_kind(ctx: RuleContext, table: dict[str, Any]) -> KindRules:
     ctx.vocabulary(documents, DOCUMENT_KINDS, "kind.request_documents", "document kind")
     fields = ctx.names(table, "request_fields", "kind")
     ctx.vocabulary(fields, FIELD_KEYS, "kind.request_fields", "field")
+    opening = ctx.names(table, "opening_documents", "kind") if "opening_documents" in table \
+        else documents
+    ctx.vocabulary(opening, DOCUMENT_KINDS, "kind.opening_documents", "document kind")
+    domains = ctx.names(table, "shared_mail_domains", "kind")
+    for domain in domains:
+        if not _DOMAIN.match(domain):
+            raise ctx.error("kind.shared_mail_domains", f"'{domain}' is not a mail domain")
     return KindRules(request_documents=documents, request_fields=fields,
                      request_fields_min=ctx.integer(table, "request_fields_min", "kind", 3),
                      cues=_cues(ctx, table, "kind", "kind", ("request", "enquiry")),
-                     unknown_case_ref_kind=str(unknown_ref))
+                     unknown_case_ref_kind=str(unknown_ref), opening_documents=opening,
+                     shared_mail_domains=frozenset(d.lower() for d in domains))
 
 
 def read_request_type(
@@ -358,9 +375,9 @@ def item_str(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
 
 
 def _item_bool(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
-               item: tuple[str, int]) -> bool:
-    """Return an optional boolean (default false)."""
-    value = t.get(name, False)
+               item: tuple[str, int], default: bool = False) -> bool:
+    """Return an optional boolean."""
+    value = t.get(name, default)
     if not isinstance(value, bool):
         raise ctx.error(f"{where}.{name}", "must be true or false", item)
     return value

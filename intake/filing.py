@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session
 from config.profiles import Profile
 from config.templates import TemplateSet
 from intake.replies.compose import choose_template, compose_acknowledgement
-from intake.replies.policy import reply_decision, reply_recipient
+from intake.replies.policy import count_recent, reply_decision, reply_recipient
 from intake.runtime import Runtime
 from intake.work import Work
 from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage, Signature
 from parsers.records import Source as FieldSource
 from storage.cases import (
+    case_addresses,
+    case_by_ack_ids,
     case_by_message_ids,
     case_by_ref,
     case_checklist,
@@ -37,11 +39,11 @@ from storage.fields import add_fields, current_fields
 from storage.ledger import ledger_set_state
 from storage.messages import add_documents, add_message, case_documents
 from storage.models import Case, Document, ExtractedField, Ledger
-from storage.outbox import acks_sent_to_since, outbox_add
+from storage.outbox import ack_recipients_since, outbox_add
 from triage.caseref import find_case_ref
 from triage.checklist import evaluate_checklist
-from triage.kind import ThreadHints
 from triage.records import ChecklistItem, TriageResult
+from triage.threading import ThreadHints, decide_join, sender_standing
 
 ACTOR = "intake"
 
@@ -71,13 +73,20 @@ class Filed:
 
 def thread_hints(s: Session, profile: Profile, parsed: ParsedMessage,
                  extraction: Extraction) -> ThreadHints:
-    """Find the case a message refers to: a cited reference or a thread we know."""
+    """Find the cases a message names (a cited reference, a thread, our acknowledgement)
+    and whether its sender is known to each: triage decides which one it may join."""
     cited = find_case_ref([parsed.subject, parsed.body_text], profile.triage)
-    known = None if cited is None else case_by_ref(s, cited) is not None
+    cited_case = None if cited is None else case_by_ref(s, cited)
     ids = [*parsed.in_reply_to, *parsed.references]
     thread = case_by_message_ids(s, ids) if ids else None
-    return ThreadHints(cited_ref=cited, ref_known=known,
-                       thread_case=thread.ref if thread is not None else None)
+    acked = case_by_ack_ids(s, ids) if ids else None
+    shared = profile.triage.kind.shared_mail_domains
+    standing = {case.ref: why for case in (cited_case, thread) if case is not None
+                if (why := sender_standing(parsed.sender, case_addresses(s, case), shared))}
+    return ThreadHints(cited_ref=cited, ref_known=None if cited is None else cited_case is not None,
+                       thread_case=thread.ref if thread is not None else None,
+                       acked_case=acked.ref if acked is not None else None,
+                       sender_on=tuple(standing.items()))
 
 
 def file_work(rt: Runtime, work: Work) -> Filed:
@@ -88,7 +97,7 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         assert row is not None
         case, role = _target_case(s, rt, work)
         if case is None:
-            ledger_set_state(s, row, "ignored", outcome=f"{work.triage.kind}: not filed")
+            ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
             return _filed(None, role, work, (), "none")
         checklist = _file_into(s, rt, work, row, case, role)
         ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
@@ -96,6 +105,11 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         missing = tuple(i.id for i in checklist
                         if i.severity == "required" and i.status in ("missing", "unclear"))
         return _filed(case.ref, role, work, missing, ack)
+
+
+def kept_reason(result: TriageResult) -> str:
+    """Return why a message is kept without a case, as the digest shows it."""
+    return f"{result.kind}: not filed ({'; '.join(result.kind_reasons)[:800]})"
 
 
 def _filed(ref: str | None, role: str, work: Work, missing: tuple[str, ...],
@@ -110,7 +124,7 @@ def _target_case(s: Session, rt: Runtime, work: Work) -> tuple[Case | None, str]
     """Return the case the message belongs to (new or existing) and its role in it."""
     assert work.parsed is not None and work.triage is not None
     result, parsed = work.triage, work.parsed
-    thread = _thread_case(s, work)
+    thread = _thread_case(s, rt, work)
     if result.kind == "automated":
         return thread, "automated"
     if result.kind == "follow_up" and thread is not None:
@@ -122,17 +136,16 @@ def _target_case(s: Session, rt: Runtime, work: Work) -> tuple[Case | None, str]
     return _new_case(s, rt, parsed, result), role
 
 
-def _thread_case(s: Session, work: Work) -> Case | None:
-    """Return the case a cited reference or the thread points at."""
-    hints = work.hints
-    if hints is None:
+def _thread_case(s: Session, rt: Runtime, work: Work) -> Case | None:
+    """Return the case the message may join (triage.threading decides), or None."""
+    assert work.parsed is not None and work.triage is not None
+    if work.hints is None:
         return None
-    for ref in (hints.cited_ref if hints.ref_known else None, hints.thread_case):
-        if ref:
-            case = case_by_ref(s, ref)
-            if case is not None:
-                return case
-    return None
+    join = decide_join(work.parsed, work.hints, work.triage.documents,
+                       rt.profile(work.profile).triage)
+    if join is None or join.outcome != "join" or join.case_ref is None:
+        return None
+    return case_by_ref(s, join.case_ref)
 
 
 def _duplicate_submission(s: Session, parsed: ParsedMessage, result: TriageResult) -> Case | None:
@@ -149,7 +162,8 @@ def _new_case(s: Session, rt: Runtime, parsed: ParsedMessage, result: TriageResu
     # The year of filing in the agency's time zone, not the sender's Date header.
     year = datetime.now(ZoneInfo(general.timezone)).year
     ref = next_case_ref(s, general.case_ref_prefix, year, general.case_ref_format)
-    case = create_case(s, ref, result, parsed.subject, parsed.reply_to or parsed.sender)
+    # The author, not a Reply-To anyone may set: the applicant's address grants standing.
+    case = create_case(s, ref, result, parsed.subject, parsed.sender)
     add_event(s, case, ACTOR, "case_opened", {"kind": result.kind,
                                               "request_type": result.request_type.value})
     return case
@@ -265,12 +279,14 @@ def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
     """Apply the reply policy, then compose and queue the acknowledgement (or say why not)."""
     settings, replies = rt.settings, rt.settings.replies
     since = datetime.now(UTC) - timedelta(minutes=replies.rate_limit_window_minutes)
-    recipient = reply_recipient(reply.parsed) or ""
+    recipient = reply_recipient(reply.parsed, replies.answer_reply_to) or ""
+    recent = count_recent(recipient, ack_recipients_since(
+        s, recipient.rpartition("@")[2], since) if recipient else ())
     decision = reply_decision(
         reply.parsed, reply.result, our_addresses={settings.general.our_address.lower()},
-        block_list=replies.block_list,
-        recent_acks_to_sender=acks_sent_to_since(s, recipient, since) if recipient else 0,
-        rate_limit=replies.rate_limit_count,
+        block_list=replies.block_list, recent_acks_to_sender=recent.to_address,
+        rate_limit=replies.rate_limit_count, recent_acks_to_domain=recent.to_domain,
+        domain_rate_limit=replies.rate_limit_domain_count, use_reply_to=replies.answer_reply_to,
         hold=replies.hold or case.authority in replies.per_profile_hold)
     if decision.action == "suppress":
         add_event(s, case, actor, "acknowledgement_suppressed",
@@ -283,7 +299,7 @@ def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
         documents_received=reply.documents_received, checklist=reply.checklist,
         templates=templates, our_address=general.our_address,
         our_domain=general.our_domain or general.our_address.split("@")[-1],
-        now=datetime.now(UTC))
+        now=datetime.now(UTC), use_reply_to=replies.answer_reply_to)
     held = decision.action == "hold"
     outbox_add(s, case=case, case_message=None, message_id=mail.message_id,
                recipient=mail.recipient, subject=mail.subject, kind=mail.template,

@@ -99,6 +99,18 @@ class Attachment:
     # Set when the attachment could not be unpacked (e.g. a zip bomb): kept, never dropped.
     error: ReasonCode | None = None
     error_detail: str = ""
+    # How the part was sent: its Content-Disposition ("inline", "attachment" or "") and
+    # Content-ID (without brackets): a signature's logo is an inline image the HTML body shows.
+    disposition: str = ""
+    content_id: str | None = None
+
+    def is_inline_image(self, body_html: str | None) -> bool:
+        """Tell whether this is an image shown inside the message (a signature's logo)."""
+        if not self.declared_type.lower().startswith("image/") or self.path:
+            return False
+        if self.content_id and body_html and f"cid:{self.content_id}" in body_html:
+            return True
+        return self.disposition == "inline" and self.content_id is not None
 
 
 @dataclass(frozen=True)

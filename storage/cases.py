@@ -21,6 +21,7 @@ from storage.models import (
     CaseSequence,
     ChecklistEntry,
     Document,
+    ExtractedField,
     JsonDict,
     OutgoingMessage,
     utcnow,
@@ -132,6 +133,42 @@ def case_by_message_ids(s: Session, ids: Iterable[str]) -> Case | None:
         .order_by(Case.id.desc())
         .limit(1)
     ).first()
+
+
+@storage_errors
+def case_by_ack_ids(s: Session, ids: Iterable[str]) -> Case | None:
+    """Return the case whose acknowledgement (a Message-ID we made) one of these ids names."""
+    wanted = {m for m in (normalise_message_id(i) for i in ids) if m}
+    if not wanted:
+        return None
+    sent = select(OutgoingMessage.case_id).where(
+        OutgoingMessage.message_id.in_(wanted), OutgoingMessage.case_id.is_not(None))
+    return s.scalars(select(Case).where(Case.id.in_(sent)).order_by(Case.id.desc())
+                     .limit(1)).first()
+
+
+# Fields whose address makes a sender known to a case, and what the address is there.
+_ADDRESS_FIELDS = {"contact_email": "contact", "physician_email": "physician"}
+# Roles of messages whose sender became known to the case by writing (a person, not a machine).
+_CORRESPONDENT_ROLES = ("request", "follow_up", "enquiry", "other")
+
+
+@storage_errors
+def case_addresses(s: Session, case: Case) -> list[tuple[str, str]]:
+    """Return the addresses on a case with what each is: applicant, contact, physician, writer."""
+    found: list[tuple[str, str]] = []
+    if case.applicant_email:
+        found.append((case.applicant_email, "applicant"))
+    for key, value in s.execute(select(ExtractedField.key, ExtractedField.value).where(
+            ExtractedField.case_id == case.id, ExtractedField.key.in_(_ADDRESS_FIELDS),
+            ExtractedField.superseded_by.is_(None))):
+        found.append((value, _ADDRESS_FIELDS[key]))
+    wrote = select(CaseMessage.sender).where(
+        CaseMessage.case_id == case.id, CaseMessage.sender.is_not(None),
+        CaseMessage.role.in_(_CORRESPONDENT_ROLES)).distinct()
+    found.extend((sender, "writer of an earlier message") for sender in s.scalars(wrote)
+                 if sender)
+    return found
 
 
 def _from_sender(address: str) -> ColumnElement[bool]:

@@ -134,3 +134,14 @@ def case_to_dict(s: Session, case: Case) -> JsonDict:
         "outgoing": [outgoing_to_dict(o) for o in outbox_for_case(s, case)],
         "events": [event_to_dict(e) for e in case_events(s, case)],
     }
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Return a value safe for a spreadsheet cell: text that would run as a formula gets "'"."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

@@ -211,11 +211,11 @@ def outbox_for_case(s: Session, case: Case) -> list[OutgoingMessage]:
 
 
 @storage_errors
-def acks_sent_to_since(s: Session, recipient: str, since: datetime) -> int:
-    """Count replies to a recipient queued since a time, suppressed ones excepted."""
-    query = select(func.count(OutgoingMessage.id)).where(
-        func.lower(OutgoingMessage.recipient) == recipient.strip().lower(),
+def ack_recipients_since(s: Session, domain: str, since: datetime) -> list[str]:
+    """Return the recipients at a domain of replies queued since a time (not suppressed)."""
+    query = select(OutgoingMessage.recipient).where(
+        func.lower(OutgoingMessage.recipient).like(f"%@{domain.strip().lower()}"),
         OutgoingMessage.state != "suppressed",
         OutgoingMessage.created_at >= since,
     )
-    return int(s.execute(query).scalar_one())
+    return list(s.scalars(query))

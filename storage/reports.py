@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -100,6 +100,20 @@ class FailedIntake:
     attempts: int
     received_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class KeptWithoutCase:
+    """A mailbox message kept with no case and no acknowledgement (automated mail), and why."""
+
+    ledger_id: int
+    mailbox: str
+    folder: str
+    uid: int
+    message_id: str | None
+    state: str
+    reason: str
+    received_at: datetime
 
 
 def _seconds(now: datetime, then: datetime) -> int:
@@ -225,6 +239,22 @@ def failed_intake(s: Session) -> list[FailedIntake]:
         received_at=row.received_at, updated_at=row.updated_at) for row in s.scalars(query)]
 
 
+# Kept without a case: decided ("ignored") or moved to Processed ("done") with no case.
+KEPT_STATES = ("ignored", "done")
+
+
+@storage_errors
+def kept_without_case(s: Session, since: datetime) -> list[KeptWithoutCase]:
+    """Return the messages kept without a case since a time, with the reason, oldest first."""
+    query = (select(Ledger).where(Ledger.state.in_(KEPT_STATES), Ledger.case_id.is_(None),
+                                  Ledger.updated_at >= since)
+             .order_by(Ledger.received_at, Ledger.id))
+    return [KeptWithoutCase(
+        ledger_id=row.id, mailbox=row.mailbox, folder=row.folder, uid=row.uid,
+        message_id=row.message_id, state=row.state, reason=row.outcome or "no reason recorded",
+        received_at=row.received_at) for row in s.scalars(query)]
+
+
 def _field_state(row: ExtractedField) -> str:
     """Tell whether a value is current, replaced by a later one, or a disagreeing source.
 
@@ -297,12 +327,15 @@ def _json_value(value: object) -> object:
 
 
 @storage_errors
-def digest_data(s: Session, now: datetime) -> JsonDict:
-    """Return what the daily digest shows, as JSON data (failed messages without headers)."""
+def digest_data(s: Session, now: datetime, kept_since: datetime | None = None) -> JsonDict:
+    """Return what the daily digest shows, as JSON data (failed and kept messages without
+    headers); messages kept without a case are those of the last day unless told otherwise."""
+    since = kept_since if kept_since is not None else now - timedelta(days=1)
     return {
         "generated_at": iso(now),
         "open_cases": [record_to_dict(c) for c in open_cases(s, now)],
         "waiting": [record_to_dict(w) for w in waiting_for_applicant(s, now)],
         "counts": [record_to_dict(c) for c in case_counts(s)],
         "failed": [record_to_dict(f) for f in failed_intake(s)],
+        "kept": [record_to_dict(k) for k in kept_without_case(s, since)],
     }

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from config.triage_rules import TriageRules
 from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage
-from triage.automated import is_automated
+from triage.automated import automated_verdict, weigh_automated
 from triage.checklist import evaluate_checklist
 from triage.decide import cue_votes, decide_regulation, decide_request_type, decide_urgency
-from triage.kind import KindDecision, ThreadHints, decide_kind
+from triage.kind import KindDecision, decide_kind, request_evidence
 from triage.language import detect_language
 from triage.nlp import Hit, find_cues, strip_quotes
 from triage.records import ChecklistItem, Decision, TriageResult
+from triage.threading import ThreadHints
 
 __all__ = ["CaseState", "best_fields", "merge_case_fields", "message_language", "retriage_case",
            "triage_message"]
@@ -29,8 +30,9 @@ _REQUEST_KINDS = ("new_request", "follow_up")
 def triage_message(parsed: ParsedMessage, extraction: Extraction, rules: TriageRules,
                    authority: str, hints: ThreadHints | None = None) -> TriageResult:
     """Decide everything triage says about one message, each decision with its reasons."""
-    automated = is_automated(parsed, rules.automated)
     fields = best_fields(extraction.all_fields())
+    automated = weigh_automated(automated_verdict(parsed, rules.automated),
+                                request_evidence(rules, extraction.documents, fields))
     body = strip_quotes(parsed.body_text, rules)
     forms = [d for d in extraction.documents if d.kind in rules.kind.request_documents]
     language = message_language(parsed.subject, body, forms)
@@ -38,6 +40,8 @@ def triage_message(parsed: ParsedMessage, extraction: Extraction, rules: TriageR
         return _automated_result(automated, language, authority, fields, extraction, rules)
     hits = _message_hits(parsed.subject, body, language.value or "en", rules)
     kind = decide_kind(parsed, automated, rules, hits, extraction.documents, fields, hints)
+    if automated.reasons:  # cues that a request outweighed: shown beside the kind's reasons
+        kind = replace(kind, reasons=(*kind.reasons, *automated.reasons))
     request_type = _request_type(kind, rules, hits, extraction.documents, fields, hints)
     checklist = (evaluate_checklist(request_type.value, fields, extraction.documents,
                                     parsed.subject, rules)

@@ -124,6 +124,8 @@ CSV_FIELDS = ("applicant_name", "applicant_role", "device_name", "device_model",
 
 def cases_to_csv(cases: list[dict[str, Any]]) -> str:
     """Flatten the cases to one CSV row each (fields as columns, lists joined)."""
+    from storage.export import csv_cell
+
     buffer = io.StringIO()
     header = ["ref", "status", "authority", "request_type", "regulation", "language", "urgent",
               "complete", "missing", "documents", "messages", "created_at", *CSV_FIELDS]
@@ -131,7 +133,8 @@ def cases_to_csv(cases: list[dict[str, Any]]) -> str:
     writer.writerow(header)
     for case in cases:
         fields = case.get("fields", {})
-        writer.writerow([
+        # Every value comes from a sender: none may run as a formula in a spreadsheet.
+        writer.writerow(csv_cell(v) for v in [
             case["ref"], case["status"], case.get("authority"), case.get("request_type"),
             case.get("regulation"), case.get("language"), case.get("urgent"),
             case.get("complete"), " ".join(case.get("missing", [])),

@@ -95,11 +95,12 @@ def failed_headers(s: Session, ledger_id: int, blobs: BlobStore | None) -> dict[
 
 
 def digest(rt: Runtime, now: datetime) -> JsonDict:
-    """Return the digest data: the queue, counts, waiting cases and failed messages."""
+    """Return the digest data: queue, counts, waiting cases, failed and kept messages."""
     with rt.database.session() as s:
         data = digest_data(s, now)
-        data["failed"] = [{**f, **failed_headers(s, int(f["ledger_id"]), rt.blobs)}
-                          for f in data["failed"]]
+        for part in ("failed", "kept"):
+            data[part] = [{**f, **failed_headers(s, int(f["ledger_id"]), rt.blobs)}
+                          for f in data[part]]
     data["timezone"] = rt.settings.general.timezone
     base = rt.settings.web.public_base_url
     if base:  # the digest links each case to the reviewers' workspace

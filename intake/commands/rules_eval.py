@@ -47,8 +47,9 @@ from triage.evaluate import (
     same_value,
     score_changes,
 )
-from triage.kind import ThreadHints, thread_hints
+from triage.kind import thread_hints
 from triage.records import TriageResult
+from triage.threading import ThreadHints
 
 SAMPLE_SUFFIXES = (".eml", ".msg", ".pdf", ".docx")
 EXPECTED_SUFFIX = ".expected.json"

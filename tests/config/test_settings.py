@@ -154,6 +154,9 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
     assert (caught.value.key, caught.value.line) == ("mailbox", 3)
 
 
+MAILDIR = '[mailboxes.famhp]\ntype = "maildir"\nprofile = "famhp"\npath = "mail"\n'
+
+
 @pytest.mark.parametrize(("body", "key", "line", "reason"), [
     ('[mailboxes.famhp]\ntype = "imap"\nhost = "h"\nusername = "u"\npassword_env = "P"\n'
      'security = "ssl"\n', "mailboxes.famhp.security", 6, "must be one of tls|starttls|plain"),
@@ -165,6 +168,18 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
     ('[general]\ntimezone = "Europe/Bruxelles"\n', "general.timezone", 2, "unknown time zone"),
     ('[general]\ncase_ref_format = "{prefix}-{number}"\n', "general.case_ref_format", 2,
      "cannot be filled"),
+    # Settings that `config check` accepted but that broke every poll (hardening):
+    ('[general]\nour_address = "intake@agency.example\\r\\nBcc: x@y.example"\n',
+     "general.our_address", 2, "plain e-mail address"),
+    ('[general]\nour_address = "intake@agency.example\\n"\n', "general.our_address", 2,
+     "plain e-mail address"),
+    ('[general]\nour_domain = "agency example"\n', "general.our_domain", 2, "domain name"),
+    ('[general]\ncase_ref_format = "{prefix}-{year}"\n', "general.case_ref_format", 2,
+     "must contain {seq}"),
+    ('[general]\ncase_ref_prefix = "DEROG"\n' + MAILDIR, "general.case_ref_prefix", 2,
+     "do not match the case_ref pattern of profile 'famhp'"),
+    ('[general]\ncase_ref_format = "{prefix}/{year}/{seq}"\n' + MAILDIR, "general.case_ref_prefix",
+     None, "do not match the case_ref pattern"),
 ])
 def test_bad_values_name_key_and_line(tmp_path: Path, body: str, key: str, line: int,
                                       reason: str) -> None:

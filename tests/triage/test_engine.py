@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.triage.builders import document, extraction, field, mail, profile_rules, signature
 from triage.engine import best_fields, retriage_case, triage_message
-from triage.kind import ThreadHints
+from triage.threading import ThreadHints
 
 RULES = profile_rules()
 SUBJECT = "Compassionate Use – UZ Leuven – J.D."

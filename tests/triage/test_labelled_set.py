@@ -21,8 +21,9 @@ from parsers.mime import message_to_parts
 from parsers.records import Extraction, ParsedMessage
 from tests.triage.builders import PROFILES, ROOT, profile_rules
 from triage.engine import retriage_case, triage_message
-from triage.kind import ThreadHints, thread_hints
+from triage.kind import thread_hints
 from triage.records import TriageResult
+from triage.threading import ThreadHints
 
 MESSAGES = ROOT / "tests" / "fixtures" / "messages"
 ASSERTED = ("kind", "request_type", "regulation", "language", "missing")

@@ -1,8 +1,9 @@
 """The reviewers' queue and daily digest: open cases in the order to look at them.
 
 ``digest_to_html`` and ``digest_to_text`` take the JSON data of
-``storage.reports.digest_data`` (``failed`` entries may carry the ``subject``, ``sender`` and
-``date`` the report command reads from the kept messages) and return the page or the text.
+``storage.reports.digest_data`` (``failed`` and ``kept`` entries may carry the ``subject``,
+``sender`` and ``date`` the report command reads from the kept messages) and return the page
+or the text.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ def digest_to_html(data: Data) -> str:
         section("waiting", "Waiting for the applicant", _waiting(data.get("waiting") or [], tz)),
         section("failed", "Messages that need attention (not filed)",
                 _failed(data.get("failed") or [], tz)),
+        section("kept", "Messages kept without a case (last day): no acknowledgement",
+                _kept(data.get("kept") or [], tz)),
     ]
     return str(page("Derogation mailbox: daily digest", CSS, body))
 
@@ -164,6 +167,17 @@ def _failed(failed: Sequence[Data], tz: str | None) -> Html:
                  "Every message was filed.", class_="failed")
 
 
+def _kept(kept: Sequence[Data], tz: str | None) -> Html:
+    """Return the messages kept with no case and no acknowledgement, with the reason."""
+    rows = [tag("tr", tag("td", local_time(k.get("received_at"), tz)),
+                tag("td", k.get("sender") or "—"), tag("td", k.get("subject") or "—"),
+                tag("td", f"{k.get('mailbox')}/{k.get('folder')} uid {k.get('uid')}"),
+                tag("td", k.get("reason") or "—"))
+            for k in kept]
+    return table(["Received", "From", "Subject", "Where", "Why no case"], rows,
+                 "No message was kept without a case.", class_="kept")
+
+
 # --- text -----------------------------------------------------------------------------------
 
 def digest_to_text(data: Data) -> str:
@@ -178,7 +192,9 @@ def digest_to_text(data: Data) -> str:
              f"WAITING FOR THE APPLICANT ({len(data.get('waiting') or [])}):",
              *_waiting_lines(data.get("waiting") or [], tz), "",
              f"NEEDS ATTENTION: messages not filed ({len(data.get('failed') or [])}):",
-             *_failed_lines(data.get("failed") or [], tz)]
+             *_failed_lines(data.get("failed") or [], tz), "",
+             f"KEPT WITHOUT A CASE, last day, not acknowledged ({len(data.get('kept') or [])}):",
+             *_kept_lines(data.get("kept") or [], tz)]
     return "\n".join(lines) + "\n"
 
 
@@ -192,10 +208,10 @@ def _case_line(case: Data) -> str:
             f"{link}")
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: str, limit: int = 120) -> str:
     """Return text on one line (a subject may fold), capped for a digest."""
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= 120 else flat[:117] + "..."
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 def _count_lines(counts: Sequence[Data]) -> list[str]:
@@ -213,6 +229,16 @@ def _waiting_lines(waiting: Sequence[Data], tz: str | None) -> list[str]:
     return [f"  {w.get('ref')}  waiting {duration(w.get('waiting_seconds'))} (since "
             f"{local_time(w.get('since'), tz)}, to {w.get('recipient')})  missing: "
             f"{', '.join(w.get('missing') or []) or '-'}" for w in waiting] or ["  none"]
+
+
+def _kept_lines(kept: Sequence[Data], tz: str | None) -> list[str]:
+    """Return two lines per message kept without a case: what it was and why."""
+    lines = []
+    for k in kept:
+        lines.append(f"  {local_time(k.get('received_at'), tz)}  from {k.get('sender') or '?'}: "
+                     f"{_one_line(k.get('subject') or '(no subject)')}")
+        lines.append(f"      why: {_one_line(k.get('reason') or '-', 300)}")
+    return lines or ["  none"]
 
 
 def _failed_lines(failed: Sequence[Data], tz: str | None) -> list[str]:
