@@ -10,6 +10,7 @@ named CHECK constraints.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -33,18 +34,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-JsonDict = dict[str, Any]
+from config.vocabulary import (
+    CaseStatus,
+    FieldOrigin,
+    LedgerState,
+    MessageRole,
+    OutboxState,
+    StoredIn,
+    names,
+)
 
-# received -> filed | failed | duplicate | ignored (decided, mailbox not yet changed)
-#          -> done | attention (the mailbox message was moved: final).
-LEDGER_STATES = ("received", "filed", "done", "failed", "attention", "duplicate", "ignored")
-CASE_STATUSES = (
-    "incomplete", "complete", "enquiry", "granted", "refused", "withdrawn", "closed")
-OPEN_CASE_STATUSES = ("incomplete", "complete", "enquiry")
-MESSAGE_ROLES = ("request", "follow_up", "duplicate", "enquiry", "automated", "other")
-FIELD_ORIGINS = ("extracted", "reviewer")
-OUTBOX_STATES = ("pending", "held", "sending", "sent", "failed", "uncertain", "suppressed")
-STORED_IN = ("file", "db")
+JsonDict = dict[str, Any]
 
 # Deterministic constraint names: later migrations (and SQLite batch mode) refer to them.
 NAMING_CONVENTION = {
@@ -65,9 +65,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def one_of(column: str, values: tuple[str, ...]) -> str:
+def one_of(column: str, vocabulary: type[StrEnum]) -> str:
     """Return a CHECK expression limiting a column to a vocabulary."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(v) for v in names(vocabulary))})"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -144,7 +144,7 @@ class RawMessageRow(Base):
     """The bytes of a received message, by content hash (kept in the blob store or inline)."""
 
     __tablename__ = "raw_message"
-    __table_args__ = (CheckConstraint(one_of("stored_in", STORED_IN), name="stored_in"),)
+    __table_args__ = (CheckConstraint(one_of("stored_in", StoredIn), name="stored_in"),)
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
@@ -159,7 +159,7 @@ class Ledger(Base):
     __tablename__ = "mailbox_ledger"
     __table_args__ = (
         UniqueConstraint("mailbox", "folder", "uidvalidity", "uid"),
-        CheckConstraint(one_of("state", LEDGER_STATES), name="state"),
+        CheckConstraint(one_of("state", LedgerState), name="state"),
         Index(None, "mailbox", "state"),
     )
 
@@ -173,7 +173,7 @@ class Ledger(Base):
     sha256: Mapped[str] = mapped_column(
         String(64), ForeignKey("raw_message.sha256"), index=True
     )
-    state: Mapped[str] = mapped_column(String(16), default="received")
+    state: Mapped[str] = mapped_column(String(16), default=LedgerState.RECEIVED)
     outcome: Mapped[str | None] = mapped_column(SafeText())
     error: Mapped[str | None] = mapped_column(SafeText())
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
@@ -207,7 +207,7 @@ class Case(Base):
     """A derogation request and everything learned about it."""
 
     __tablename__ = "case"
-    __table_args__ = (CheckConstraint(one_of("status", CASE_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", CaseStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(SafeText(), unique=True)
@@ -230,7 +230,7 @@ class CaseMessage(Base):
     """A message filed under a case (the request, follow-ups, duplicates ...)."""
 
     __tablename__ = "case_message"
-    __table_args__ = (CheckConstraint(one_of("role", MESSAGE_ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(one_of("role", MessageRole), name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
@@ -277,7 +277,7 @@ class ExtractedField(Base):
 
     __tablename__ = "extracted_field"
     __table_args__ = (
-        CheckConstraint(one_of("origin", FIELD_ORIGINS), name="origin"),
+        CheckConstraint(one_of("origin", FieldOrigin), name="origin"),
         Index(None, "case_id", "key"),
     )
 
@@ -292,7 +292,7 @@ class ExtractedField(Base):
     source_text: Mapped[str] = mapped_column(SafeText(), default="")
     rule: Mapped[str] = mapped_column(SafeText(), default="")
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
-    origin: Mapped[str] = mapped_column(String(16), default="extracted")
+    origin: Mapped[str] = mapped_column(String(16), default=FieldOrigin.EXTRACTED)
     actor: Mapped[str | None] = mapped_column(SafeText())
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("extracted_field.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -318,7 +318,7 @@ class OutgoingMessage(Base):
 
     __tablename__ = "outgoing_message"
     __table_args__ = (
-        CheckConstraint(one_of("state", OUTBOX_STATES), name="state"),
+        CheckConstraint(one_of("state", OutboxState), name="state"),
         Index(None, "state", "next_attempt_at"),
     )
 

@@ -14,11 +14,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from config.vocabulary import OPEN_CASE_STATUSES
 from storage.db import storage_errors
 from storage.export import case_to_dict, iso
 from storage.fields import field_history
 from storage.models import (
-    OPEN_CASE_STATUSES,
     Case,
     CaseMessage,
     ChecklistEntry,

@@ -27,25 +27,22 @@ from config.errors import IntakeError, StorageError
 from config.extraction_rules import FIELD_KEYS
 from config.profiles import load_profile
 from config.settings import Settings
-from intake.filing import document_to_record, field_to_value
+from config.vocabulary import CaseStatus, names
 from intake.runtime import Runtime, open_runtime
 from parsers.normalise import normalise
 from storage.blobs import BlobStore
-from storage.cases import case_by_ref, set_checklist, set_status
+from storage.cases import case_by_ref, set_status
+from storage.casestate import record_case_state, stored_case_state
 from storage.events import add_event
 from storage.fields import current_fields, set_reviewer_field
 from storage.ledger import ledger_raw
-from storage.messages import case_documents
-from storage.models import CASE_STATUSES, Case, JsonDict, Ledger
+from storage.models import Case, JsonDict, Ledger
 from storage.reports import case_report_data, digest_data
-from triage.checklist import evaluate_checklist
 from triage.reports.case_page import case_to_html
 from triage.reports.digest import digest_to_html, digest_to_text
 
 log = logging.getLogger(__name__)
 
-# Statuses that intake itself derives from the checklist; a person's decision is never undone.
-INTAKE_STATUSES = ("incomplete", "complete")
 STDOUT = "-"
 
 
@@ -233,25 +230,17 @@ def normalised_value(case: Case, key: str, value: str) -> str:
     return result[0]
 
 
-def recheck_checklist(s: Session, case: Case, actor: str, reason: str) -> list[str]:
-    """Re-evaluate a case's checklist over its current values; return the items that changed.
+def recheck_case(s: Session, case: Case, actor: str, reason: str) -> list[str]:
+    """Record a case's state after a reviewer's act; return the checklist items that changed.
 
-    A case still under intake (incomplete/complete) follows its checklist; a person's
-    decision (granted, refused ...) is left as it is.
+    The state (``triage.case``) keeps a reviewer's decision: a correction never undoes it.
     """
-    if not case.request_type:
-        return []
-    rules = load_profile(case.authority).triage
-    fields = {k: field_to_value(v) for k, v in current_fields(s, case).items()}
-    documents = [document_to_record(d) for d in case_documents(s, case)]
-    items = evaluate_checklist(case.request_type, fields, documents, case.subject, rules)
-    changes = set_checklist(s, case, items)
+    state = stored_case_state(s, case, load_profile(case.authority).triage)
+    if state.status != case.status:
+        set_status(s, case, state.status, actor, reason, decision=False)
+    changes = record_case_state(s, case, state, actor)
     for item_id, old, new in changes:
         add_event(s, case, actor, "checklist_changed", {"item": item_id, "from": old, "to": new})
-    missing = [i for i in items if i.severity == "required" and i.status in ("missing", "unclear")]
-    status = "complete" if items and not missing else "incomplete"
-    if case.status in INTAKE_STATUSES and status != case.status:
-        set_status(s, case, status, actor, reason)
     return [f"{item_id}: {old or 'new'} -> {new}" for item_id, old, new in changes]
 
 
@@ -265,8 +254,8 @@ def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
             value = normalised_value(case, args.field, args.value)
             before = current_fields(s, case).get(args.field)
             set_reviewer_field(s, case, args.field, value, actor)
-            changes = recheck_checklist(s, case, actor, f"checklist re-evaluated after "
-                                                        f"{args.field} was set by {actor}")
+            changes = recheck_case(s, case, actor, f"checklist re-evaluated after "
+                                                   f"{args.field} was set by {actor}")
             ref, status = case.ref, case.status
     except ReportError as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
@@ -284,9 +273,9 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
     """Record a decision on a case (`cases status REF STATUS --note TEXT [--actor NAME]`)."""
     actor = args.actor or default_actor()
     note = (args.note or "").strip()
-    if args.status not in CASE_STATUSES:
+    if args.status not in names(CaseStatus):
         print(f"derogation-intake: unknown status {args.status!r} "
-              f"(known: {', '.join(CASE_STATUSES)})", file=sys.stderr)
+              f"(known: {', '.join(names(CaseStatus))})", file=sys.stderr)
         return 1
     if not note:
         print("derogation-intake: a status change needs --note (the reason, for the record)",
@@ -298,6 +287,7 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
             case = _case(s, args.ref)
             before = case.status
             set_status(s, case, args.status, actor, note)
+            recheck_case(s, case, actor, note)
             ref = case.ref
     except ReportError as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
