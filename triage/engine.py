@@ -44,8 +44,8 @@ def triage_message(parsed: ParsedMessage, extraction: Extraction, rules: TriageR
                  if request_type.value and kind.kind in _REQUEST_KINDS else ())
     acknowledge, acknowledge_reasons = _acknowledge(kind, parsed, rules)
     return TriageResult(
-        kind=kind.kind, kind_reasons=kind.reasons, language=language, authority=authority,
-        request_type=request_type,
+        kind=MessageKind(kind.kind), kind_reasons=kind.reasons, language=language,
+        authority=authority, request_type=request_type,
         regulation=decide_regulation(rules, hits, fields),
         urgent=decide_urgency(rules, hits, fields, parsed.date),
         case_ref=kind.case_ref, fields=fields, all_fields=extraction.all_fields(),
@@ -93,9 +93,9 @@ def _request_type(kind: KindDecision, rules: TriageRules, hits: Sequence[Hit],
     """A request's type; a follow-up takes its case's type when the caller knows it."""
     if kind.kind not in _REQUEST_KINDS:
         return Decision(None, (f"not a request ({kind.kind})",))
-    if kind.kind == "follow_up" and hints is not None and hints.case_request_type:
+    if kind.kind == MessageKind.FOLLOW_UP and hints is not None and hints.case_request_type:
         return Decision(hints.case_request_type, (f"request type of case {kind.case_ref}",))
-    if kind.kind == "follow_up" and not any(
+    if kind.kind == MessageKind.FOLLOW_UP and not any(
             cue_votes(rules.request_type.cues, hits, documents, fields)):
         # The profile's default is for requests; a bare follow-up takes its case's type.
         return Decision(None, ("follow-up without cues: the case's request type applies",))

@@ -10,7 +10,6 @@ from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 
 from config.triage_rules import TriageRules
-from config.vocabulary import MessageKind
 from parsers.records import ExtractedDocument, FieldValue, ParsedMessage
 from triage.caseref import find_case_ref, normalise_case_ref
 from triage.decide import cue_votes
@@ -34,7 +33,7 @@ class ThreadHints:
 class KindDecision:
     """The kind with its reasons, the case a follow-up belongs to, and flags."""
 
-    kind: MessageKind
+    kind: str  # a config.vocabulary.MessageKind (triage.engine checks it)
     reasons: tuple[str, ...]
     case_ref: str | None = None
     flags: tuple[str, ...] = ()
@@ -58,7 +57,7 @@ def decide_kind(parsed: ParsedMessage, automated: Decision, rules: TriageRules,
                 fields: Mapping[str, FieldValue], hints: ThreadHints | None) -> KindDecision:
     """Decide the kind: automated first, then follow-up, new request, enquiry, other."""
     if automated.value == "yes":
-        return KindDecision(MessageKind.AUTOMATED, automated.reasons)
+        return KindDecision("automated", automated.reasons)
     cited = hints.cited_ref if hints and hints.cited_ref else find_case_ref(
         [parsed.subject, parsed.body_text], rules)
     thread = _thread(parsed, cited, hints)
@@ -69,8 +68,8 @@ def decide_kind(parsed: ParsedMessage, automated: Decision, rules: TriageRules,
         # A reference no case has (a typo, another office's): a person must check it.
         why = f"cites {cited}, which names no known case (kind.unknown_case_ref_kind)"
         if rules.kind.unknown_case_ref_kind == "follow_up":
-            return KindDecision(MessageKind.FOLLOW_UP, (why,), None, (UNKNOWN_CASE_REF,))
-        return KindDecision(MessageKind.NEW_REQUEST, (why, *content.reasons), None, (UNKNOWN_CASE_REF,))
+            return KindDecision("follow_up", (why,), None, (UNKNOWN_CASE_REF,))
+        return KindDecision("new_request", (why, *content.reasons), None, (UNKNOWN_CASE_REF,))
     return content
 
 
@@ -80,14 +79,14 @@ def _thread(parsed: ParsedMessage, cited: str | None,
     known = hints.ref_known if hints else None
     if cited is not None and known is not False:
         checked = "known case" if known else "not looked up"
-        return KindDecision(MessageKind.FOLLOW_UP, (f"cites case reference {cited} ({checked})",),
+        return KindDecision("follow_up", (f"cites case reference {cited} ({checked})",),
                             normalise_case_ref(cited))
     if hints is not None and hints.thread_case:
-        return KindDecision(MessageKind.FOLLOW_UP, (f"replies to a message of case {hints.thread_case}",),
+        return KindDecision("follow_up", (f"replies to a message of case {hints.thread_case}",),
                             hints.thread_case)
     replied = parsed.in_reply_to or parsed.references
     if replied and hints is None:
-        return KindDecision(MessageKind.FOLLOW_UP, (f"replies to <{replied[0]}> (thread not looked up)",))
+        return KindDecision("follow_up", (f"replies to <{replied[0]}> (thread not looked up)",))
     return None
 
 
@@ -97,11 +96,11 @@ def _by_content(rules: TriageRules, hits: Sequence[Hit], documents: Sequence[Ext
     kind_rules = rules.kind
     forms = [d for d in documents if d.kind in kind_rules.request_documents]
     if forms:
-        return KindDecision(MessageKind.NEW_REQUEST, tuple(
+        return KindDecision("new_request", tuple(
             f"kind.request_documents: {d.filename} is {d.kind}" for d in forms))
     given = [k for k in kind_rules.request_fields if k in fields]
     if given and len(given) >= kind_rules.request_fields_min:
-        return KindDecision(MessageKind.NEW_REQUEST, (
+        return KindDecision("new_request", (
             f"kind.request_fields: {len(given)} request fields given ({', '.join(given)}; "
             f"at least {kind_rules.request_fields_min} needed)",))
     return _by_words(rules, hits)
@@ -114,9 +113,9 @@ def _by_words(rules: TriageRules, hits: Sequence[Hit]) -> KindDecision:
     enquiry = sum(w for label, w, _ in votes if label == "enquiry")
     reasons = tuple(reason for _, _, reason in votes)
     if enquiry > 0 and enquiry >= request:
-        return KindDecision(MessageKind.ENQUIRY, (*reasons, f"question words {enquiry:g} >= request "
+        return KindDecision("enquiry", (*reasons, f"question words {enquiry:g} >= request "
                                                   f"words {request:g}, no request form"))
     if request > 0:
-        return KindDecision(MessageKind.NEW_REQUEST, (*reasons, f"request words {request:g} > question "
+        return KindDecision("new_request", (*reasons, f"request words {request:g} > question "
                                                       f"words {enquiry:g}"))
-    return KindDecision(MessageKind.OTHER, ("no request form, request fields, request or question words",))
+    return KindDecision("other", ("no request form, request fields, request or question words",))
