@@ -9,7 +9,7 @@ from pathlib import Path
 from config.profiles import Profile, load_profile
 from config.settings import Settings
 from config.templates import TemplateSet, load_templates
-from config.triage_rules import LANGUAGES
+from config.vocabulary import Language
 from intake.replies.delivery import Delivery, open_delivery
 from intake.workers import PreparePool
 from parsers.records import Limits
@@ -75,7 +75,7 @@ class Runtime:
         detect_language(["Warming up the language detector with a sentence."])
         for mailbox in self.settings.mailboxes:
             rules = self.profile(mailbox.profile).triage
-            for lang in LANGUAGES:
+            for lang in Language:
                 find_cues("warm-up", lang, rules, "body")
         return time.perf_counter() - started
 

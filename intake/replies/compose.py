@@ -20,15 +20,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from config.templates import FALLBACK_LANGUAGE, LANGUAGES, RenderedText, TemplateSet
+from config.templates import RenderedText, TemplateSet
+from config.vocabulary import FALLBACK_LANGUAGE, Language, Severity, names
 from intake.replies.policy import reply_recipient, usable_address
 from parsers.records import ParsedMessage
-from triage.records import ChecklistItem, TriageResult
+from triage.records import ChecklistItem, TriageResult, missing_items
 
 MAX_REFERENCES = 20  # RFC 5322 lets a thread grow without end; mail clients cope with ~20
 MAX_SUBJECT_CHARS = 200
 MAX_ID_CHARS = 250
-_MISSING_STATUSES = ("missing", "unclear")
 
 # Reply and forward prefixes of the mail clients our applicants use (EN, FR, NL, DE, ...),
 # with the counters some add ("Re[2]:", "AW(3):").
@@ -124,8 +124,8 @@ def reply_context(parsed: ParsedMessage, result: TriageResult, *, case_ref: str,
         # Only the device, never a patient field: the reference is all we repeat.
         "device_name": clean_text(device.value, 120) if device else None,
         "documents": [clean_text(name, 200) for name in documents],
-        "missing": _items(checklist, "required"),
-        "advisory": _items(checklist, "advisory"),
+        "missing": _items(checklist, Severity.REQUIRED),
+        "advisory": _items(checklist, Severity.ADVISORY),
         "cited_ref": clean_text(cited, 60) if cited else None,
         "contact_address": contact_address,
         "original_subject": clean_text(parsed.subject, MAX_SUBJECT_CHARS),
@@ -133,14 +133,15 @@ def reply_context(parsed: ParsedMessage, result: TriageResult, *, case_ref: str,
     }
 
 
-def _items(checklist: Sequence[ChecklistItem], severity: str) -> list[dict[str, str]]:
-    return [{"id": item.id, "status": item.status} for item in checklist
-            if item.severity == severity and item.status in _MISSING_STATUSES]
+def _items(checklist: Sequence[ChecklistItem], severity: Severity) -> list[dict[str, str]]:
+    """The items of a severity the case lacks, with their status (missing or unclear)."""
+    status = {item.id: item.status for item in checklist}
+    return [{"id": item, "status": status[item]} for item in missing_items(checklist, severity)]
 
 
 def _language(result: TriageResult) -> str:
     value = result.language.value
-    return value if value in LANGUAGES else FALLBACK_LANGUAGE
+    return value if value in names(Language) else FALLBACK_LANGUAGE
 
 
 def clean_text(value: str, limit: int) -> str:

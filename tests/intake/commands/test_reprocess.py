@@ -36,7 +36,7 @@ from storage.outbox import outbox_list
 from tests.intake.e2e import MESSAGES, labelled
 from tests.storage.factories import parsed, triage
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PROFILES = REPO / "config" / "profiles"
 # A label variant that the flattened English Part 1 prints and no other rule stands in for.
 VARIANT = '"Trade name of the device", '

@@ -24,7 +24,7 @@ from storage.messages import add_message
 from tests.storage.factories import field, parsed, record_values, triage
 from triage.evaluate import baseline_from_json, precision_recall
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROFILES = ROOT / "config" / "profiles"
 FORMS = ROOT / "tests" / "fixtures" / "forms"
 MESSAGES = ROOT / "tests" / "fixtures" / "messages"

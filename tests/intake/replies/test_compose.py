@@ -24,7 +24,7 @@ from intake.replies.compose import (
 from parsers.records import FieldValue, ParsedMessage, Source
 from triage.records import ChecklistItem, Decision, TriageResult
 
-PROFILES = Path(__file__).resolve().parents[2] / "config" / "profiles"
+PROFILES = Path(__file__).resolve().parents[3] / "config" / "profiles"
 REF = "DRG-2025-000123"
 OURS = "derogation.meddev@fagg-afmps.be"
 DOMAIN = "fagg-afmps.be"
