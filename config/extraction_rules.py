@@ -25,33 +25,26 @@ from config.rulefile import (
     require,
     rule_error,
 )
+from config.vocabulary import (
+    ApplicantRole,
+    DocumentKind,
+    FieldKey,
+    Language,
+    Regulation,
+    RiskClass,
+    names,
+)
 from parsers.normalise import NORMALISERS, fold
 
-# The canonical fields of shared/domain.md.
-DOMAIN_FIELD_KEYS: tuple[str, ...] = (
-    "applicant_name", "applicant_role", "contact_name", "contact_email", "contact_phone",
-    "manufacturer_name", "manufacturer_address", "manufacturer_srn", "device_name",
-    "device_model", "device_reference", "udi_di", "risk_class", "regulation",
-    "intended_purpose", "quantity", "hospital_name", "physician_name", "physician_email",
-    "patient_reference", "intended_use_date", "justification", "regulatory_status",
-    "signature_date",
-)
-# Not in domain.md's table, but its national-derogation checklist item `scope` needs "the
-# period" (config/triage_rules.py and tests/fixtures/forms/README.md name it so): an ISO 8601
-# interval "start/end".
-EXTRA_FIELD_KEYS: tuple[str, ...] = ("period",)
-FIELD_KEYS: tuple[str, ...] = DOMAIN_FIELD_KEYS + EXTRA_FIELD_KEYS
-DOCUMENT_KINDS: tuple[str, ...] = (
-    "form_part1", "form_part2", "national_form", "mandate", "ifu", "labelling",
-    "risk_analysis", "clinical_data", "gspr_declaration", "institution_statement",
-    "informed_consent", "other",
-)
-LANGUAGES: tuple[str, ...] = ("en", "fr", "nl", "de")
+# The canonical fields, document kinds and languages (config.vocabulary), in their order.
+FIELD_KEYS: tuple[str, ...] = names(FieldKey)
+DOCUMENT_KINDS: tuple[str, ...] = names(DocumentKind)
+LANGUAGES: tuple[str, ...] = names(Language)
 # Fields whose normal form is one of a few values: a ticked box must give one of them.
 ENUM_VALUES: dict[str, tuple[str, ...]] = {
-    "applicant_role": ("manufacturer", "authorised_representative", "mandated_third_party"),
-    "regulation": ("MDR", "IVDR"),
-    "risk_class": ("I", "IIa", "IIb", "III", "A", "B", "C", "D"),
+    FieldKey.APPLICANT_ROLE: names(ApplicantRole),
+    FieldKey.REGULATION: names(Regulation),
+    FieldKey.RISK_CLASS: names(RiskClass),
 }
 
 _TOP_KEYS = ("profile", "include", "fields", "checkboxes", "kinds", "signatures", "synonyms")

@@ -24,10 +24,10 @@ from jinja2 import meta
 from config.errors import ConfigError
 from config.rulefile import check_known_keys, read_toml, require, rule_error
 from config.triage_rules_load import load_triage_rules
+from config.vocabulary import FALLBACK_LANGUAGE, Language, names
 
 TEMPLATE_NAMES = ("new_complete", "new_incomplete", "follow_up", "enquiry", "unknown_ref")
-LANGUAGES = ("en", "fr", "nl", "de")
-FALLBACK_LANGUAGE = "en"
+LANGUAGES = names(Language)  # a folder per language
 STRINGS_FILE = "strings.toml"
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"

@@ -15,34 +15,33 @@ from sqlalchemy.orm import Session
 
 from config.profiles import Profile
 from config.templates import TemplateSet
+from config.vocabulary import MessageRole
 from intake.replies.compose import choose_template, compose_acknowledgement
 from intake.replies.policy import count_recent, reply_decision, reply_recipient
 from intake.runtime import Runtime
 from intake.work import Work
-from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage, Signature
-from parsers.records import Source as FieldSource
+from parsers.records import Extraction, ParsedMessage
 from storage.cases import (
     case_addresses,
     case_by_ack_ids,
     case_by_message_ids,
     case_by_ref,
-    case_checklist,
     case_has_document_hashes,
     create_case,
     next_case_ref,
-    set_checklist,
-    status_from_triage,
-    update_case_triage,
+    stored_checklist,
+    triage_to_dict,
 )
+from storage.casestate import record_case_state, stored_case_state
 from storage.events import add_event
-from storage.fields import add_fields, current_fields
+from storage.fields import keep_alternatives
 from storage.ledger import ledger_set_state
-from storage.messages import add_documents, add_message, case_documents
-from storage.models import Case, Document, ExtractedField, Ledger
+from storage.messages import add_documents, add_message
+from storage.models import Case, Ledger
 from storage.outbox import ack_recipients_since, outbox_add
+from triage.case import COUNTED_ROLES, opening_role
 from triage.caseref import find_case_ref
-from triage.checklist import evaluate_checklist
-from triage.records import ChecklistItem, TriageResult
+from triage.records import ChecklistItem, TriageResult, missing_items
 from triage.threading import ThreadHints, decide_join, sender_standing
 
 ACTOR = "intake"
@@ -66,7 +65,7 @@ class Filed:
         if self.case_ref is None:
             return f"kept {self.kind} message from {sender}: no case, no acknowledgement"
         line = f"filed {self.case_ref} ({self.role}) from {sender}"
-        if self.role in ("request", "follow_up"):
+        if self.role in (MessageRole.REQUEST, MessageRole.FOLLOW_UP):
             line += f": missing {', '.join(self.missing) if self.missing else 'nothing'}"
         return f"{line}; acknowledgement {self.acknowledgement}"
 
@@ -99,12 +98,10 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         if case is None:
             ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
             return _filed(None, role, work, (), "none")
-        checklist = _file_into(s, rt, work, row, case, role)
+        checklist = _file_into(s, rt, work, row, case, MessageRole(role))
         ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
         ledger_set_state(s, row, "filed", case_id=case.id, outcome=f"{role} {case.ref}")
-        missing = tuple(i.id for i in checklist
-                        if i.severity == "required" and i.status in ("missing", "unclear"))
-        return _filed(case.ref, role, work, missing, ack)
+        return _filed(case.ref, role, work, missing_items(checklist), ack)
 
 
 def kept_reason(result: TriageResult) -> str:
@@ -132,8 +129,7 @@ def _target_case(s: Session, rt: Runtime, work: Work) -> tuple[Case | None, str]
     twin = _duplicate_submission(s, parsed, result)
     if twin is not None:
         return twin, "duplicate"
-    role = {"new_request": "request", "enquiry": "enquiry"}.get(result.kind, "other")
-    return _new_case(s, rt, parsed, result), role
+    return _new_case(s, rt, parsed, result), opening_role(result.kind)
 
 
 def _thread_case(s: Session, rt: Runtime, work: Work) -> Case | None:
@@ -170,40 +166,27 @@ def _new_case(s: Session, rt: Runtime, parsed: ParsedMessage, result: TriageResu
 
 
 def _file_into(s: Session, rt: Runtime, work: Work, row: Ledger, case: Case,
-               role: str) -> tuple[ChecklistItem, ...]:
-    """Add the message, its documents and fields to the case; return the new checklist."""
+               role: MessageRole) -> tuple[ChecklistItem, ...]:
+    """Add the message and its documents to the case; return the case's checklist."""
     assert work.parsed is not None and work.triage is not None
     result = work.triage
     message = add_message(s, case, row, work.parsed, result, role)
     documents = add_documents(s, case, message, result.documents)
-    add_fields(s, case, message, result.all_fields, {d.sha256: d for d in documents})
     add_event(s, case, ACTOR, "message_filed", {
         "role": role, "kind": result.kind, "message_id": work.parsed.message_id,
         "sender": work.parsed.sender, "subject": work.parsed.subject,
         "documents": [d.filename for d in result.documents],
         "fields": sorted({f.key for f in result.all_fields}),
     })
-    if role in ("automated", "duplicate"):
-        return tuple(_stored_checklist(s, case))
-    return _recheck(s, rt, work, case, role)
-
-
-def _recheck(s: Session, rt: Runtime, work: Work, case: Case,
-             role: str) -> tuple[ChecklistItem, ...]:
-    """Re-evaluate the case's checklist over every document and current field it holds."""
-    assert work.parsed is not None and work.triage is not None
-    result = work.triage
-    profile = rt.profile(work.profile)
-    request_type = case.request_type or result.request_type.value
-    fields = {k: field_to_value(v) for k, v in current_fields(s, case).items()}
-    documents = [document_to_record(d) for d in case_documents(s, case)]
-    checklist: tuple[ChecklistItem, ...] = ()
-    if request_type:
-        checklist = evaluate_checklist(request_type, fields, documents, case.subject,
-                                       profile.triage)
-    _log_checklist(s, case, set_checklist(s, case, checklist))
-    merged = _merged_triage(result, case, request_type, fields, checklist)
-    update_case_triage(s, case, merged, _case_status(case, merged, role))
+    checklist: tuple[ChecklistItem, ...]
+    if role in COUNTED_ROLES:
+        state = stored_case_state(s, case, rt.profile(work.profile).triage)
+        _log_checklist(s, case, record_case_state(s, case, state, ACTOR,
+                                                  triage_to_dict(result)))
+        checklist = state.checklist
+    else:  # an auto-reply or a re-sent duplicate decides nothing about the case
+        checklist = tuple(stored_checklist(s, case))
+    keep_alternatives(s, case, message, result.all_fields, {d.sha256: d for d in documents})
     return checklist
 
 
@@ -217,39 +200,6 @@ def _log_checklist(s: Session, case: Case, changes: list[tuple[str, str, str]]) 
         return
     for item_id, old, new in changes:
         add_event(s, case, ACTOR, "checklist_changed", {"item": item_id, "from": old, "to": new})
-
-
-def _merged_triage(result: TriageResult, case: Case, request_type: str | None,
-                   fields: dict[str, FieldValue],
-                   checklist: tuple[ChecklistItem, ...]) -> TriageResult:
-    """Return the message's triage widened to the whole case (fields, checklist)."""
-    from dataclasses import replace
-
-    from triage.records import Decision
-
-    rt_decision = result.request_type
-    if request_type and request_type != rt_decision.value:
-        rt_decision = Decision(request_type, ("kept from the case",))
-    regulation = result.regulation
-    if case.regulation and not regulation.value:
-        regulation = Decision(case.regulation, ("kept from the case",))
-    return replace(result, request_type=rt_decision, regulation=regulation, fields=fields,
-                   checklist=checklist)
-
-
-def _case_status(case: Case, merged: TriageResult, role: str) -> str:
-    """Keep a reviewer's decision; otherwise derive the status from the checklist."""
-    if case.status in ("granted", "refused", "withdrawn", "closed"):
-        return case.status
-    if role == "enquiry" or (role == "other" and not merged.checklist):
-        return "enquiry" if role == "enquiry" else "incomplete"
-    return status_from_triage(merged)
-
-
-def _stored_checklist(s: Session, case: Case) -> list[ChecklistItem]:
-    """Return the case's checklist as it stands."""
-    return [ChecklistItem(e.item_id, e.severity, e.status, e.evidence)  # type: ignore[arg-type]
-            for e in case_checklist(s, case)]
 
 
 @dataclass(frozen=True)
@@ -267,9 +217,9 @@ def _queue_acknowledgement(s: Session, rt: Runtime, work: Work, case: Case, role
                            checklist: Sequence[ChecklistItem]) -> str:
     """Compose the acknowledgement and put it in the outbox, or record why not."""
     assert work.parsed is not None and work.triage is not None
-    if role in ("automated", "duplicate"):
-        return "none" if role == "automated" else "suppressed: duplicate submission"
-    reply = Reply(work.parsed, work.triage, role == "follow_up",
+    if role not in COUNTED_ROLES:
+        return "none" if role == MessageRole.AUTOMATED else "suppressed: duplicate submission"
+    reply = Reply(work.parsed, work.triage, role == MessageRole.FOLLOW_UP,
                   [d.filename for d in work.triage.documents], checklist)
     return queue_acknowledgement(s, rt, case, reply, rt.templates(work.profile), ACTOR)
 
@@ -308,28 +258,3 @@ def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
               {"message_id": mail.message_id, "template": mail.template, "held": held,
                "to": mail.recipient})
     return "held" if held else "queued"
-
-
-def field_to_value(row: ExtractedField) -> FieldValue:
-    """Turn a stored field row back into the record triage works on."""
-    known = {k: v for k, v in (row.source or {}).items() if k in FieldSource.__dataclass_fields__}
-    known.setdefault("filename", None)
-    known.setdefault("sha256", None)
-    known.setdefault("channel", row.origin)
-    return FieldValue(row.key, row.value, row.raw, FieldSource(**known), row.rule,
-                      row.confidence)
-
-
-def document_to_record(row: Document) -> ExtractedDocument:
-    """Turn a stored document row back into the record the checklist works on."""
-    signatures = tuple(
-        Signature(name=str(sig.get("name", "")), signed=bool(sig.get("signed")),
-                  page=sig.get("page"),
-                  source=FieldSource(row.filename, row.sha256, "acroform"))
-        for sig in row.signatures or []
-    )
-    return ExtractedDocument(
-        filename=row.filename, sha256=row.sha256, content_type=row.content_type,
-        size=row.size, kind=row.kind, kind_rule=row.kind_rule, pages=row.pages,
-        language=None, text="", fields=(), signatures=signatures, error=row.error,
-        error_detail=row.error_detail or "")

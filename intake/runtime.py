@@ -15,7 +15,7 @@ from config.errors import ConfigError
 from config.profiles import Profile, load_profile
 from config.settings import Settings, database_password
 from config.templates import TemplateSet, load_templates
-from config.triage_rules import LANGUAGES
+from config.vocabulary import Language
 from parsers.records import Limits
 from storage.blobs import BlobStore
 from storage.db import Database, default_sqlite_url, upgrade
@@ -113,7 +113,7 @@ class Runtime:
         detect_language(["Warming up the language detector with a sentence."])
         for mailbox in self.settings.mailboxes:
             rules = self.profile(mailbox.profile).triage
-            for lang in LANGUAGES:
+            for lang in Language:
                 find_cues("warm-up", lang, rules, "body")
         return time.perf_counter() - started
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 # A reason code is a stable, lower_snake string that reports and the checklist can show.
 # Known codes: "encrypted", "broken", "unsupported_format", "zip_bomb", "too_large",
@@ -211,9 +210,6 @@ class Extraction:
     def all_fields(self) -> tuple[FieldValue, ...]:
         """Return body fields then every document's fields, in document order."""
         return self.body_fields + tuple(f for d in self.documents for f in d.fields)
-
-
-ItemStatus = Literal["present", "missing", "unclear", "not_applicable"]
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,8 @@ def case_to_dict(s: Session, case: Case) -> JsonDict:
         # From the stored checklist, so a reviewer's correction shows at once.
         "missing": missing,
         "complete": bool(checklist) and not missing,
+        # Values messages stated that differ from the one that stands (triage.case).
+        "disagreements": (case.triage or {}).get("disagreements", {}),
         "messages": [message_to_dict(m) for m in messages],
         "outgoing": [outgoing_to_dict(o) for o in outbox_for_case(s, case)],
         "events": [event_to_dict(e) for e in case_events(s, case)],

@@ -10,10 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
+from config.vocabulary import LedgerState, names
 from parsers.headers import raw_sender
 from storage.blobs import BlobStore, sha256_of
 from storage.db import storage_errors
-from storage.models import LEDGER_STATES, Ledger, MailboxCursor, RawMessageRow, utcnow
+from storage.models import Ledger, MailboxCursor, RawMessageRow, utcnow
 from storage.records import MailboxKey, RawMessage
 from storage.sql import attach, insert_ignoring_conflict, normalise_message_id
 
@@ -175,7 +176,7 @@ def ledger_set_state(
 
     The stored row is re-read first; the returned row is the one in s.
     """
-    if state not in LEDGER_STATES:
+    if state not in names(LedgerState):
         raise StorageError(f"unknown ledger state {state!r}")
     # Re-read under lock: a stale copy (even one merged into s) must not undo committed work.
     row = attach(s, row, lock=True)

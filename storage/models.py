@@ -34,31 +34,21 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from config.vocabulary import (
+    CaseStatus,
+    FieldOrigin,
+    LedgerState,
+    LinkKind,
+    MessageRole,
+    OutboxState,
+    Role,
+    StoredIn,
+    names,
+)
+
 JsonDict = dict[str, Any]
 
-# received -> filed | failed | duplicate | ignored (decided, mailbox not yet changed)
-#          -> done | attention (the mailbox message was moved: final).
-LEDGER_STATES = ("received", "filed", "done", "failed", "attention", "duplicate", "ignored")
-CASE_STATUSES = (
-    "incomplete", "complete", "enquiry", "granted", "refused", "withdrawn", "closed")
-OPEN_CASE_STATUSES = ("incomplete", "complete", "enquiry")
-MESSAGE_ROLES = ("request", "follow_up", "duplicate", "enquiry", "automated", "other")
-FIELD_ORIGINS = ("extracted", "reviewer")
-OUTBOX_STATES = ("pending", "held", "sending", "sent", "failed", "uncertain", "suppressed")
-STORED_IN = ("file", "db")
 
-
-class Role(StrEnum):
-    """What a workspace account may do: look, review, or also administer."""
-
-    VIEWER = "viewer"
-    REVIEWER = "reviewer"
-    ADMINISTRATOR = "administrator"
-
-
-ROLES = tuple(Role)
-# related: two cases about the same matter; merged: other_case's messages were moved in.
-LINK_KINDS = ("related", "merged")
 
 # Deterministic constraint names: later migrations (and SQLite batch mode) refer to them.
 NAMING_CONVENTION = {
@@ -79,9 +69,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def one_of(column: str, values: tuple[str, ...]) -> str:
+def one_of(column: str, vocabulary: type[StrEnum]) -> str:
     """Return a CHECK expression limiting a column to a vocabulary."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(v) for v in names(vocabulary))})"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -158,7 +148,7 @@ class RawMessageRow(Base):
     """The bytes of a received message, by content hash (kept in the blob store or inline)."""
 
     __tablename__ = "raw_message"
-    __table_args__ = (CheckConstraint(one_of("stored_in", STORED_IN), name="stored_in"),)
+    __table_args__ = (CheckConstraint(one_of("stored_in", StoredIn), name="stored_in"),)
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
@@ -173,7 +163,7 @@ class Ledger(Base):
     __tablename__ = "mailbox_ledger"
     __table_args__ = (
         UniqueConstraint("mailbox", "folder", "uidvalidity", "uid"),
-        CheckConstraint(one_of("state", LEDGER_STATES), name="state"),
+        CheckConstraint(one_of("state", LedgerState), name="state"),
         Index(None, "mailbox", "state"),
     )
 
@@ -187,7 +177,7 @@ class Ledger(Base):
     sha256: Mapped[str] = mapped_column(
         String(64), ForeignKey("raw_message.sha256"), index=True
     )
-    state: Mapped[str] = mapped_column(String(16), default="received")
+    state: Mapped[str] = mapped_column(String(16), default=LedgerState.RECEIVED)
     outcome: Mapped[str | None] = mapped_column(SafeText())
     error: Mapped[str | None] = mapped_column(SafeText())
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
@@ -221,7 +211,7 @@ class Case(Base):
     """A derogation request and everything learned about it."""
 
     __tablename__ = "case"
-    __table_args__ = (CheckConstraint(one_of("status", CASE_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", CaseStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(SafeText(), unique=True)
@@ -244,7 +234,7 @@ class CaseMessage(Base):
     """A message filed under a case (the request, follow-ups, duplicates ...)."""
 
     __tablename__ = "case_message"
-    __table_args__ = (CheckConstraint(one_of("role", MESSAGE_ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(one_of("role", MessageRole), name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
@@ -291,7 +281,7 @@ class ExtractedField(Base):
 
     __tablename__ = "extracted_field"
     __table_args__ = (
-        CheckConstraint(one_of("origin", FIELD_ORIGINS), name="origin"),
+        CheckConstraint(one_of("origin", FieldOrigin), name="origin"),
         Index(None, "case_id", "key"),
     )
 
@@ -306,7 +296,7 @@ class ExtractedField(Base):
     source_text: Mapped[str] = mapped_column(SafeText(), default="")
     rule: Mapped[str] = mapped_column(SafeText(), default="")
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
-    origin: Mapped[str] = mapped_column(String(16), default="extracted")
+    origin: Mapped[str] = mapped_column(String(16), default=FieldOrigin.EXTRACTED)
     actor: Mapped[str | None] = mapped_column(SafeText())
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("extracted_field.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -332,7 +322,7 @@ class OutgoingMessage(Base):
 
     __tablename__ = "outgoing_message"
     __table_args__ = (
-        CheckConstraint(one_of("state", OUTBOX_STATES), name="state"),
+        CheckConstraint(one_of("state", OutboxState), name="state"),
         Index(None, "state", "next_attempt_at"),
     )
 
@@ -373,7 +363,7 @@ class WebUser(Base):
     """An account of the reviewers' workspace; its password is kept as an Argon2 hash."""
 
     __tablename__ = "web_user"
-    __table_args__ = (CheckConstraint(one_of("role", ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(one_of("role", Role), name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(SafeText(), unique=True)
@@ -465,7 +455,7 @@ class CaseLink(Base):
     """Two cases tied by a reviewer: related, or merged (with what moved, to undo it)."""
 
     __tablename__ = "case_link"
-    __table_args__ = (CheckConstraint(one_of("kind", LINK_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(one_of("kind", LinkKind), name="kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)

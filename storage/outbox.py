@@ -15,8 +15,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
+from config.vocabulary import OutboxState, names
 from storage.db import StorageConflict, storage_errors
-from storage.models import OUTBOX_STATES, Case, CaseMessage, OutgoingMessage, utcnow
+from storage.models import Case, CaseMessage, OutgoingMessage, utcnow
 from storage.sql import attach, normalise_message_id
 
 # Action -> (the state it leads to, the states it may start from).
@@ -191,7 +192,7 @@ def outbox_suppress(s: Session, msg: OutgoingMessage, reason: str) -> OutgoingMe
 @storage_errors
 def outbox_in_state(s: Session, state: str) -> list[OutgoingMessage]:
     """Return the replies in a state, oldest first."""
-    if state not in OUTBOX_STATES:
+    if state not in names(OutboxState):
         raise StorageError(f"unknown outbox state {state!r}")
     query = select(OutgoingMessage).where(OutgoingMessage.state == state)
     return list(s.scalars(query.order_by(OutgoingMessage.id)))

@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from config.vocabulary import OPEN_CASE_STATUSES, CaseStatus, Severity
+from storage.cases import entry_to_item
 from storage.db import storage_errors
 from storage.export import case_to_dict, iso
 from storage.fields import field_history
 from storage.models import (
-    OPEN_CASE_STATUSES,
     Case,
     CaseMessage,
     ChecklistEntry,
@@ -28,15 +29,14 @@ from storage.models import (
     Ledger,
     OutgoingMessage,
 )
+from triage.case import COUNTED_ROLES
+from triage.records import missing_items
 
 # A message that failed intake sits in these ledger states: decided ("failed") and, once
 # moved to the Needs-attention folder, final ("attention").
 NEEDS_ATTENTION_STATES = ("failed", "attention")
 # Only an incomplete case waits for the applicant: a complete one waits for the agency.
-WAITING_STATUSES = ("incomplete",)
-# Messages that answer us: out-of-office replies and re-sent duplicates bring nothing new.
-APPLICANT_ROLES = ("request", "follow_up", "enquiry", "other")
-NOT_DONE = ("missing", "unclear")
+WAITING_STATUSES = (CaseStatus.INCOMPLETE,)
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,9 @@ def _checklists(s: Session, case_ids: Sequence[int]) -> dict[int, list[Checklist
     return grouped
 
 
-def _not_done(entries: Iterable[ChecklistEntry], severity: str) -> tuple[str, ...]:
+def _not_done(entries: Iterable[ChecklistEntry], severity: Severity) -> tuple[str, ...]:
     """Return the ids of items of a severity that are missing or unclear."""
-    return tuple(e.item_id for e in entries if e.severity == severity and e.status in NOT_DONE)
+    return missing_items(map(entry_to_item, entries), severity)
 
 
 def _open_case(case: Case, entries: list[ChecklistEntry], now: datetime) -> OpenCase:
@@ -145,7 +145,8 @@ def _open_case(case: Case, entries: list[ChecklistEntry], now: datetime) -> Open
         subject=case.subject, applicant_email=case.applicant_email,
         created_at=case.created_at, updated_at=case.updated_at,
         age_seconds=_seconds(now, case.created_at),
-        missing=_not_done(entries, "required"), advisory_missing=_not_done(entries, "advisory"),
+        missing=_not_done(entries, Severity.REQUIRED),
+        advisory_missing=_not_done(entries, Severity.ADVISORY),
         checklist_items=len(entries))
 
 
@@ -173,9 +174,12 @@ def _last_sent_acks(s: Session, case_ids: Sequence[int]) -> dict[int, OutgoingMe
 
 
 def _last_applicant_messages(s: Session, case_ids: Sequence[int]) -> dict[int, datetime]:
-    """Return when each case last filed a message from the applicant's side."""
+    """Return when each case last filed a message from the applicant's side.
+
+    Out-of-office replies and re-sent duplicates bring nothing new (``COUNTED_ROLES``).
+    """
     query = (select(CaseMessage.case_id, func.max(CaseMessage.created_at))
-             .where(CaseMessage.case_id.in_(case_ids), CaseMessage.role.in_(APPLICANT_ROLES))
+             .where(CaseMessage.case_id.in_(case_ids), CaseMessage.role.in_(COUNTED_ROLES))
              .group_by(CaseMessage.case_id))
     return {case_id: at for case_id, at in s.execute(query) if at is not None}
 
@@ -187,7 +191,7 @@ def _waiting(case: Case, ack: OutgoingMessage, entries: list[ChecklistEntry],
     return WaitingCase(ref=case.ref, status=case.status, since=since,
                        waiting_seconds=_seconds(now, since), recipient=ack.recipient,
                        acknowledgement_subject=ack.subject,
-                       missing=_not_done(entries, "required"))
+                       missing=_not_done(entries, Severity.REQUIRED))
 
 
 def _unanswered(ack: OutgoingMessage, last_message: datetime | None) -> bool:

@@ -16,17 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
+from config.vocabulary import Role, names
 from storage.db import storage_errors
 from storage.events import json_ready
-from storage.models import (
-    ROLES,
-    LoginAttempt,
-    WebAudit,
-    WebSession,
-    WebToken,
-    WebUser,
-    utcnow,
-)
+from storage.models import LoginAttempt, WebAudit, WebSession, WebToken, WebUser, utcnow
 
 TOKEN_BYTES = 32
 
@@ -50,8 +43,8 @@ def user_by_name(s: Session, name: str) -> WebUser | None:
 @storage_errors
 def add_user(s: Session, name: str, role: str, password_hash: str | None) -> WebUser:
     """Create an account; refuse an empty or taken name or an unknown role."""
-    if role not in ROLES:
-        raise StorageError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+    if role not in names(Role):
+        raise StorageError(f"unknown role {role!r} (known: {', '.join(names(Role))})")
     if not name.strip() or name != name.strip():
         raise StorageError("an account name must be non-empty, without surrounding spaces")
     if user_by_name(s, name) is not None:

@@ -15,11 +15,11 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from config.errors import StorageError
+from config.vocabulary import OPEN_CASE_STATUSES
 from storage.cases import set_status
 from storage.db import storage_errors
 from storage.events import add_event
 from storage.models import (
-    OPEN_CASE_STATUSES,
     Case,
     CaseAssignment,
     CaseLink,

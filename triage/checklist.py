@@ -10,10 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from config.triage_rules import ChecklistRule, Condition, SignatureRule, TriageRules
-from parsers.records import ExtractedDocument, FieldValue, ItemStatus, Signature
-from triage.records import ChecklistItem, Severity
+from config.vocabulary import ItemStatus, Severity
+from parsers.records import ExtractedDocument, FieldValue, Signature
+from triage.records import ChecklistItem
 
-_RANK: dict[ItemStatus, int] = {"present": 0, "unclear": 1, "missing": 2, "not_applicable": 3}
+_RANK: dict[ItemStatus, int] = {ItemStatus.PRESENT: 0, ItemStatus.UNCLEAR: 1,
+                                ItemStatus.MISSING: 2, ItemStatus.NOT_APPLICABLE: 3}
+_PRESENT, _MISSING, _UNCLEAR = ItemStatus.PRESENT, ItemStatus.MISSING, ItemStatus.UNCLEAR
 
 
 @dataclass(frozen=True)
@@ -35,19 +38,19 @@ def _item(rule: ChecklistRule, fields: Mapping[str, FieldValue],
           documents: Sequence[ExtractedDocument], subject: str) -> ChecklistItem:
     """Evaluate one rule: not applicable, or the best outcome of its ways."""
     if rule.only_if is not None and not _holds(rule.only_if, fields):
-        return ChecklistItem(rule.id, _severity(rule), "not_applicable",
+        return ChecklistItem(rule.id, _severity(rule), ItemStatus.NOT_APPLICABLE,
                              _condition_evidence(rule.only_if, fields))
     outcomes = _outcomes(rule, fields, documents, subject)
     best = min(outcomes, key=lambda o: _RANK[o.status])
-    if best.status == "missing":
+    if best.status == _MISSING:
         evidence = "; ".join(o.evidence for o in outcomes)
-        return ChecklistItem(rule.id, _severity(rule), "missing", evidence)
+        return ChecklistItem(rule.id, _severity(rule), _MISSING, evidence)
     return ChecklistItem(rule.id, _severity(rule), best.status, best.evidence)
 
 
 def _severity(rule: ChecklistRule) -> Severity:
     """Narrow the validated severity string to the record's type."""
-    return "required" if rule.severity == "required" else "advisory"
+    return Severity(rule.severity)
 
 
 def _outcomes(rule: ChecklistRule, fields: Mapping[str, FieldValue],
@@ -62,8 +65,8 @@ def _outcomes(rule: ChecklistRule, fields: Mapping[str, FieldValue],
         outcomes.append(_by_signature(rule.signature, documents))
     if rule.subject_pattern is not None:
         matched = rule.subject_pattern.search(subject or "")
-        outcomes.append(_Outcome("present", "subject follows the convention") if matched
-                        else _Outcome("missing", f"subject {subject!r} does not follow "
+        outcomes.append(_Outcome(_PRESENT, "subject follows the convention") if matched
+                        else _Outcome(_MISSING, f"subject {subject!r} does not follow "
                                                  "the convention"))
     return outcomes
 
@@ -89,14 +92,14 @@ def _by_document(kinds: Sequence[str], documents: Sequence[ExtractedDocument]) -
     """Present with a readable document of a kind; unclear when only unreadable ones."""
     readable = [d for d in documents if set(d.part_kinds()) & set(kinds) and d.error is None]
     if readable:
-        return _Outcome("present", ", ".join(_where(d, kinds) for d in readable))
+        return _Outcome(_PRESENT, ", ".join(_where(d, kinds) for d in readable))
     unreadable = [d for d in documents if d.error is not None
                   and (d.kind in kinds or d.kind == "other")]
     if unreadable:
         # An unreadable file of unknown kind may well be the missing one: a person must look.
-        return _Outcome("unclear", "; ".join(f"{d.filename} could not be read ({d.error})"
+        return _Outcome(_UNCLEAR, "; ".join(f"{d.filename} could not be read ({d.error})"
                                              for d in unreadable))
-    return _Outcome("missing", "no " + " or ".join(kinds))
+    return _Outcome(_MISSING, "no " + " or ".join(kinds))
 
 
 def _by_fields(all_fields: Sequence[str], any_fields: Sequence[str],
@@ -107,9 +110,9 @@ def _by_fields(all_fields: Sequence[str], any_fields: Sequence[str],
     if any_fields and not alternatives:
         lacking.append(" or ".join(any_fields))
     if lacking:
-        return _Outcome("missing", "no " + ", no ".join(lacking))
+        return _Outcome(_MISSING, "no " + ", no ".join(lacking))
     used = [*all_fields, *alternatives[:1]]
-    return _Outcome("present", "; ".join(f"{k} from {fields[k].source.describe()}"
+    return _Outcome(_PRESENT, "; ".join(f"{k} from {fields[k].source.describe()}"
                                          for k in used))
 
 
@@ -120,14 +123,14 @@ def _by_signature(rule: SignatureRule, documents: Sequence[ExtractedDocument]) -
         signed = next((s for s in _signatures_of(doc, rule.documents) if s.signed), None)
         if signed is not None:
             note = _part_note(doc, rule.documents)
-            return _Outcome("present", f"{signed.source.describe()}: signature "
+            return _Outcome(_PRESENT, f"{signed.source.describe()}: signature "
                                        f"'{signed.name}' is signed{note}")
         found = {f.key: f for f in doc.fields if f.value.strip()}
         # Only where no signature could be read at all: an unsigned form still carries a
         # typed date and name, so they prove nothing next to an empty signature field.
         if (not doc.signatures and rule.fallback_fields
                 and all(k in found for k in rule.fallback_fields)):
-            return _Outcome("present", f"{doc.filename}: " + ", ".join(
+            return _Outcome(_PRESENT, f"{doc.filename}: " + ", ".join(
                 f"{k} {found[k].value}" for k in rule.fallback_fields))
     return _unsigned(rule, forms)
 
@@ -153,9 +156,9 @@ def _signatures_of(doc: ExtractedDocument, kinds: Sequence[str]) -> list[Signatu
 def _unsigned(rule: SignatureRule, forms: Sequence[ExtractedDocument]) -> _Outcome:
     """Explain why no document of the kinds shows a signature."""
     if not forms:
-        return _Outcome("missing", "no " + " or ".join(rule.documents))
+        return _Outcome(_MISSING, "no " + " or ".join(rule.documents))
     if all(d.error is not None for d in forms):
-        return _Outcome("unclear", "; ".join(f"{d.filename} could not be read ({d.error})"
+        return _Outcome(_UNCLEAR, "; ".join(f"{d.filename} could not be read ({d.error})"
                                              for d in forms))
     parts = []
     for doc in (d for d in forms if d.error is None):
@@ -163,4 +166,4 @@ def _unsigned(rule: SignatureRule, forms: Sequence[ExtractedDocument]) -> _Outco
         parts.append(f"{doc.filename}: signature field {unsigned} not signed" if unsigned
                      else f"{doc.filename}: no signed signature field and not all of "
                           f"{', '.join(rule.fallback_fields)}")
-    return _Outcome("missing", "; ".join(parts))
+    return _Outcome(_MISSING, "; ".join(parts))

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-DECIDED = ("granted", "refused", "withdrawn", "closed")
+from config.vocabulary import FINAL_CASE_STATUSES
+
 ClockState = Literal["running", "waiting", "decided", "none"]
 
 
@@ -41,7 +42,7 @@ class Clock:
 def decision_clock(status: str, completed_at: datetime | None, target_days: int | None,
                    now: datetime) -> Clock:
     """Return the clock of a case from its status, when it became complete, and the target."""
-    if status in DECIDED:
+    if status in FINAL_CASE_STATUSES:
         return Clock("decided", None, None, None, False)
     if status == "incomplete":
         return Clock("waiting", None, None, None, False)

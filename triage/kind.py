@@ -15,7 +15,7 @@ from parsers.records import ExtractedDocument, FieldValue, ParsedMessage
 from triage.caseref import find_case_ref
 from triage.decide import cue_votes
 from triage.nlp import Hit
-from triage.records import Decision, MessageKind
+from triage.records import Decision
 from triage.threading import ThreadHints, decide_join
 
 
@@ -23,7 +23,7 @@ from triage.threading import ThreadHints, decide_join
 class KindDecision:
     """The kind with its reasons, the case a follow-up belongs to, and flags."""
 
-    kind: MessageKind
+    kind: str  # a config.vocabulary.MessageKind (triage.engine checks it)
     reasons: tuple[str, ...]
     case_ref: str | None = None
     flags: tuple[str, ...] = ()

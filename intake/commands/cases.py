@@ -18,16 +18,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
+from config.vocabulary import CaseStatus, names
 from intake.commands import exits
 from intake.runtime import open_database
-from storage.models import CASE_STATUSES
 
 
 def cmd_cases_list(args: argparse.Namespace, settings: Settings) -> int:
     """Print one line per case, optionally only those in one status."""
-    if args.status is not None and args.status not in CASE_STATUSES:
+    if args.status is not None and args.status not in names(CaseStatus):
         print(f"derogation-intake: unknown status {args.status!r} "
-              f"(known: {', '.join(CASE_STATUSES)})", file=sys.stderr)
+              f"(known: {', '.join(names(CaseStatus))})", file=sys.stderr)
         return exits.USAGE
     database = open_database(settings)
     try:

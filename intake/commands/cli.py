@@ -21,6 +21,7 @@ from typing import TypeAlias
 
 from config.errors import ConfigError, DeliveryError, IntakeError, MailboxError, StorageError
 from config.settings import Settings, load_settings, mask_url_password
+from config.vocabulary import Role, names
 from intake.commands import exits
 
 log = logging.getLogger("derogation_intake")
@@ -393,7 +394,7 @@ def _register_web(sub: Commands) -> None:
     add = command(users, "add", f"{WEB}:cmd_users", "add an account (password from a prompt)",
                   family="users")
     add.add_argument("name", help="account name")
-    add.add_argument("--role", choices=["viewer", "reviewer", "administrator"],
+    add.add_argument("--role", choices=names(Role),
                      default="reviewer", help="what the account may do (default reviewer)")
     add.add_argument("--password-file", type=Path,
                      help="read the password from this file instead of a prompt")

@@ -1,12 +1,13 @@
 """`derogation-intake reprocess`: apply the current rules to cases already filed.
 
 The stored raw messages of each chosen case are read again (parse, extract, triage) with the
-rules as they are now, in the order they were filed, and merged as filing merges them; the
-case's new state is compared with the stored one and, unless --dry-run, recorded in one
-transaction per case with a "reprocessed" event. Messages keep the case and the role filing
-gave them: reprocess re-reads, it does not re-file. Nothing is deleted: a value the rules no
-longer find is superseded by an empty one, a reviewer's value is never touched, and a
-reviewer's decision (granted, refused ...) keeps the case's status.
+rules as they are now, in the order they were filed, and the case's state is decided by
+``triage.case.case_state`` as filing decides it; it is compared with the stored one and,
+unless --dry-run, recorded in one transaction per case with a "reprocessed" event. Messages
+keep the case and the role filing gave them: reprocess re-reads, it does not re-file. Nothing
+is deleted: a value the rules no longer find is superseded by an empty one, a reviewer's value
+is never touched, and a reviewer's decision (granted, refused, incomplete with a reason ...)
+keeps the case's status.
 
 Reading a case and planning its new state is in ``intake.commands.reprocess_plan``; writing the plan
 in ``intake.commands.reprocess_apply``; this module holds the command, the choice of cases, the
@@ -32,19 +33,18 @@ from config.settings import Settings
 from intake.commands import exits
 from intake.commands.reprocess_apply import acknowledge, apply_plan
 from intake.commands.reprocess_plan import (
-    _OPEN,
     Change,
     CurrentRules,
     ReadCase,
     ReprocessError,
-    _case,
+    case_of,
     plan_case,
     read_case,
     triage_all,
 )
 from intake.commands.rules_eval import Progress
 from intake.runtime import Runtime, open_runtime
-from storage.cases import case_by_ref, case_checklist, list_cases
+from storage.cases import case_by_ref, case_missing, list_cases
 from storage.messages import case_messages
 from storage.sql import attach
 
@@ -87,7 +87,7 @@ class Outcome:
 def decide_case(rt: Runtime, rules: CurrentRules, read: ReadCase, options: Options) -> Outcome:
     """Triage, compare and (unless dry) record one case, in one transaction."""
     with rt.database.session() as s:
-        case = _case(s, read.ref)
+        case = case_of(s, read.ref)
         if not options.dry_run:
             case = attach(s, case, lock=True)  # filing into this case waits for our commit
         rows = case_messages(s, case)
@@ -100,8 +100,7 @@ def decide_case(rt: Runtime, rules: CurrentRules, read: ReadCase, options: Optio
         if options.dry_run or not plan.changes:
             s.rollback()  # nothing may be written, whatever the session holds
             return outcome
-        before = {e.item_id for e in case_checklist(s, case)
-                  if e.severity == "required" and e.status in _OPEN}
+        before = set(case_missing(s, case))
         apply_plan(s, plan)
         if not options.acknowledge:
             return outcome

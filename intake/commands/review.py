@@ -10,7 +10,6 @@ import argparse
 import getpass
 import logging
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -21,38 +20,29 @@ from email.policy import SMTP, default
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from config.errors import IntakeError, StorageError
-from config.extraction_rules import FIELD_KEYS
-from config.profiles import load_profile
 from config.settings import Settings
-from intake.filing import document_to_record, field_to_value
+from config.vocabulary import CaseStatus, names
+from intake.reviewing import ReviewError, case_url, correct_field, record_decision
 from intake.runtime import Runtime, open_database, open_runtime
-from parsers.normalise import normalise
 from storage.blobs import BlobStore
-from storage.cases import case_by_ref, set_checklist, set_status
-from storage.events import add_event
-from storage.fields import current_fields, set_reviewer_field
+from storage.cases import case_by_ref
 from storage.ledger import ledger_raw
-from storage.messages import case_documents
-from storage.models import CASE_STATUSES, Case, JsonDict, Ledger
+from storage.models import Case, JsonDict, Ledger
 from storage.reports import case_report_data, digest_data
-from triage.checklist import evaluate_checklist
 from triage.reports.case_page import case_to_html
 from triage.reports.digest import digest_to_html, digest_to_text
 
 log = logging.getLogger(__name__)
 
-# Statuses that intake itself derives from the checklist; a person's decision is never undone.
-INTAKE_STATUSES = ("incomplete", "complete")
 STDOUT = "-"
 
 
 class ReportError(IntakeError):
-    """A report or a reviewer's change could not be made (unknown case, field or status)."""
+    """A report could not be made (unknown case, a folder where a file is wanted)."""
 
 
 # --- building the reports -------------------------------------------------------------------
@@ -109,11 +99,6 @@ def digest(rt: Runtime, now: datetime) -> JsonDict:
     return data
 
 
-def case_url(base: str, ref: str) -> str:
-    """Return the workspace address of a case."""
-    return f"{base}/cases/{quote(ref, safe='')}"
-
-
 def write_atomically(path: Path, text: str) -> Path:
     """Write text to a file through a temporary file and a rename (never half a report)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +127,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         if args.what == "case":
             return _report_case(runtime, args.ref, args.output)
         return _report_digest(runtime, args.output_dir, args.text)
-    except ReportError as exc:
+    except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -235,90 +220,6 @@ def default_actor() -> str:
         return "reviewer"
 
 
-def normalised_value(case: Case, key: str, value: str) -> str:
-    """Return a reviewer's value in the field's normal form, or raise ReportError.
-
-    A reviewer's word is taken strictly: the value must be one value of the field's kind,
-    read with certainty. "two or three" is not 2 and "both MDR and IVDR" is not IVDR.
-    """
-    if key not in FIELD_KEYS:
-        raise ReportError(f"unknown field {key!r} (known: {', '.join(FIELD_KEYS)})")
-    rule = load_profile(case.authority).extraction.field_rule(key)
-    if rule is None:
-        return value.strip()
-    return strict_value(rule.normaliser, key, value)
-
-
-# Words and signs that join two values: "2 or 3", "MDR and IVDR", "IIa/IIb" ... (EN/FR/NL/DE).
-_ALTERNATIVES = re.compile(r"\s(?:or|and|ou|et|of|en|oder|und|both|soit)\s|[;,&|]|\s/\s",
-                           re.IGNORECASE)
-_NUMBER = re.compile(r"[0-9]+")
-_FREE_TEXT = ("text", "period")
-
-
-def strict_value(normaliser: str, key: str, value: str) -> str:
-    """Return the one value a reviewer wrote, in normal form; refuse a guess or a choice."""
-    result = normalise(normaliser, value)
-    if result is None:
-        raise ReportError(f"{value!r} is not a valid {key} ({normaliser})")
-    if normaliser in _FREE_TEXT:
-        return result[0]
-    normal, confidence = result
-    readings = {found[0] for part in _ALTERNATIVES.split(f" {value} ")
-                if (found := normalise(normaliser, part)) is not None}
-    if len(readings - {normal}) or (normaliser == "quantity"
-                                    and len(_NUMBER.findall(value)) > 1):
-        raise ReportError(f"{value!r} holds more than one {key}: give exactly one")
-    if confidence < 1.0:
-        raise ReportError(f"{value!r} is not certainly a {key}: write it plainly "
-                          f"(it would read as {normal!r})")
-    return normal
-
-
-def recheck_checklist(s: Session, case: Case, actor: str, reason: str) -> list[str]:
-    """Re-evaluate a case's checklist over its current values; return the items that changed.
-
-    A case still under intake (incomplete/complete) follows its checklist; a person's
-    decision (granted, refused ...) is left as it is.
-    """
-    if not case.request_type:
-        return []
-    rules = load_profile(case.authority).triage
-    fields = {k: field_to_value(v) for k, v in current_fields(s, case).items()}
-    documents = [document_to_record(d) for d in case_documents(s, case)]
-    items = evaluate_checklist(case.request_type, fields, documents, case.subject, rules)
-    changes = set_checklist(s, case, items)
-    for item_id, old, new in changes:
-        add_event(s, case, actor, "checklist_changed", {"item": item_id, "from": old, "to": new})
-    missing = [i for i in items if i.severity == "required" and i.status in ("missing", "unclear")]
-    status = "complete" if items and not missing else "incomplete"
-    if case.status in INTAKE_STATUSES and status != case.status:
-        set_status(s, case, status, actor, reason)
-    return [f"{item_id}: {old or 'new'} -> {new}" for item_id, old, new in changes]
-
-
-def correct_field(s: Session, case: Case, key: str, raw_value: str,
-                  actor: str) -> tuple[str, str | None, list[str]]:
-    """Record a reviewer's value and recheck the checklist; return value, old value, changes."""
-    value = normalised_value(case, key, raw_value)
-    before = current_fields(s, case).get(key)
-    set_reviewer_field(s, case, key, value, actor)
-    changes = recheck_checklist(s, case, actor,
-                                f"checklist re-evaluated after {key} was set by {actor}")
-    return value, before.value if before is not None else None, changes
-
-
-def record_decision(s: Session, case: Case, status: str, note: str, actor: str) -> str:
-    """Record a reviewer's decision with its reason; return the status it replaced."""
-    if status not in CASE_STATUSES:
-        raise ReportError(f"unknown status {status!r} (known: {', '.join(CASE_STATUSES)})")
-    if not note.strip():
-        raise ReportError("a status change needs a note (the reason, for the record)")
-    before = case.status
-    set_status(s, case, status, actor, note.strip())
-    return before
-
-
 def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
     """Record a reviewer's value for a field (`cases set REF FIELD VALUE [--actor NAME]`)."""
     actor = args.actor or default_actor()
@@ -328,7 +229,7 @@ def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
             case = _case(s, args.ref)
             value, before, changes = correct_field(s, case, args.field, args.value, actor)
             ref, status = case.ref, case.status
-    except ReportError as exc:
+    except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -344,9 +245,9 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
     """Record a decision on a case (`cases status REF STATUS --note TEXT [--actor NAME]`)."""
     actor = args.actor or default_actor()
     note = (args.note or "").strip()
-    if args.status not in CASE_STATUSES:
+    if args.status not in names(CaseStatus):
         print(f"derogation-intake: unknown status {args.status!r} "
-              f"(known: {', '.join(CASE_STATUSES)})", file=sys.stderr)
+              f"(known: {', '.join(names(CaseStatus))})", file=sys.stderr)
         return 1
     if not note:
         print("derogation-intake: a status change needs --note (the reason, for the record)",
@@ -358,7 +259,7 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
             case = _case(s, args.ref)
             before = record_decision(s, case, args.status, note, actor)
             ref = case.ref
-    except ReportError as exc:
+    except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -20,10 +20,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from config.templates import FALLBACK_LANGUAGE, LANGUAGES, RenderedText, TemplateSet
+from config.templates import RenderedText, TemplateSet
+from config.vocabulary import FALLBACK_LANGUAGE, Language, Severity, names
 from intake.replies.policy import reply_recipient, usable_address
 from parsers.records import ParsedMessage
-from triage.records import ChecklistItem, TriageResult
+from triage.records import ChecklistItem, TriageResult, missing_items
 
 MAX_REFERENCES = 20  # RFC 5322 lets a thread grow without end; mail clients cope with ~20
 # What a reply repeats of the incoming message is capped: anyone may write to the mailbox
@@ -33,7 +34,6 @@ MAX_DEVICE_CHARS = 60
 MAX_NAME_CHARS = 80
 MAX_DOCUMENTS = 10
 MAX_ID_CHARS = 250
-_MISSING_STATUSES = ("missing", "unclear")
 
 # Reply and forward prefixes of the mail clients our applicants use (EN, FR, NL, DE, ...),
 # with the counters some add ("Re[2]:", "AW(3):").
@@ -135,8 +135,8 @@ def reply_context(parsed: ParsedMessage, result: TriageResult, *, case_ref: str,
         # Only the device, never a patient field: the reference is all we repeat.
         "device_name": echo_text(device.value, MAX_DEVICE_CHARS) if device else None,
         "documents": document_names(documents),
-        "missing": _items(checklist, "required"),
-        "advisory": _items(checklist, "advisory"),
+        "missing": _items(checklist, Severity.REQUIRED),
+        "advisory": _items(checklist, Severity.ADVISORY),
         "contact_address": contact_address,
         "original_subject": echo_text(parsed.subject, MAX_SUBJECT_CHARS),
         "received_on": now.date(),
@@ -157,14 +157,15 @@ def echo_text(value: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def _items(checklist: Sequence[ChecklistItem], severity: str) -> list[dict[str, str]]:
-    return [{"id": item.id, "status": item.status} for item in checklist
-            if item.severity == severity and item.status in _MISSING_STATUSES]
+def _items(checklist: Sequence[ChecklistItem], severity: Severity) -> list[dict[str, str]]:
+    """The items of a severity the case lacks, with their status (missing or unclear)."""
+    status = {item.id: item.status for item in checklist}
+    return [{"id": item, "status": status[item]} for item in missing_items(checklist, severity)]
 
 
 def _language(result: TriageResult) -> str:
     value = result.language.value
-    return value if value in LANGUAGES else FALLBACK_LANGUAGE
+    return value if value in names(Language) else FALLBACK_LANGUAGE
 
 
 def clean_text(value: str, limit: int) -> str:

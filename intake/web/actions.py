@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from config.errors import IntakeError
-from intake.commands.review import correct_field, recheck_checklist, record_decision
+from config.vocabulary import Role
+from intake.reviewing import correct_field, recheck_case, record_decision
 from intake.web.auth import action, refused
 from intake.web.context import Identity, workspace_of
 from intake.web.pages import case_path
 from storage.cases import case_by_ref
-from storage.models import Case, CaseLink, Role
+from storage.models import Case, CaseLink
 from storage.users import user_by_name
 from storage.workspace import (
     WorkspaceError,
@@ -95,7 +96,7 @@ def _merge(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str
     """Merge another case into this one and re-evaluate this one's checklist."""
     other = _case(s, _text(form, "other"))
     merge_cases(s, case, other, actor)
-    recheck_checklist(s, case, actor, f"checklist re-evaluated after {other.ref} was merged")
+    recheck_case(s, case, actor, f"checklist re-evaluated after {other.ref} was merged")
     return case.ref, "merged"
 
 
@@ -115,7 +116,7 @@ def _unlink(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, st
         return case.ref, "unlinked"
     target, source = unmerge(s, link, actor)
     for each in (target, source):
-        recheck_checklist(s, each, actor, "checklist re-evaluated after a merge was undone")
+        recheck_case(s, each, actor, "checklist re-evaluated after a merge was undone")
     return case.ref, "unmerged"
 
 
@@ -125,7 +126,7 @@ def _move(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]
     target = _case(s, _text(form, "to"))
     move_message(s, message, target, actor)
     for each in (case, target):
-        recheck_checklist(s, each, actor, "checklist re-evaluated after a message was moved")
+        recheck_case(s, each, actor, "checklist re-evaluated after a message was moved")
     return case.ref, "moved"
 
 

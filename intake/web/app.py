@@ -9,10 +9,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.vocabulary import Role
 from intake.web import actions, api, files, pages
 from intake.web.auth import login_page, login_submit, logout, page, render
 from intake.web.context import STATIC, Identity, Workspace, workspace_of
-from storage.models import Role
 from storage.users import audit_entries
 from triage.reports.styles import CSS
 

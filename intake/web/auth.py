@@ -22,8 +22,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from config.vocabulary import Role
 from intake.web.context import Identity, Workspace, workspace_of
-from storage.models import Role
 from storage.users import (
     add_audit,
     end_session,

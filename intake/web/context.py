@@ -11,11 +11,11 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 
 from config.settings import Settings
+from config.vocabulary import Role
 from intake.runtime import database_url, limits_from
 from parsers.records import Limits
 from storage.blobs import BlobStore
 from storage.db import Database, upgrade
-from storage.models import Role
 
 log = logging.getLogger(__name__)
 

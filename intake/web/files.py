@@ -11,12 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from config.errors import IntakeError
+from config.vocabulary import Role
 from intake.web.auth import page, refused
 from intake.web.context import Identity, Workspace, workspace_of
 from parsers.mime import message_to_parts
 from storage.cases import case_by_ref
 from storage.ledger import ledger_raw
-from storage.models import Ledger, Role
+from storage.models import Ledger
 from storage.workspace import document_by_id, message_by_id
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -16,12 +16,13 @@ from starlette.responses import Response
 
 from config.extraction_rules import FIELD_KEYS
 from config.profiles import load_profile
-from intake.commands.review import case_url
+from config.vocabulary import CaseStatus, Regulation, Role, names
+from intake.reviewing import case_url
 from intake.web.auth import now_utc, page, refused, render
 from intake.web.context import Identity, Workspace, workspace_of
 from storage.cases import case_by_ref
 from storage.messages import case_documents, case_messages
-from storage.models import CASE_STATUSES, Case, Role
+from storage.models import Case
 from storage.reports import OpenCase, case_report_data, queue_records, waiting_for_applicant
 from storage.users import list_users
 from storage.workspace import (
@@ -38,7 +39,6 @@ from triage.reports.case_page import case_sections, status_badges
 from triage.reports.digest import queue_order
 from triage.reports.html import Html, duration, local_time, words
 
-REGULATIONS = ("MDR", "IVDR")
 # What the case page says after an action: fixed texts, never text from the address bar.
 DONE = {"field": "The value was recorded and the checklist re-evaluated.",
         "status": "The decision was recorded.", "assigned": "The assignment was recorded.",
@@ -96,8 +96,8 @@ def _choices(ws: Workspace, s: Session) -> dict[str, Any]:
     profiles = sorted({m.profile for m in ws.settings.mailboxes} | {"famhp"})
     types = sorted({t for p in profiles for t in load_profile(p).triage.checklists})
     reviewers = [u.name for u in list_users(s) if u.role != Role.VIEWER and not u.disabled]
-    return {"statuses": CASE_STATUSES, "request_types": types, "authorities": profiles,
-            "regulations": REGULATIONS, "reviewers": reviewers, "sorts": SORTS}
+    return {"statuses": names(CaseStatus), "request_types": types, "authorities": profiles,
+            "regulations": names(Regulation), "reviewers": reviewers, "sorts": SORTS}
 
 
 def queue_context(ws: Workspace, wanted: CaseFilter, waiting_only: bool,
@@ -170,7 +170,7 @@ def case_context(ws: Workspace, ref: str) -> dict[str, Any] | None:
             "clock": clocks(ws, s, [case], now)[case.id],
             "assignee": assignments(s, [case.id]).get(case.id),
             "notes": case_notes(s, case), "links": links,
-            "field_keys": FIELD_KEYS, "statuses": CASE_STATUSES,
+            "field_keys": FIELD_KEYS, "statuses": names(CaseStatus),
             "reviewers": _choices(ws, s)["reviewers"],
             "other_cases": [r for i, r in others.items() if i != case.id],
             "tz": ws.settings.general.timezone, "local_time": local_time, "words": words,

@@ -9,7 +9,6 @@ import pytest
 from config.errors import ConfigError
 from config.extraction_rules import (
     DOCUMENT_KINDS,
-    DOMAIN_FIELD_KEYS,
     FIELD_KEYS,
     ExtractionRules,
     load_extraction_rules,
@@ -71,7 +70,6 @@ def test_famhp_profile_loads_with_a_rule_for_every_canonical_field() -> None:
     assert rules.profile == "famhp"
     assert {rule.key for rule in rules.fields} == set(FIELD_KEYS)
     # domain.md's table, plus the period that its `scope` checklist item needs.
-    assert set(FIELD_KEYS) - set(DOMAIN_FIELD_KEYS) == {"period"}
     assert all(rule.labels for rule in rules.fields)
     assert {rule.normaliser for rule in rules.fields} <= set(NORMALISERS)
 

@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings, load_settings
+from config.vocabulary import OPEN_CASE_STATUSES
 from intake.commands.cli import build_parser
 from intake.commands.review import (
     case_page,
@@ -42,7 +43,7 @@ from storage.cases import case_by_ref, case_checklist, list_cases
 from storage.db import Database
 from storage.export import case_to_dict
 from storage.messages import case_documents, case_messages
-from storage.models import OPEN_CASE_STATUSES, CaseMessage, CaseSequence
+from storage.models import CaseMessage, CaseSequence
 from storage.reports import case_report_data
 from tests.dbs import BACKENDS, PostgresServer
 from triage.reports.case_page import case_to_html

@@ -86,12 +86,6 @@ def case_sections(data: Data) -> list[Html]:
 
 # --- data helpers ---------------------------------------------------------------------------
 
-def required_not_done(checklist: Sequence[Data]) -> list[str]:
-    """Return the required checklist items that are missing or unclear."""
-    return [str(i.get("id")) for i in checklist
-            if i.get("severity") == "required" and i.get("status") in ("missing", "unclear")]
-
-
 # --- header and summary ---------------------------------------------------------------------
 
 def status_badges(data: Data) -> list[Html]:
@@ -143,7 +137,7 @@ def _waiting_text(data: Data, tz: str | None) -> Html | str:
 def _request_card(data: Data, tz: str | None) -> Html:
     """Return the card with the request's decisions and status."""
     checklist = data.get("checklist") or []
-    missing = required_not_done(checklist)
+    missing = [str(item) for item in data.get("missing") or []]  # storage.export decides it
     complete = ("complete" if checklist and not missing else
                 f"incomplete: {', '.join(missing)}" if missing else "no checklist")
     facts = [

@@ -376,9 +376,9 @@ def test_outbox_send_now_retries_without_waiting_and_says_what_waits(
 ])
 def test_a_reviewers_value_is_refused_rather_than_guessed(normaliser: str, value: str,
                                                           reason: str) -> None:
-    from intake.commands.review import ReportError, strict_value
+    from intake.reviewing import ReviewError, strict_value
 
-    with pytest.raises(ReportError, match=reason):
+    with pytest.raises(ReviewError, match=reason):
         strict_value(normaliser, normaliser, value)
 
 
@@ -390,7 +390,7 @@ def test_a_reviewers_value_is_refused_rather_than_guessed(normaliser: str, value
 ])
 def test_a_plainly_written_value_is_taken_in_normal_form(normaliser: str, value: str,
                                                          normal: str) -> None:
-    from intake.commands.review import strict_value
+    from intake.reviewing import strict_value
 
     assert strict_value(normaliser, normaliser, value) == normal
 

@@ -17,9 +17,9 @@ from intake.commands.rules_eval import Progress
 from intake.commands.rules_probe import TextLine, near_misses
 from storage.cases import create_case
 from storage.db import Database
-from storage.fields import add_fields, set_reviewer_field
+from storage.fields import set_reviewer_field
 from storage.messages import add_message
-from tests.storage.factories import field, parsed, triage
+from tests.storage.factories import field, parsed, record_values, triage
 from triage.evaluate import baseline_from_json, precision_recall
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -327,14 +327,14 @@ def file_reviewed_cases(database: Database) -> None:
     with database.session() as s:
         first = create_case(s, "DRG-2026-000001", triage(), "subject", None)
         msg = add_message(s, first, None, parsed("a@hospital.example"), triage(), "request")
-        add_fields(s, first, msg, [field("device_name", "CardioFlow"),
+        record_values(s, first, msg, [field("device_name", "CardioFlow"),
                                    field("device_model", "CF-1")], {})
         set_reviewer_field(s, first, "device_name", "CardioFlow", "reviewer@famhp")
         set_reviewer_field(s, first, "device_model", "CF-2", "reviewer@famhp")
         set_reviewer_field(s, first, "patient_reference", "J.D.", "reviewer@famhp")
         second = create_case(s, "DRG-2026-000002", triage(), "subject", None)
         msg = add_message(s, second, None, parsed("b@hospital.example"), triage(), "request")
-        add_fields(s, second, msg, [field("device_name", "Valve X")], {})
+        record_values(s, second, msg, [field("device_name", "Valve X")], {})
         set_reviewer_field(s, second, "device_name", "ValveX Pro", "reviewer@famhp")
 
 

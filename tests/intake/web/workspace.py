@@ -37,7 +37,7 @@ FIRST_PART1 = "FlowGuard_ND_Part1.pdf"
 SECOND_PART2 = "Part2_UZGent_signed.pdf"
 PASSWORDS = {"ann": "ann's long passphrase", "vic": "vic's long passphrase",
              "ada": "ada's long passphrase"}
-ROLES = {"ann": "reviewer", "vic": "viewer", "ada": "administrator"}
+ACCOUNT_ROLES = {"ann": "reviewer", "vic": "viewer", "ada": "administrator"}
 DECISION_DAYS = 60
 
 
@@ -117,7 +117,7 @@ def add_accounts(config: Path, tmp: Path) -> str:
     for name, password in PASSWORDS.items():
         secret = tmp / f"{name}.password"
         secret.write_text(password + "\n", encoding="utf-8")
-        done = cli(config, "users", "add", name, "--role", ROLES[name],
+        done = cli(config, "users", "add", name, "--role", ACCOUNT_ROLES[name],
                    "--password-file", str(secret))
         assert done.returncode == 0, done.stderr
     done = cli(config, "users", "token", "ann")
