@@ -33,10 +33,10 @@ from parsers.labels import (
     to_document,
 )
 from parsers.parts import Segment
-from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatures, read_form
-from parsers.pdf_layout import _words_of, layout_values, page_words
+from parsers.pdf_form import form_signatures, form_values, named_by_rules, read_form
+from parsers.pdf_layout import layout_values, page_words, plumber_page_words
 from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
-from parsers.records import ExtractedDocument, Limits
+from parsers.records import ExtractedDocument, FormField, Limits
 
 __all__ = ["open_pdf", "pages_to_read", "pdf_to_document"]
 
@@ -105,7 +105,7 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     form = read_form(reader)
     wanted = _pages_needing_words(rules, texts, form, numbers, limits)
     words = page_words(data, wanted)
-    values, labels_hit, misses = _form_values(rules, form, words)
+    values, labels_hit, misses = form_values(rules, form, words)
     layout = layout_values(rules, words, form)
     text = "\n\n".join(texts[n] for n in numbers if texts.get(n))
     return Findings(
@@ -114,7 +114,7 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
         pages=count, fields=(*values, *layout.values),
         labels_hit=(*labels_hit, *layout.labels),
         form_names=tuple(f.name for f in form),
-        signatures=(*_signatures(form), *layout.signatures), near_misses=tuple(misses),
+        signatures=(*form_signatures(form), *layout.signatures), near_misses=tuple(misses),
         segments=tuple(Segment(texts[n], n + 1, n + 1) for n in numbers if n in texts),
     )
 
@@ -180,7 +180,7 @@ def _pages_needing_words(rules: ExtractionRules, texts: dict[int, str],
     """
     flagged = {n for n, text in texts.items() if text and mentions_labels(rules, text)}
     flagged |= {f.page - 1 for f in form
-                if f.page and f.has_value and _named_by_rules(rules, f) is None}
+                if f.page and f.has_value and named_by_rules(rules, f) is None}
     light = [n for n in sorted(flagged)
              if n in numbers and len(texts.get(n, "")) <= limits.pdf_max_page_chars]
     return light[:limits.pdf_max_word_pages]
@@ -199,7 +199,7 @@ def _fallback_document(info: FileInfo, data: bytes, rules: ExtractionRules, limi
             count = len(pdf.pages)
             numbers = pages_to_read(count, limits)
             texts = [_plain_text(pdf, n) for n in numbers]
-            words = {n: _words_of(pdf, n) for n in numbers[:limits.pdf_max_word_pages]}
+            words = {n: plumber_page_words(pdf, n) for n in numbers[:limits.pdf_max_word_pages]}
     except Exception as exc:  # neither reader can open it: it is broken
         return failed_document(rules, info, "broken", f"{detail}; {type(exc).__name__}")
     layout = layout_values(rules, words)

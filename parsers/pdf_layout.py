@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pdfplumber
 
@@ -31,10 +31,7 @@ from parsers.labels import (
     split_line,
 )
 from parsers.pdf_marks import Mark, PageMarks, pdf_to_marks
-from parsers.records import FieldValue, Signature, Source
-
-if TYPE_CHECKING:
-    from parsers.pdf_form import FormField
+from parsers.records import FieldValue, FormField, Signature, Source
 
 CHECKED_MARK, UNCHECKED_MARK = "☒", "☐"
 IMAGE_MARK = "\ufffc"  # object replacement character: where a picture is
@@ -103,7 +100,7 @@ def page_words(data: bytes, numbers: Sequence[int]) -> dict[int, list[Word]]:
         return {n: marks_to_words(m) for n, m in pdf_to_marks(data, numbers).items()}
     except ParseError:
         with pdfplumber.open(io.BytesIO(data)) as pdf:
-            return {number: _words_of(pdf, number) for number in numbers}
+            return {number: plumber_page_words(pdf, number) for number in numbers}
 
 
 def marks_to_words(marks: PageMarks) -> list[Word]:
@@ -114,7 +111,7 @@ def marks_to_words(marks: PageMarks) -> list[Word]:
     return [*_with_drawn_boxes(words, marks.rects), *pictures]
 
 
-def _words_of(pdf: Any, number: int) -> list[Word]:
+def plumber_page_words(pdf: Any, number: int) -> list[Word]:
     """pdfplumber's reading of a page, for files pdfium cannot open."""
     try:
         page = pdf.pages[number]

@@ -233,3 +233,23 @@ class Limits:
     # only for pages whose plain text is no longer than this.
     pdf_max_word_pages: int = 10
     pdf_max_page_chars: int = 20_000
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One terminal form field (one widget for buttons) with what it holds."""
+
+    name: str  # full dotted name
+    tooltip: str
+    kind: str  # "Tx", "Btn", "Ch", "Sig" or ""
+    value: str
+    checked: bool
+    signed: bool
+    page: int | None
+    rect: tuple[float, float, float, float] | None  # x0, top, x1, bottom (from page top)
+    state: str = ""  # on-state of a checkbox or radio widget
+
+    @property
+    def has_value(self) -> bool:
+        """Whether there is something to read: text, a ticked box."""
+        return bool(self.value.strip()) if self.kind != "Btn" else self.checked
