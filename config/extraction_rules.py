@@ -25,16 +25,17 @@ from config.rulefile import (
     require,
     rule_error,
 )
+from config.text import fold
 from config.vocabulary import (
     ApplicantRole,
     DocumentKind,
     FieldKey,
     Language,
+    NormaliserName,
     Regulation,
     RiskClass,
     names,
 )
-from parsers.normalise import NORMALISERS, fold
 
 # The canonical fields, document kinds and languages (config.vocabulary), in their order.
 FIELD_KEYS: tuple[str, ...] = names(FieldKey)
@@ -245,9 +246,10 @@ def _field(key: str, raw: Any, path: Path, profile: str) -> FieldRule:
         raise rule_error(path, where, "must be a table")
     check_known_keys(raw, _FIELD_KEYS_ALLOWED, path, where)
     normaliser = require(raw, "normaliser", str, path, where)
-    if normaliser not in NORMALISERS:
-        raise rule_error(path, f"{where}.normaliser", f"unknown normaliser '{normaliser}' "
-                                                      f"(known: {', '.join(NORMALISERS)})")
+    if normaliser not in names(NormaliserName):
+        known = ", ".join(names(NormaliserName))
+        raise rule_error(path, f"{where}.normaliser",
+                         f"unknown normaliser '{normaliser}' (known: {known})")
     return FieldRule(
         key=key, normaliser=normaliser,
         labels=_labels(raw.get("labels", {}), path, where, profile, key),

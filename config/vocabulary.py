@@ -250,6 +250,22 @@ class LinkKind(StrEnum):
     MERGED = "merged"
 
 
+class NormaliserName(StrEnum):
+    """The normalisers a rule file may name for a field (parsers.normalise implements each)."""
+
+    TEXT = "text"
+    DATE = "date"
+    EMAIL = "email"
+    PHONE = "phone"
+    RISK_CLASS = "risk_class"
+    REGULATION = "regulation"
+    ROLE = "role"
+    QUANTITY = "quantity"
+    SRN = "srn"
+    PATIENT_REFERENCE = "patient_reference"
+    PERIOD = "period"
+
+
 def names(members: type[StrEnum]) -> tuple[str, ...]:
     """Return the values of a vocabulary, in the order written (for messages and CHECKs)."""
     return tuple(m.value for m in members)

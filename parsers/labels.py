@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
+from config.text import collapse, fold
 from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
-from parsers.normalise import collapse, fold, normalise
+from parsers.normalise import normalise
 from parsers.parts import Segment, split_parts
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 

@@ -13,7 +13,8 @@ from config.extraction_rules import (
     ExtractionRules,
     load_extraction_rules,
 )
-from parsers.normalise import NORMALISERS, fold
+from config.text import fold
+from parsers.normalise import NORMALISERS
 
 PROFILES = Path(__file__).resolve().parents[2] / "config" / "profiles"
 FAMHP = PROFILES / "famhp" / "extraction.toml"
