@@ -22,6 +22,7 @@ from storage.casestate import record_case_state, stored_case_state
 from storage.events import add_event
 from storage.fields import current_fields, set_reviewer_field
 from storage.models import Case
+from storage.workspace import merge_cases
 
 
 class ReviewError(IntakeError):
@@ -108,3 +109,10 @@ def record_decision(s: Session, case: Case, status: str, note: str, actor: str) 
     set_status(s, case, status, actor, note.strip())
     recheck_case(s, case, actor, note.strip())
     return before
+
+
+def merge_into(s: Session, target: Case, source: Case, actor: str) -> list[str]:
+    """Move every message of source into target (recorded, reversible); re-check target."""
+    merge_cases(s, target, source, actor)
+    return recheck_case(s, target, actor,
+                        f"checklist re-evaluated after {source.ref} was merged")

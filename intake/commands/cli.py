@@ -311,6 +311,12 @@ def _register_cases(sub: Commands) -> None:
                              "complete)")
     decide.add_argument("--note", required=True, help="the reason, for the record")
     decide.add_argument("--actor", help="who decides (default: the login name)")
+    merge = command(cases, "merge", f"{REVIEW}:cmd_cases_merge",
+                    "move every message of OTHER into REF (a follow-up filed apart, a sender "
+                    "not yet on the case) and re-check REF", family="cases")
+    merge.add_argument("ref", metavar="REF", help="the case that stays")
+    merge.add_argument("other", metavar="OTHER", help="the case merged into it")
+    merge.add_argument("--actor", help="who decides (default: the login name)")
 
 
 def _register_reports(sub: Commands) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from config.errors import IntakeError, StorageError
 from config.settings import Settings
 from config.vocabulary import CaseStatus, names
-from intake.reviewing import ReviewError, case_url, correct_field, record_decision
+from intake.reviewing import ReviewError, case_url, correct_field, merge_into, record_decision
 from intake.runtime import Runtime, open_database, open_runtime
 from storage.blobs import BlobStore
 from storage.cases import case_by_ref
@@ -265,4 +265,24 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         database.dispose()
     print(f"{ref}: status {before} -> {args.status} by {actor}: {note}")
+    return 0
+
+
+def cmd_cases_merge(args: argparse.Namespace, settings: Settings) -> int:
+    """Merge a case into another (`cases merge REF OTHER [--actor NAME]`)."""
+    actor = args.actor or default_actor()
+    database = open_database(settings)
+    try:
+        with database.session() as s:
+            target, source = _case(s, args.ref), _case(s, args.other)
+            changes = merge_into(s, target, source, actor)
+            ref, status = target.ref, target.status
+    except (ReportError, ReviewError, StorageError) as exc:
+        print(f"derogation-intake: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(f"{args.other} merged into {ref} by {actor}; status {status}")
+    for change in changes:
+        print(f"  checklist {change}")
     return 0

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from config.errors import IntakeError
 from config.vocabulary import Role
-from intake.reviewing import correct_field, recheck_case, record_decision
+from intake.reviewing import correct_field, merge_into, recheck_case, record_decision
 from intake.web.auth import action, refused
 from intake.web.context import Identity, workspace_of
 from intake.web.pages import case_path
@@ -28,7 +28,6 @@ from storage.workspace import (
     add_note,
     assign,
     link_related,
-    merge_cases,
     message_by_id,
     move_message,
     remove_link,
@@ -94,9 +93,7 @@ def _note(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]
 
 def _merge(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
     """Merge another case into this one and re-evaluate this one's checklist."""
-    other = _case(s, _text(form, "other"))
-    merge_cases(s, case, other, actor)
-    recheck_case(s, case, actor, f"checklist re-evaluated after {other.ref} was merged")
+    merge_into(s, case, _case(s, _text(form, "other")), actor)
     return case.ref, "merged"
 
 
