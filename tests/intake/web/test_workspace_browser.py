@@ -193,6 +193,8 @@ def test_a_reviewer_finds_opens_downloads_corrects_decides_merges_and_logs_out(
     present = [row.text for row in browser.find_elements(
         By.CSS_SELECTOR, "#checklist tr.status-present td:nth-child(2)")]
     assert "form_part2" in present
+    # The reviewer's "incomplete" stands: a merge that completes the checklist does not undo it.
+    assert "incomplete" in browser.find_element(By.TAG_NAME, "h1").text
     shot(browser, tmp_path, "2-case-after-merge.png")
     browser.set_window_size(1400, 1300)
     browser.execute_script("window.scrollTo(0, 0)")
