@@ -90,7 +90,7 @@ class Change:
     rule: str | None = None
 
     def describe(self) -> str:
-        """Return e.g. "device_name: (none) -> 'CardioFlow' [rule famhp.label.device_name#3]"."""
+        """Return e.g. "device_name: (none) -> 'X' [rule famhp.label.device_name.en.name]"."""
         show = _quoted if self.what == "field" else _plain
         prefix = {"checklist": "checklist ", "document": "document "}.get(self.what, "")
         text = f"{prefix}{self.name}: {show(self.old)} -> {show(self.new)}"
