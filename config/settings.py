@@ -25,6 +25,8 @@ from config.rulefile import locate_key, read_toml
 ENV_PREFIX = "DEROGATION_INTAKE_"
 CONFIG_ENV = "DEROGATION_INTAKE_CONFIG"
 DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+# The authority profiles shipped with the application (the default of general.profiles_dir).
+PROFILES_DIR = Path(__file__).resolve().with_name("profiles")
 MASK = "********"
 DATA_DIR_PLACEHOLDER = "{data_dir}"
 
@@ -83,6 +85,9 @@ class GeneralSettings:
     our_domain: str = ""
     timezone: str = "Europe/Brussels"
     log_level: str = _enum("INFO", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    # The folder of authority profiles (<profiles_dir>/<profile>/): the administrators' own
+    # copy outside the package survives an upgrade (`rules init DIR` starts one).
+    profiles_dir: Path = PROFILES_DIR
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from storage.ledger import ledger_set_state
 from storage.messages import add_documents, add_message, case_documents
 from storage.models import Case, Document, ExtractedField, Ledger
 from storage.outbox import acks_sent_to_since, outbox_add
+from storage.rule_versions import remember_rule_version
 from triage.caseref import find_case_ref
 from triage.checklist import evaluate_checklist
 from triage.kind import ThreadHints
@@ -90,6 +91,7 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         if case is None:
             ledger_set_state(s, row, "ignored", outcome=f"{work.triage.kind}: not filed")
             return _filed(None, role, work, (), "none")
+        remember_rule_version(s, rt.profile(work.profile))  # what rules_version stands for
         checklist = _file_into(s, rt, work, row, case, role)
         ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
         ledger_set_state(s, row, "filed", case_id=case.id, outcome=f"{role} {case.ref}")

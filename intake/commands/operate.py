@@ -142,7 +142,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     """Print the resolved settings with secrets masked, after checking every profile."""
     for mailbox in settings.mailboxes:
-        load_profile(mailbox.profile)
+        load_profile(mailbox.profile, settings.general.profiles_dir)
     print(json.dumps(settings_to_dict(settings, mask_secrets=True), indent=2, default=str))
     print(f"settings OK: {settings.config_path}", file=sys.stderr)
     return 0
@@ -153,7 +153,8 @@ def cmd_triage(args: argparse.Namespace, settings: Settings) -> int:
     from intake.commands.probe import probe_file
 
     profile = load_profile(args.profile or (settings.mailboxes[0].profile
-                                            if settings.mailboxes else "famhp"))
+                                            if settings.mailboxes else "famhp"),
+                           settings.general.profiles_dir)
     status = 0
     for path in args.files:
         try:

@@ -44,6 +44,7 @@ from intake.commands.rules_eval import Progress
 from intake.runtime import Runtime, open_runtime
 from storage.cases import case_checklist, list_cases
 from storage.messages import case_messages
+from storage.rule_versions import remember_rule_version
 from storage.sql import attach
 
 __all__ = ["Options", "cmd_reprocess", "decide_case", "register_reprocess", "reprocess_case",
@@ -101,6 +102,7 @@ def decide_case(rt: Runtime, rules: CurrentRules, read: ReadCase, options: Optio
         before = {e.item_id for e in case_checklist(s, case)
                   if e.severity == "required" and e.status in _OPEN}
         apply_plan(s, plan)
+        remember_rule_version(s, rules.profile(case.authority))
         if not options.acknowledge:
             return outcome
         return replace(outcome, acknowledgement=acknowledge(s, rt, rules, plan, before))
@@ -181,7 +183,7 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     runtime = open_runtime(settings)
     try:
-        rules = CurrentRules(runtime.limits, folder)
+        rules = CurrentRules(runtime.limits, folder or settings.general.profiles_dir)
         with runtime.database.session() as s:
             refs = select_refs(s, args.cases, args.since, settings.general.timezone)
         options = Options(dry_run=args.dry_run, acknowledge=args.acknowledge)
@@ -218,7 +220,7 @@ def register_reprocess(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     command.add_argument("--verbose", dest="show_unchanged", action="store_true",
                          help="list the unchanged cases too")
     command.add_argument("--profile-dir", type=Path, default=None, metavar="DIR",
-                         help="read the rules from DIR/<profile> instead of the shipped "
-                              "profiles (to try a change on a copy)")
+                         help="read the rules from DIR/<profile> instead of general.profiles_dir "
+                              "(to try a change on a copy)")
     command.set_defaults(handler=cmd_reprocess, command_name="reprocess")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from config.errors import IntakeError
-from config.profiles import Profile, load_profile, load_profile_from, profile_root
+from config.profiles import Profile, load_profile_from, profile_root
 from config.templates import TemplateSet, load_templates
 from intake.filing import document_to_record, field_to_value, thread_hints
 from intake.runtime import Runtime
@@ -46,19 +46,18 @@ class ReprocessError(IntakeError):
 
 
 class CurrentRules:
-    """The rules to apply: the shipped profiles, or those of a folder (to try a change)."""
+    """The rules to apply: those of a folder of profiles (the settings', or a copy to try)."""
 
-    def __init__(self, limits: Limits, folder: Path | None = None) -> None:
+    def __init__(self, limits: Limits, folder: Path) -> None:
         self.limits = limits
         self.folder = folder
         self._profiles: dict[str, Profile] = {}
         self._templates: dict[str, TemplateSet] = {}
 
     def profile(self, name: str) -> Profile:
-        """Return a profile by name (from the folder when one was given), loaded once."""
+        """Return a profile by name from the folder, loaded once."""
         if name not in self._profiles:
-            self._profiles[name] = (load_profile(name) if self.folder is None
-                                    else load_profile_from(profile_root(name, self.folder)))
+            self._profiles[name] = load_profile_from(profile_root(name, self.folder))
         return self._profiles[name]
 
     def templates(self, name: str) -> TemplateSet:

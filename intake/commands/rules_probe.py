@@ -31,11 +31,12 @@ _MARKS = {"present": "✓", "missing": "✗", "unclear": "?", "not_applicable": 
 
 
 def resolve_profile(name_or_folder: str | None, settings: Settings) -> Profile:
-    """A profile folder given as a path, a shipped profile by name, or the first mailbox's."""
+    """A profile folder given as a path, a profile of general.profiles_dir by name, or the
+    first mailbox's."""
     if name_or_folder and Path(name_or_folder).is_dir():
         return load_profile_from(Path(name_or_folder))
     default = settings.mailboxes[0].profile if settings.mailboxes else "famhp"
-    return load_profile(name_or_folder or default)
+    return load_profile(name_or_folder or default, settings.general.profiles_dir)
 
 
 # --- the report ----------------------------------------------------------------------------
