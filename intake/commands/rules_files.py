@@ -61,10 +61,11 @@ def cmd_rules_init(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     copies = {source: target / source.relative_to(PROFILES_DIR)
               for name in names for source in _files(PROFILES_DIR / name)}
-    existing = sorted(str(p) for p in copies.values() if p.exists())
+    existing = sorted(str(p.relative_to(target)) for p in copies.values() if p.exists())
     if existing:
-        print(f"rules init: nothing copied: {len(existing)} file(s) exist already, e.g. "
-              f"{', '.join(existing[:3])}", file=sys.stderr)
+        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+        print(f"rules init: nothing copied: {len(existing)} file(s) exist already in "
+              f"{target}: {shown}", file=sys.stderr)
         return 1
     for source, copy in copies.items():
         copy.parent.mkdir(parents=True, exist_ok=True)
