@@ -12,7 +12,9 @@ from storage.sql import insert_ignoring_conflict
 
 def remember_rule_version(s: Session, profile: Profile) -> None:
     """Keep the profile's rule files under its version, unless they are kept already."""
-    if s.get(RuleVersion, profile.version) is not None:
+    # Only the key is read: the files (about 100 kB) are not fetched for every message.
+    kept = select(RuleVersion.version).where(RuleVersion.version == profile.version)
+    if s.scalar(kept) is not None:
         return
     # Another instance may file with the same new version at the same moment.
     insert_ignoring_conflict(s, RuleVersion, ["version"], version=profile.version,
