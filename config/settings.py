@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
-from config.profiles import profile_root
+from config.profile_folders import PROFILES_DIR, profile_root
 from config.rulefile import locate_key, read_toml
 from config.triage_rules_load import load_triage_rules
 
@@ -97,6 +97,9 @@ class GeneralSettings:
     our_domain: str = ""
     timezone: str = "Europe/Brussels"
     log_level: str = _enum("INFO", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    # The folder of authority profiles (<profiles_dir>/<profile>/): the administrators' own
+    # copy outside the package survives an upgrade (`rules init DIR` starts one).
+    profiles_dir: Path = PROFILES_DIR
 
 
 @dataclass(frozen=True)

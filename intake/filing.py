@@ -39,6 +39,7 @@ from storage.ledger import ledger_set_state
 from storage.messages import add_documents, add_message
 from storage.models import Case, Ledger
 from storage.outbox import ack_recipients_since, outbox_add
+from storage.rule_versions import remember_rule_version
 from triage.case import COUNTED_ROLES, opening_role
 from triage.caseref import find_case_ref
 from triage.records import ChecklistItem, TriageResult, missing_items
@@ -98,6 +99,7 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         if case is None:
             ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
             return _filed(None, role, work, (), "none")
+        remember_rule_version(s, rt.profile(work.profile))  # what rules_version stands for
         checklist = _file_into(s, rt, work, row, case, MessageRole(role))
         ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
         ledger_set_state(s, row, "filed", case_id=case.id, outcome=f"{role} {case.ref}")

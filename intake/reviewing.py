@@ -8,6 +8,7 @@ correction never undoes it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
@@ -34,7 +35,7 @@ def case_url(base: str, ref: str) -> str:
     return f"{base}/cases/{quote(ref, safe='')}"
 
 
-def normalised_value(case: Case, key: str, value: str) -> str:
+def normalised_value(case: Case, key: str, value: str, folder: Path) -> str:
     """Return a reviewer's value in the field's normal form, or raise ReviewError.
 
     A reviewer's word is taken strictly: the value must be one value of the field's kind,
@@ -42,7 +43,7 @@ def normalised_value(case: Case, key: str, value: str) -> str:
     """
     if key not in FIELD_KEYS:
         raise ReviewError(f"unknown field {key!r} (known: {', '.join(FIELD_KEYS)})")
-    rule = load_profile(case.authority).extraction.field_rule(key)
+    rule = load_profile(case.authority, folder).extraction.field_rule(key)
     if rule is None:
         return value.strip()
     return strict_value(rule.normaliser, key, value)
@@ -74,12 +75,12 @@ def strict_value(normaliser: str, key: str, value: str) -> str:
     return normal
 
 
-def recheck_case(s: Session, case: Case, actor: str, reason: str) -> list[str]:
+def recheck_case(s: Session, case: Case, actor: str, reason: str, folder: Path) -> list[str]:
     """Record a case's state after a reviewer's act; return the checklist items that changed.
 
     The state (``triage.case``) keeps a reviewer's decision: a correction never undoes it.
     """
-    state = stored_case_state(s, case, load_profile(case.authority).triage)
+    state = stored_case_state(s, case, load_profile(case.authority, folder).triage)
     if state.status != case.status:
         set_status(s, case, state.status, actor, reason, decision=False)
     changes = record_case_state(s, case, state, actor)
@@ -88,18 +89,19 @@ def recheck_case(s: Session, case: Case, actor: str, reason: str) -> list[str]:
     return [f"{item_id}: {old or 'new'} -> {new}" for item_id, old, new in changes]
 
 
-def correct_field(s: Session, case: Case, key: str, raw_value: str,
-                  actor: str) -> tuple[str, str | None, list[str]]:
+def correct_field(s: Session, case: Case, key: str, raw_value: str, actor: str,
+                  folder: Path) -> tuple[str, str | None, list[str]]:
     """Record a reviewer's value and recheck the checklist; return value, old value, changes."""
-    value = normalised_value(case, key, raw_value)
+    value = normalised_value(case, key, raw_value, folder)
     before = current_fields(s, case).get(key)
     set_reviewer_field(s, case, key, value, actor)
     changes = recheck_case(s, case, actor,
-                           f"checklist re-evaluated after {key} was set by {actor}")
+                           f"checklist re-evaluated after {key} was set by {actor}", folder)
     return value, before.value if before is not None else None, changes
 
 
-def record_decision(s: Session, case: Case, status: str, note: str, actor: str) -> str:
+def record_decision(s: Session, case: Case, status: str, note: str, actor: str,
+                    folder: Path) -> str:
     """Record a reviewer's decision with its reason; return the status it replaced."""
     if status not in names(CaseStatus):
         raise ReviewError(f"unknown status {status!r} (known: {', '.join(names(CaseStatus))})")
@@ -107,12 +109,12 @@ def record_decision(s: Session, case: Case, status: str, note: str, actor: str) 
         raise ReviewError("a status change needs a note (the reason, for the record)")
     before = case.status
     set_status(s, case, status, actor, note.strip())
-    recheck_case(s, case, actor, note.strip())
+    recheck_case(s, case, actor, note.strip(), folder)
     return before
 
 
-def merge_into(s: Session, target: Case, source: Case, actor: str) -> list[str]:
+def merge_into(s: Session, target: Case, source: Case, actor: str, folder: Path) -> list[str]:
     """Move every message of source into target (recorded, reversible); re-check target."""
     merge_cases(s, target, source, actor)
     return recheck_case(s, target, actor,
-                        f"checklist re-evaluated after {source.ref} was merged")
+                        f"checklist re-evaluated after {source.ref} was merged", folder)

@@ -87,7 +87,7 @@ class Runtime:
 
     def profile(self, name: str) -> Profile:
         """Return a loaded authority profile (loaded once per process)."""
-        return load_profile(name)
+        return load_profile(name, self.settings.general.profiles_dir)
 
     def templates(self, profile: str) -> TemplateSet:
         """Return the reply templates of a profile (loaded once per process)."""
@@ -135,7 +135,8 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         blobs=BlobStore(data_dir / "blobs"),
         delivery=open_delivery(settings.smtp, data_dir),
         limits=limits_from(settings),
-        pool=PreparePool(settings.extraction.worker_count(), limits_from(settings)),
+        pool=PreparePool(settings.extraction.worker_count(), limits_from(settings),
+                         settings.general.profiles_dir),
     )
     for mailbox in settings.mailboxes:
         runtime.profile(mailbox.profile)  # a bad rule file stops start-up here

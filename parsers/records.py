@@ -69,7 +69,7 @@ class FieldValue:
     value: str  # normalised value (ISO dates, lower-case e-mail, "IIa", "MDR", "3" ...)
     raw: str  # the text as written
     source: Source
-    rule: str  # id of the rule that produced it, e.g. "famhp.label.device_name#2"
+    rule: str  # id of the rule that produced it, e.g. "famhp.label.device_name.en.device-name"
     confidence: Confidence
 
 

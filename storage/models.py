@@ -357,6 +357,21 @@ class CaseEvent(Base):
     detail: Mapped[JsonDict] = mapped_column(default=dict)
 
 
+class RuleVersion(Base):
+    """The rule files of a profile version, kept from the first message filed with it.
+
+    A case records only its rules version (a hash of the profile's files); this row says
+    which rules that hash stood for, long after the files have changed.
+    """
+
+    __tablename__ = "rule_version"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile: Mapped[str] = mapped_column(SafeText())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    files: Mapped[JsonDict] = mapped_column(default=dict)  # {"famhp/extraction.toml": text}
+
+
 # --- the reviewers' workspace -----------------------------------------------------------------
 
 class WebUser(Base):

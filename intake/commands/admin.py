@@ -36,7 +36,7 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     problems = []
     for mailbox in settings.mailboxes:
         try:
-            load_profile(mailbox.profile)
+            load_profile(mailbox.profile, settings.general.profiles_dir)
         except ConfigError as exc:
             problems.append(f"mailboxes.{mailbox.name}.profile: {exc}")
     if problems:

@@ -217,6 +217,7 @@ CASES = "intake.commands.cases"
 OUTBOX = "intake.commands.outbox"
 REVIEW = "intake.commands.review"
 WEB = "intake.commands.web"
+RULES_FILES = "intake.commands.rules_files"
 
 
 def _register_run(sub: Commands) -> None:
@@ -339,7 +340,7 @@ def _register_reports(sub: Commands) -> None:
 
 
 def _register_rules(sub: Commands) -> None:
-    """rules validate|test|eval."""
+    """rules validate|test|eval|init|show."""
     rules = group(sub, "rules", "check, try and measure the rule files and templates")
     validate = command(rules, "validate", "intake.commands.rules:cmd_rules_validate",
                        "check rule files and templates; every problem as path:line: key: "
@@ -363,6 +364,19 @@ def _register_rules(sub: Commands) -> None:
                           help="write this run's per-file results to this file")
     evaluate.add_argument("--from-corrections", action="store_true",
                           help="measure extraction against reviewers' corrections in the database")
+    init = command(rules, "init", f"{RULES_FILES}:cmd_rules_init",
+                   "copy the shipped profiles to DIR, to keep and tune there "
+                   "(general.profiles_dir then names DIR); existing files are never overwritten",
+                   family="rules")
+    init.add_argument("directory", type=Path, metavar="DIR", help="the folder to copy to")
+    init.add_argument("--profile", default=None,
+                      help="only this profile (and those its rule files include)")
+    show = command(rules, "show", f"{RULES_FILES}:cmd_rules_show",
+                   "print the rule files a rules version (recorded on cases and messages) "
+                   "stood for", family="rules")
+    show.add_argument("version", metavar="VERSION", help="the version hash, or a unique prefix")
+    show.add_argument("--file", default=None, metavar="NAME",
+                      help="only this file (e.g. extraction.toml or famhp/triage.toml)")
 
 
 PROFILE_HELP = ("profile name (famhp) or profile folder (the folder holding extraction.toml, "

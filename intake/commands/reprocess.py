@@ -46,6 +46,7 @@ from intake.commands.rules_eval import Progress
 from intake.runtime import Runtime, open_runtime
 from storage.cases import case_by_ref, case_missing, list_cases
 from storage.messages import case_messages
+from storage.rule_versions import remember_rule_version
 from storage.sql import attach
 
 __all__ = ["Options", "cmd_reprocess", "decide_case", "reprocess_case", "reprocess_cases",
@@ -102,6 +103,7 @@ def decide_case(rt: Runtime, rules: CurrentRules, read: ReadCase, options: Optio
             return outcome
         before = set(case_missing(s, case))
         apply_plan(s, plan)
+        remember_rule_version(s, rules.profile(case.authority))
         if not options.acknowledge:
             return outcome
         return replace(outcome, acknowledgement=acknowledge(s, rt, rules, plan, before))
@@ -179,7 +181,7 @@ def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     override = trial_profile(args.profile)
     runtime = open_runtime(settings)
     try:
-        rules = CurrentRules(runtime.limits, override)
+        rules = CurrentRules(runtime.limits, settings.general.profiles_dir, override)
         with runtime.database.session() as s:
             unknown = [r for r in args.cases or () if case_by_ref(s, r) is None]
             refs = select_refs(s, args.cases, args.since, settings.general.timezone)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from config.errors import IntakeError
-from config.profiles import Profile, load_profile
+from config.profile_folders import profile_root
+from config.profiles import Profile, load_profile_from
 from config.templates import TemplateSet, load_templates
 from config.vocabulary import MessageRole
 from intake.filing import thread_hints
@@ -42,10 +44,11 @@ class ReprocessError(IntakeError):
 
 
 class CurrentRules:
-    """The rules to apply: the shipped profiles, one of them replaced by a copy being tried."""
+    """The rules to apply: a folder of profiles (the settings'), one maybe replaced by a copy."""
 
-    def __init__(self, limits: Limits, override: Profile | None = None) -> None:
+    def __init__(self, limits: Limits, folder: Path, override: Profile | None = None) -> None:
         self.limits = limits
+        self.folder = folder
         self._profiles: dict[str, Profile] = {} if override is None else {override.name:
                                                                           override}
         self._templates: dict[str, TemplateSet] = {}
@@ -53,7 +56,7 @@ class CurrentRules:
     def profile(self, name: str) -> Profile:
         """Return a profile by name (the copy being tried, if it bears that name), loaded once."""
         if name not in self._profiles:
-            self._profiles[name] = load_profile(name)
+            self._profiles[name] = load_profile_from(profile_root(name, self.folder))
         return self._profiles[name]
 
     def templates(self, name: str) -> TemplateSet:
@@ -85,7 +88,7 @@ class Change:
     rule: str | None = None
 
     def describe(self) -> str:
-        """Return e.g. "device_name: (none) -> 'CardioFlow' [rule famhp.label.device_name#3]"."""
+        """Return e.g. "device_name: (none) -> 'X' [rule famhp.label.device_name.en.name]"."""
         show = _quoted if self.what == "field" else _plain
         prefix = {"checklist": "checklist ", "document": "document "}.get(self.what, "")
         text = f"{prefix}{self.name}: {show(self.old)} -> {show(self.new)}"

@@ -227,7 +227,8 @@ def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with database.session() as s:
             case = _case(s, args.ref)
-            value, before, changes = correct_field(s, case, args.field, args.value, actor)
+            value, before, changes = correct_field(s, case, args.field, args.value, actor,
+                                                     settings.general.profiles_dir)
             ref, status = case.ref, case.status
     except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
@@ -257,7 +258,8 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with database.session() as s:
             case = _case(s, args.ref)
-            before = record_decision(s, case, args.status, note, actor)
+            before = record_decision(s, case, args.status, note, actor,
+                                     settings.general.profiles_dir)
             ref = case.ref
     except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
@@ -275,7 +277,7 @@ def cmd_cases_merge(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with database.session() as s:
             target, source = _case(s, args.ref), _case(s, args.other)
-            changes = merge_into(s, target, source, actor)
+            changes = merge_into(s, target, source, actor, settings.general.profiles_dir)
             ref, status = target.ref, target.status
     except (ReportError, ReviewError, StorageError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)

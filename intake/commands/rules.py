@@ -4,8 +4,9 @@ validate checks rule files and templates and names every problem with its file, 
 test shows, for real files, which rule found each value, which rules missed and what nearly
 matched; eval measures the rules against labelled files and compares with a baseline.
 
-This module holds validate; test is in ``intake.commands.rules_probe`` and eval in
-``intake.commands.rules_eval`` (the arguments of all three are in ``intake.commands.cli``).
+This module holds validate; test is in ``intake.commands.rules_probe``, eval in
+``intake.commands.rules_eval``, init and show in ``intake.commands.rules_files`` (the
+arguments of all five are in ``intake.commands.cli``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from config.errors import ConfigError
-from config.profiles import profile_root
+from config.profile_folders import profile_root
 from config.settings import Settings
 from config.validate import Validation, check_path, check_profiles, shipped_profiles
 
@@ -38,11 +39,12 @@ def cmd_rules_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _default_validation(settings: Settings) -> Validation:
-    """Every shipped profile and every profile a mailbox names."""
-    roots, errors = list(shipped_profiles()), []
+    """Every profile of general.profiles_dir and every profile a mailbox names."""
+    folder = settings.general.profiles_dir
+    roots, errors = list(shipped_profiles(folder)), []
     for mailbox in settings.mailboxes:
         try:
-            roots.append(profile_root(mailbox.profile))
+            roots.append(profile_root(mailbox.profile, folder))
         except ConfigError as exc:
             errors.append(exc)
     checked = check_profiles(roots)

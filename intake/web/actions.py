@@ -8,6 +8,7 @@ correction. A refused change shows why and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -34,7 +35,7 @@ from storage.workspace import (
     unmerge,
 )
 
-Change = Callable[[Session, Case, FormData, str], tuple[str, str]]
+Change = Callable[[Session, Case, FormData, str, Path], tuple[str, str]]
 
 
 def _text(form: FormData, name: str) -> str:
@@ -57,25 +58,28 @@ def _apply(request: Request, who: Identity, form: FormData, change: Change) -> R
     try:
         with ws.database.session() as s:
             case = _case(s, request.path_params["ref"])
-            ref, done = change(s, case, form, who.name)
+            ref, done = change(s, case, form, who.name, ws.settings.general.profiles_dir)
     except IntakeError as exc:
         return refused(request, who, 400, f"Nothing was changed: {exc}")
     return RedirectResponse(f"{case_path(ref)}?done={done}#workspace", status_code=303)
 
 
-def _correct(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _correct(s: Session, case: Case, form: FormData, actor: str,
+             folder: Path) -> tuple[str, str]:
     """Record a reviewer's value for a field."""
-    correct_field(s, case, _text(form, "field"), _text(form, "value"), actor)
+    correct_field(s, case, _text(form, "field"), _text(form, "value"), actor, folder)
     return case.ref, "field"
 
 
-def _decide(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _decide(s: Session, case: Case, form: FormData, actor: str,
+            folder: Path) -> tuple[str, str]:
     """Record a decision (granted, refused, withdrawn, closed, incomplete ...) with its reason."""
-    record_decision(s, case, _text(form, "status"), _text(form, "note"), actor)
+    record_decision(s, case, _text(form, "status"), _text(form, "note"), actor, folder)
     return case.ref, "status"
 
 
-def _assign(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _assign(s: Session, case: Case, form: FormData, actor: str,
+            folder: Path) -> tuple[str, str]:
     """Assign the case to a reviewer, or to nobody."""
     name = _text(form, "reviewer")
     user = user_by_name(s, name) if name else None
@@ -85,25 +89,29 @@ def _assign(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, st
     return case.ref, "assigned"
 
 
-def _note(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _note(s: Session, case: Case, form: FormData, actor: str,
+          folder: Path) -> tuple[str, str]:
     """Add an internal note."""
     add_note(s, case, actor, _text(form, "text"))
     return case.ref, "note"
 
 
-def _merge(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _merge(s: Session, case: Case, form: FormData, actor: str,
+           folder: Path) -> tuple[str, str]:
     """Merge another case into this one and re-evaluate this one's checklist."""
-    merge_into(s, case, _case(s, _text(form, "other")), actor)
+    merge_into(s, case, _case(s, _text(form, "other")), actor, folder)
     return case.ref, "merged"
 
 
-def _link(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _link(s: Session, case: Case, form: FormData, actor: str,
+          folder: Path) -> tuple[str, str]:
     """Record that another case is related to this one."""
     link_related(s, case, _case(s, _text(form, "other")), actor)
     return case.ref, "linked"
 
 
-def _unlink(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _unlink(s: Session, case: Case, form: FormData, actor: str,
+            folder: Path) -> tuple[str, str]:
     """Remove a 'related' link, or undo a merge (both cases' checklists re-evaluated)."""
     link = s.get(CaseLink, int(_text(form, "link") or 0))
     if link is None or case.id not in (link.case_id, link.other_case_id):
@@ -113,17 +121,19 @@ def _unlink(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, st
         return case.ref, "unlinked"
     target, source = unmerge(s, link, actor)
     for each in (target, source):
-        recheck_case(s, each, actor, "checklist re-evaluated after a merge was undone")
+        recheck_case(s, each, actor, "checklist re-evaluated after a merge was undone", folder)
     return case.ref, "unmerged"
 
 
-def _move(s: Session, case: Case, form: FormData, actor: str) -> tuple[str, str]:
+def _move(s: Session, case: Case, form: FormData, actor: str,
+          folder: Path) -> tuple[str, str]:
     """Move one message of this case to another; both checklists are re-evaluated."""
     message = message_by_id(s, case, int(_text(form, "message") or 0))
     target = _case(s, _text(form, "to"))
     move_message(s, message, target, actor)
     for each in (case, target):
-        recheck_case(s, each, actor, "checklist re-evaluated after a message was moved")
+        recheck_case(s, each, actor, "checklist re-evaluated after a message was moved",
+                     folder)
     return case.ref, "moved"
 
 

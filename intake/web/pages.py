@@ -94,7 +94,8 @@ def _sorted(rows: list[QueueRow], sort: str) -> list[QueueRow]:
 def _choices(ws: Workspace, s: Session) -> dict[str, Any]:
     """Return the values each queue filter offers."""
     profiles = sorted({m.profile for m in ws.settings.mailboxes} | {"famhp"})
-    types = sorted({t for p in profiles for t in load_profile(p).triage.checklists})
+    folder = ws.settings.general.profiles_dir
+    types = sorted({t for p in profiles for t in load_profile(p, folder).triage.checklists})
     reviewers = [u.name for u in list_users(s) if u.role != Role.VIEWER and not u.disabled]
     return {"statuses": names(CaseStatus), "request_types": types, "authorities": profiles,
             "regulations": names(Regulation), "reviewers": reviewers, "sorts": SORTS}

@@ -10,6 +10,7 @@ from config.errors import ConfigError
 from config.settings import (
     DEFAULT_CONFIG,
     MASK,
+    PROFILES_DIR,
     MailboxSettings,
     Secret,
     SettingsErrors,
@@ -126,6 +127,18 @@ def test_data_dir_override_moves_every_derived_path(tmp_path: Path) -> None:
     assert settings.mailboxes[0].path == tmp_path / "d" / "maildir"
     assert settings.smtp.outbox_maildir == tmp_path / "d" / "outbox"
     assert settings.database.url.endswith(f"{tmp_path / 'd' / 'intake.sqlite3'}")
+
+
+def test_profiles_dir_is_the_shipped_folder_unless_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(env={}).general.profiles_dir == PROFILES_DIR
+    assert (PROFILES_DIR / "famhp" / "extraction.toml").is_file()
+    path = write(tmp_path, '[general]\nprofiles_dir = "rules/profiles"\n')
+    assert load_settings(path, env={}).general.profiles_dir == tmp_path / "rules" / "profiles"
+    override = {"DEROGATION_INTAKE_GENERAL__PROFILES_DIR": "/etc/derogation-intake/profiles"}
+    assert load_settings(path, env=override).general.profiles_dir == Path(
+        "/etc/derogation-intake/profiles")
 
 
 def test_environment_can_add_a_mailbox(tmp_path: Path) -> None:

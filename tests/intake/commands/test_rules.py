@@ -91,7 +91,8 @@ def test_rules_test_on_a_bare_pdf_shows_rules_sources_and_near_misses(
     assert status == 0
     assert out.startswith(f"== {pdf}\nprofile famhp (version ")
     found = block(out, "Fields found")
-    assert re.search(r"^  device_model = 'PVJ-18'  \[rule famhp\.label\.device_model#\d+ "
+    assert re.search(r"^  device_model = 'PVJ-18'  "
+                     r"\[rule famhp\.label\.device_model\.[a-z]{2}\.[\w-]+ "
                      r"\(label \"[^\"]+\"\); part1_en_flat\.pdf p\.1, printed label "
                      r"'[^']+'; confidence 0\.\d\d\]$", "\n".join(found), re.MULTILINE)
     assert any(line.startswith("  applicant_role = 'manufacturer'  [rule famhp.checkbox.")
@@ -108,7 +109,7 @@ def test_rules_test_on_a_bare_pdf_shows_rules_sources_and_near_misses(
     assert near[0].endswith("but is not a label of device_name: add it to "
                             "fields.device_name.labels.en?")
     documents = block(out, "Documents")
-    assert documents[1].startswith("  part1_en_flat.pdf: form_part1 by famhp.kind.form_part1#")
+    assert documents[1].startswith("  part1_en_flat.pdf: form_part1 by famhp.kind.form_part1 ")
     checklist = block(out, "Checklist (compassionate_use)")
     assert "  ✓ form_part1 (required): part1_en_flat.pdf" in checklist
     assert "  ✗ device_identified (required): no device_name" in checklist
@@ -122,14 +123,15 @@ def test_rules_test_on_a_message_shows_each_document_and_what_nearly_matched(
 
     out = capsys.readouterr().out
     found = "\n".join(block(out, "Fields found"))
-    assert re.search(r"^  hospital_name = 'ZOL Genk'  \[rule famhp\.\w+\.hospital_name#\d+ .*; "
+    assert re.search(r"^  hospital_name = 'ZOL Genk'  "
+                     r"\[rule famhp\.\w+\.hospital_name\.[\w.-]+ .*; "
                      r"AortaFlex_TBE_Part2\.pdf p\.1", found, re.MULTILINE)
     missing = block(out, "Canonical fields not found")
     model = next(n for n, line in enumerate(missing) if line.startswith("  device_model: "))
     assert missing[model].endswith("none matched")
     assert "Device model" in missing[model + 1]
     assert missing[model + 1].startswith("    near miss: ")
-    assert "famhp.label.device_model#" in missing[model + 1]
+    assert "famhp.label.device_model." in missing[model + 1]
     documents = block(out, "Documents")
     assert documents[1].startswith("  AortaFlex_TBE_Part1.docx: form_part1 by famhp.kind.")
     assert documents[2].startswith("  AortaFlex_TBE_Part2.pdf: form_part2 by famhp.kind.")
@@ -172,7 +174,7 @@ def test_an_srn_alone_on_its_line_is_a_near_miss() -> None:
 
 def test_a_label_whose_value_the_normaliser_refuses_says_so() -> None:
     (note,) = notes_for("risk_class", "Risk class: to be confirmed")
-    assert note.startswith('label "Risk class" (famhp.label.risk_class#')
+    assert note.startswith('label "Risk class" (famhp.label.risk_class.en.risk-class)')
     assert note.endswith(') on body line 1: value \'to be confirmed\' refused by normaliser '
                          '"risk_class"')
 
