@@ -10,6 +10,7 @@ from parsers.docx import docx_to_document
 from parsers.labels import DEFAULT_LIMITS, FileInfo, Findings, failed_document, to_document
 from parsers.pdf import pdf_to_document
 from parsers.records import Attachment, ExtractedDocument, Limits
+from parsers.scan import image_to_document
 from parsers.sniff import DOCX, MSWORD, OLE, PDF, ZIP, sniff_type
 
 UNSUPPORTED = "format not supported, please send PDF or DOCX"
@@ -17,6 +18,8 @@ _WORD_MAIN = b"wordprocessingml.document.main+xml"
 _MACRO_WORD = b"ms-word.document.macroEnabled"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _OPEN_DOCUMENT = "application/vnd.oasis.opendocument"
+# Scanned or photographed pages: read by OCR.
+_PAGE_IMAGES = ("image/jpeg", "image/png", "image/tiff")
 
 
 def attachment_to_document(att: Attachment, rules: ExtractionRules,
@@ -38,6 +41,8 @@ def bytes_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
         return pdf_to_document(info, data, rules, limits)
     if kind == "docx":
         return docx_to_document(info, data, rules, limits)
+    if kind == "image":
+        return image_to_document(info, data, rules, limits)
     if kind == "encrypted":
         return failed_document(rules, info, "encrypted", "password-protected Word document")
     if kind in ("doc", "odt", "docm"):
@@ -48,10 +53,12 @@ def bytes_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
 
 
 def file_kind(data: bytes, filename: str) -> str:
-    """pdf, docx, docm, doc, odt, encrypted, broken (a .pdf/.docx that is not) or other."""
+    """pdf, docx, docm, doc, odt, image, encrypted, broken (a .pdf/.docx that is not), other."""
     sniffed = sniff_type(data, filename)
     if sniffed == PDF:
         return "pdf"
+    if sniffed in _PAGE_IMAGES:
+        return "image"
     if sniffed in (DOCX, ZIP):
         return _package_kind(data, sniffed, filename)
     if sniffed == OLE and _ENCRYPTED_PACKAGE in data:

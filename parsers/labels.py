@@ -14,7 +14,14 @@ from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
 from parsers.normalise import collapse, fold, normalise
-from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
+from parsers.records import (
+    ExtractedDocument,
+    FieldValue,
+    Limits,
+    PageProblem,
+    Signature,
+    Source,
+)
 
 # Readers' default limits (a module constant: a call in a default argument is evaluated once
 # anyway, and says so less clearly).
@@ -426,6 +433,7 @@ class Findings:
     form_names: tuple[str, ...] = ()
     signatures: tuple[Signature, ...] = ()
     near_misses: tuple[str, ...] = ()
+    page_problems: tuple[PageProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -452,6 +460,7 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
         language=guess_language(rules, findings.labels_hit, findings.text),
         text=findings.text, fields=fields, signatures=signatures,
         near_misses=(*findings.near_misses, *_unanswered(findings.labels_hit, fields)),
+        page_problems=findings.page_problems,
     )
 
 

@@ -35,6 +35,7 @@ from parsers.labels import (
 from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatures, read_form
 from parsers.pdf_layout import _words_of, layout_values, page_words
 from parsers.records import ExtractedDocument, Limits
+from parsers.scan import ScanReading, needs_ocr, pdf_page_images, read_scanned
 
 __all__ = ["open_pdf", "pages_to_read", "pdf_to_document"]
 
@@ -97,8 +98,11 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     count = len(reader.pages)
     numbers = pages_to_read(count, limits)
     texts = _page_texts(reader, numbers, limits.max_text_chars)
+    scanned = _scanned_pages(rules, data, texts, limits)
+    texts.update(scanned.texts)
     form = read_form(reader)
-    wanted = _pages_needing_words(rules, texts, form, numbers)
+    wanted = [n for n in _pages_needing_words(rules, texts, form, numbers)
+              if n not in scanned.texts]
     words = page_words(data, wanted)
     values, labels_hit, misses = _form_values(rules, form, words)
     layout = layout_values(rules, words, form)
@@ -106,11 +110,22 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     return Findings(
         text=text[:limits.max_text_chars],
         first_text=_first_text(reader, texts, numbers, count > limits.full_read_max_pages),
-        pages=count, fields=(*values, *layout.values),
-        labels_hit=(*labels_hit, *layout.labels),
+        pages=count, fields=(*values, *layout.values, *scanned.values),
+        labels_hit=(*labels_hit, *layout.labels, *scanned.labels),
         form_names=tuple(f.name for f in form),
-        signatures=(*_signatures(form), *layout.signatures), near_misses=tuple(misses),
+        signatures=(*_signatures(form), *layout.signatures, *scanned.signatures),
+        near_misses=tuple(misses), page_problems=scanned.problems,
     )
+
+
+def _scanned_pages(rules: ExtractionRules, data: bytes, texts: dict[int, str],
+                   limits: Limits) -> ScanReading:
+    """OCR of the pages read that have no usable text layer (scanned pages)."""
+    candidates = [n for n in sorted(texts) if needs_ocr(texts[n])]
+    if not candidates:
+        return ScanReading({})
+    with pdf_page_images(data, limits.ocr_dpi) as render:
+        return read_scanned(rules, candidates, render, limits)
 
 
 def pages_to_read(count: int, limits: Limits) -> range:
