@@ -19,7 +19,14 @@ from intake.replies.compose import choose_template, compose_acknowledgement
 from intake.replies.policy import reply_decision, reply_recipient
 from intake.runtime import Runtime
 from intake.work import Work
-from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage, Signature
+from parsers.records import (
+    ExtractedDocument,
+    Extraction,
+    FieldValue,
+    PageProblem,
+    ParsedMessage,
+    Signature,
+)
 from parsers.records import Source as FieldSource
 from storage.cases import (
     case_by_message_ids,
@@ -309,11 +316,17 @@ def document_to_record(row: Document) -> ExtractedDocument:
     signatures = tuple(
         Signature(name=str(sig.get("name", "")), signed=bool(sig.get("signed")),
                   page=sig.get("page"),
-                  source=FieldSource(row.filename, row.sha256, "acroform"))
+                  source=FieldSource(row.filename, row.sha256,
+                                     str(sig.get("channel") or "acroform"),
+                                     page=sig.get("page")),
+                  evidence=str(sig.get("evidence") or ""))
         for sig in row.signatures or []
     )
+    problems = tuple(PageProblem(int(p.get("page") or 0), str(p.get("reason") or ""),
+                                 str(p.get("detail") or ""))
+                     for p in row.page_problems or [])
     return ExtractedDocument(
         filename=row.filename, sha256=row.sha256, content_type=row.content_type,
         size=row.size, kind=row.kind, kind_rule=row.kind_rule, pages=row.pages,
         language=None, text="", fields=(), signatures=signatures, error=row.error,
-        error_detail=row.error_detail or "")
+        error_detail=row.error_detail or "", page_problems=problems)

@@ -12,10 +12,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
-from parsers.records import ExtractedDocument, ParsedMessage
+from parsers.records import ExtractedDocument, ParsedMessage, Signature
 from storage.cases import triage_to_dict
 from storage.db import storage_errors
-from storage.models import MESSAGE_ROLES, Case, CaseMessage, Document, Ledger, utcnow
+from storage.models import (
+    MESSAGE_ROLES,
+    Case,
+    CaseMessage,
+    Document,
+    JsonDict,
+    Ledger,
+    utcnow,
+)
 from storage.sql import attach, normalise_address, normalise_message_id
 from triage.records import TriageResult
 
@@ -89,14 +97,24 @@ def add_documents(
             pages=d.pages,
             error=d.error,
             error_detail=d.error_detail or None,
-            signatures=[{"name": g.name, "signed": g.signed, "page": g.page}
-                        for g in d.signatures],
+            signatures=[signature_to_dict(g) for g in d.signatures],
+            page_problems=[{"page": p.page, "reason": p.reason, "detail": p.detail}
+                           for p in d.page_problems],
         )
         for d in documents
     ]
     s.add_all(rows)
     s.flush()
     return rows
+
+
+def signature_to_dict(signature: Signature) -> JsonDict:
+    """A signature as stored: name, state, page, and on a scan what was seen and where."""
+    stored: JsonDict = {"name": signature.name, "signed": signature.signed,
+                        "page": signature.page, "channel": signature.source.channel}
+    if signature.evidence:
+        stored.update(evidence=signature.evidence, picture=signature.picture)
+    return stored
 
 
 @storage_errors
