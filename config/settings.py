@@ -162,6 +162,14 @@ class ExtractionSettings:
     zip_max_members: int = _bounded(200, 1)
     zip_max_total_mb: int = _bounded(300, 1)
     zip_max_ratio: int = _bounded(100, 1)
+    # OCR of scanned pages and images (Tesseract): off, or per document at most this many
+    # pages and seconds; pages are rendered at ocr_dpi; a page whose mean word confidence is
+    # under ocr_min_confidence (0-100) counts as not read well.
+    ocr: bool = True
+    ocr_max_pages: int = _bounded(6, 1, 100)
+    ocr_max_seconds: int = _bounded(120, 1)
+    ocr_dpi: int = _bounded(200, 72, 600)
+    ocr_min_confidence: int = _bounded(60, 0, 100)
 
     def worker_count(self) -> int:
         """Return the number of extraction workers to start."""

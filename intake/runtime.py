@@ -27,6 +27,11 @@ def limits_from(settings: Settings) -> Limits:
         zip_max_files=x.zip_max_members,
         zip_max_depth=x.zip_max_depth,
         zip_max_ratio=float(x.zip_max_ratio),
+        ocr=x.ocr,
+        ocr_max_pages=x.ocr_max_pages,
+        ocr_max_seconds=float(x.ocr_max_seconds),
+        ocr_dpi=x.ocr_dpi,
+        ocr_min_confidence=float(x.ocr_min_confidence),
     )
 
 
