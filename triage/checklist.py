@@ -60,11 +60,10 @@ def _unread_pages(rule: ChecklistRule, documents: Sequence[ExtractedDocument]) -
 
 def _problem_at(source: Source, documents: Sequence[ExtractedDocument]) -> PageProblem | None:
     """The problem of the page a value or signature was read from, if it was read badly."""
-    for doc in documents:
-        if doc.sha256 == source.sha256 or (source.sha256 is None
-                                           and doc.filename == source.filename):
-            return next((p for p in doc.page_problems if p.page == source.page), None)
-    return None
+    return next((p for doc in documents
+                 if doc.sha256 == source.sha256 or (source.sha256 is None
+                                                    and doc.filename == source.filename)
+                 for p in doc.page_problems if p.page == source.page), None)
 
 
 def _severity(rule: ChecklistRule) -> Severity:
