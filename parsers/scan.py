@@ -47,6 +47,7 @@ _USABLE_TEXT = 25  # letters and digits a page's text layer needs to be read as 
 _MIN_WORDS_TO_JUDGE = 15  # fewer words than this: a picture, not a page read badly
 _A4_WIDTH = 595.0  # points
 _FORM_PAGES_PROBLEM = "ocr_page_limit"
+_PROBE_SHARE = 30  # per cent of the first page read to tell its language (title, heading)
 
 # A page number (0-based) to its image and the size of a pixel in points.
 PageImage = Callable[[int], tuple[Image.Image, float]]
@@ -104,6 +105,7 @@ class _Reader:
         self.pages: list[OcrPage] = []
         self.problems: list[PageProblem] = []
         self.form = False
+        self.probed = False
 
     def read(self, candidates: Sequence[int]) -> ScanReading:
         """Read the pages, then pair labels and values and look for signatures."""
@@ -125,6 +127,8 @@ class _Reader:
     def _page(self, number: int, remaining: float) -> None:
         try:
             image, scale = self.render(number)
+            if not self.probed:
+                self._probe_language(image, number, remaining, scale)
             page = image_to_page(image, number, self.languages, remaining, scale)
         except ParseError as exc:
             self.problems.append(PageProblem(number + 1, exc.reason, exc.detail))
@@ -136,12 +140,16 @@ class _Reader:
         self._judge(page)
         self.pages.append(page)
         self.form = self.form or mentions_labels(self.rules, page.text)
-        if len(self.pages) == 1:
-            self._narrow_languages(page)
 
-    def _narrow_languages(self, page: OcrPage) -> None:
-        """After the first page, read the next ones in its language only (twice as fast)."""
-        language = guess_language(self.rules, (), page.text)
+    def _probe_language(self, image: Image.Image, number: int, remaining: float,
+                        scale: float) -> None:
+        """Read the top of the first page in every language, then use the one it is in."""
+        # Reading in one language is twice as fast, and its accents come out right (with
+        # French data in the mix, a Dutch 'ë' is read 'é').
+        self.probed = True
+        top = image.crop((0, 0, image.width, image.height * _PROBE_SHARE // 100))
+        probe = image_to_page(top, number, self.languages, remaining, scale)
+        language = guess_language(self.rules, (), probe.text)
         if language:
             with suppress(ParseError):  # no data for it: keep every language of the profile
                 self.languages = ocr_languages([language])
