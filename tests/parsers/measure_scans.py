@@ -52,7 +52,10 @@ class Tally:
         return self.signatures_right / self.signatures if self.signatures else 1.0
 
 
-def read_scan(scan: Scan, limits: Limits = Limits()) -> tuple[ExtractedDocument, float]:
+DEFAULT_LIMITS = Limits()
+
+
+def read_scan(scan: Scan, limits: Limits = DEFAULT_LIMITS) -> tuple[ExtractedDocument, float]:
     """Extract a scan as the pipeline does; return the document and the seconds it took."""
     started = time.perf_counter()
     document = file_to_document(scan.path.name, scan.path.read_bytes(), _rules(), limits)

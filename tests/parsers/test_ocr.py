@@ -45,7 +45,7 @@ def tally() -> Tally:
 
 
 def test_a_scanned_part2_gives_its_fields_marked_as_read_from_a_scan() -> None:
-    scan, document = scanned("part2_en_flat", "scan", True)
+    _, document = scanned("part2_en_flat", "scan", True)
     assert document.error is None and document.kind == "form_part2"
     assert document.language == "en" and document.page_problems == ()
     found = {f.key: f for f in document.fields}
@@ -84,7 +84,7 @@ def test_a_photographed_form_is_read_despite_perspective_and_shadow() -> None:
 
 
 def test_every_page_of_a_multipage_tiff_is_read() -> None:
-    scan, document = scanned("part1_fr_flat", "tiff", None)
+    _, document = scanned("part1_fr_flat", "tiff", None)
     assert document.pages == 2 and document.kind == "form_part1"
     pages = {f.source.page for f in document.fields}
     assert pages == {1, 2}
@@ -133,7 +133,7 @@ def test_pages_past_the_time_limit_are_reported_not_read() -> None:
 
 
 def test_a_long_scanned_document_that_is_no_form_costs_one_page(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+        monkeypatch: pytest.MonkeyPatch) -> None:
     pages = [_text_page(f"Instructions for use, page {n}. Sterilise before use.")
              for n in range(1, 21)]
     out = io.BytesIO()
