@@ -142,9 +142,12 @@ def _area_ink(page: OcrPage, area: Area) -> np.ndarray:
 
 
 def _pixels(area: Area, scale: float, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The area in pixels, inside the image (empty when the area lies outside it)."""
     width, height = size
-    return (max(0, int(area.x0 * scale)), max(0, int(area.top * scale)),
-            min(width, int(area.x1 * scale)), min(height, int(area.bottom * scale)))
+    x0 = min(width, max(0, int(area.x0 * scale)))
+    top = min(height, max(0, int(area.top * scale)))
+    return (x0, top, max(x0, min(width, int(area.x1 * scale))),
+            max(top, min(height, int(area.bottom * scale))))
 
 
 def _picture(page: OcrPage, area: Area) -> str:

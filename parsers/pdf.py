@@ -98,7 +98,7 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     count = len(reader.pages)
     numbers = pages_to_read(count, limits)
     texts = _page_texts(reader, numbers, limits.max_text_chars)
-    scanned = _scanned_pages(rules, data, texts, limits)
+    scanned = _scanned_pages(rules, reader, data, texts, limits)
     texts.update(scanned.texts)
     form = read_form(reader)
     wanted = [n for n in _pages_needing_words(rules, texts, form, numbers)
@@ -118,10 +118,10 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     )
 
 
-def _scanned_pages(rules: ExtractionRules, data: bytes, texts: dict[int, str],
-                   limits: Limits) -> ScanReading:
+def _scanned_pages(rules: ExtractionRules, reader: PdfReader, data: bytes,
+                   texts: dict[int, str], limits: Limits) -> ScanReading:
     """OCR of the pages read that have no usable text layer (scanned pages)."""
-    candidates = [n for n in sorted(texts) if needs_ocr(texts[n])]
+    candidates = [n for n in sorted(texts) if needs_ocr(texts[n]) and _pictured(reader, n)]
     if not candidates:
         return ScanReading({})
     with pdf_page_images(data, limits.ocr_dpi) as render:
@@ -187,6 +187,28 @@ def _pages_needing_words(rules: ExtractionRules, texts: dict[int, str],
                 if f.page and f.has_value and _named_by_rules(rules, f) is None}
     return sorted(n for n in flagged if n in numbers)
 
+
+
+def _pictured(reader: PdfReader, number: int) -> bool:
+    """Whether a page draws a picture (a scan is one): a blank or vector page is no scan."""
+    try:
+        resources = reader.pages[number].get("/Resources")
+        return _has_image(resources.get_object() if resources is not None else None, depth=0)
+    except Exception:  # unsure: let OCR look
+        return True
+
+
+def _has_image(resources: Any, depth: int) -> bool:
+    """An image XObject in the resources, or in a form XObject they draw (a scanner's wrap)."""
+    xobjects = resources.get("/XObject") if resources is not None else None
+    for item in (xobjects.get_object().values() if xobjects is not None else ()):
+        xobject = item.get_object()
+        if xobject.get("/Subtype") == "/Image":
+            return True
+        if xobject.get("/Subtype") == "/Form" and depth < 2 and _has_image(
+                xobject.get("/Resources"), depth + 1):
+            return True
+    return False
 
 
 # --- files pypdf cannot open ----------------------------------------------------------------

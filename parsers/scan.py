@@ -35,7 +35,7 @@ from parsers.labels import (
     to_document,
 )
 from parsers.ocr import TESSERACT_LANGUAGES, OcrPage, image_to_page, ocr_languages
-from parsers.pdf_layout import layout_values
+from parsers.pdf_layout import Word, layout_values
 from parsers.records import ExtractedDocument, FieldValue, Limits, PageProblem, Signature
 
 __all__ = ["ScanReading", "image_to_document", "needs_ocr", "pdf_page_images",
@@ -166,16 +166,22 @@ class _Reader:
         self.problems.extend(PageProblem(n + 1, reason, detail) for n in numbers)
 
     def _reading(self) -> ScanReading:
-        words = {p.number: layout_words(p) for p in self.pages}
+        words: dict[int, list[Word]] = {}
+        signatures: list[Signature] = []
+        for page in self.pages:
+            try:
+                words[page.number] = layout_words(page)
+                signatures.extend(page_signatures(self.rules, page))
+            except Exception as exc:  # one odd page must not lose the others
+                self.problems.append(PageProblem(page.number + 1, "ocr_failed",
+                                                 f"{type(exc).__name__}: {exc}"[:200]))
         layout = layout_values(self.rules, words)
         by_number = {p.number: p for p in self.pages}
         values = tuple(_from_scan(v, by_number) for v in layout.values)
-        signatures = tuple(s for p in self.pages for s in page_signatures(self.rules, p))
         stamped = {(s.page, s.name) for s in layout.signatures if s.signed}
-        signatures = tuple(replace(s, signed=True) if (s.page, s.name) in stamped else s
-                           for s in signatures)
         return ScanReading({p.number: p.text for p in self.pages}, values, layout.labels,
-                           signatures, tuple(self.problems))
+                           tuple(replace(s, signed=True) if (s.page, s.name) in stamped else s
+                                 for s in signatures), tuple(self.problems))
 
 
 def _from_scan(value: FieldValue, pages: dict[int, OcrPage]) -> FieldValue:
