@@ -196,6 +196,14 @@ class ExtractionSettings:
     # never for a page whose plain text is longer than this (densely printed, not a form).
     pdf_max_word_pages: int = _bounded(10, 1)
     pdf_max_page_chars: int = _bounded(20_000, 1)
+    # OCR of scanned pages and images (Tesseract): off, or per document at most this many
+    # pages and seconds; pages are rendered at ocr_dpi; a page whose mean word confidence is
+    # under ocr_min_confidence (0-100) counts as not read well.
+    ocr: bool = True
+    ocr_max_pages: int = _bounded(6, 1, 100)
+    ocr_max_seconds: int = _bounded(120, 1)
+    ocr_dpi: int = _bounded(200, 72, 600)
+    ocr_min_confidence: int = _bounded(60, 0, 100)
 
     def worker_count(self) -> int:
         """Return the number of extraction workers to start."""

@@ -39,6 +39,11 @@ def limits_from(settings: Settings) -> Limits:
         pdf_max_decoded_bytes=x.pdf_max_decoded_mb * mib,
         pdf_max_word_pages=x.pdf_max_word_pages,
         pdf_max_page_chars=x.pdf_max_page_chars,
+        ocr=x.ocr,
+        ocr_max_pages=x.ocr_max_pages,
+        ocr_max_seconds=float(x.ocr_max_seconds),
+        ocr_dpi=x.ocr_dpi,
+        ocr_min_confidence=float(x.ocr_min_confidence),
     )
 
 

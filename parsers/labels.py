@@ -17,7 +17,14 @@ from config.text import collapse, fold
 from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
 from parsers.normalise import normalise
 from parsers.parts import Segment, split_parts
-from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
+from parsers.records import (
+    ExtractedDocument,
+    FieldValue,
+    Limits,
+    PageProblem,
+    Signature,
+    Source,
+)
 
 # Readers' default limits (a module constant: a call in a default argument is evaluated once
 # anyway, and says so less clearly).
@@ -463,6 +470,7 @@ class Findings:
     near_misses: tuple[str, ...] = ()
     # The file's text in stretches (PDF pages, Word text between page breaks), for parts.
     segments: tuple[Segment, ...] = ()
+    page_problems: tuple[PageProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -494,6 +502,7 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
         text=findings.text, fields=fields, signatures=signatures,
         near_misses=(*findings.near_misses, *_unanswered(findings.labels_hit, fields)),
         parts=parts if several else (),
+        page_problems=findings.page_problems,
     )
 
 

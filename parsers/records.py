@@ -25,7 +25,7 @@ class Source:
     filename: str | None
     sha256: str | None
     # "body", "subject", "acroform", "pdf_text", "docx_table", "docx_paragraph",
-    # "docx_content_control", "docx_legacy_field"
+    # "docx_content_control", "docx_legacy_field", "ocr" (read from a scanned page or image)
     channel: str
     # 1-based page for PDFs; None elsewhere.
     page: int | None = None
@@ -39,6 +39,8 @@ class Source:
     line: int | None = None
     # The label text as printed beside the value, when the value was found by its label.
     label: str | None = None
+    # Read by OCR: Tesseract's mean confidence (0-100) in the words of the value.
+    ocr_confidence: float | None = None
 
     def describe(self) -> str:
         """Return a short human-readable location, e.g. 'form.pdf p.2 field Text1'."""
@@ -58,6 +60,8 @@ class Source:
             parts.append(f"paragraph {self.paragraph}")
         if self.line is not None:
             parts.append(f"line {self.line}")
+        if self.ocr_confidence is not None:
+            parts.append(f"(read from a scan, OCR {self.ocr_confidence:.0f}%)")
         return " ".join(parts)
 
 
@@ -75,12 +79,31 @@ class FieldValue:
 
 @dataclass(frozen=True)
 class Signature:
-    """A signature field of a PDF form (or a signature line of a Word form)."""
+    """A signature field of a PDF form (or a signature line of a Word form or a scan)."""
 
     name: str
     signed: bool
     page: int | None
     source: Source
+    # On a scanned page: what was measured in which area, and the area itself as a small
+    # PNG data: URI, so that a reviewer sees the signature at a glance.
+    evidence: str = ""
+    picture: str = ""
+
+
+# Why a page of a document was not read, or not read well (OCR): "ocr_unavailable",
+# "ocr_failed", "ocr_timeout", "ocr_low_confidence", "ocr_page_limit".
+@dataclass(frozen=True)
+class PageProblem:
+    """A page whose text could hold what the checklist looks for but was not read well."""
+
+    page: int  # 1-based
+    reason: ReasonCode
+    detail: str
+
+    def describe(self) -> str:
+        """Return e.g. 'p.2 read with low OCR confidence (mean 41%)'."""
+        return f"p.{self.page} {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -196,6 +219,8 @@ class ExtractedDocument:
     def part_kinds(self) -> tuple[DocumentKind, ...]:
         """The file's own kind and the kinds of its parts."""
         return (self.kind, *(p.kind for p in self.parts))
+    # Pages that OCR could not read, or not well: what they hold may be missed.
+    page_problems: tuple[PageProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,6 +250,14 @@ class Limits:
     # A PDF longer than this is classified from its first pages, not read end to end.
     full_read_max_pages: int = 30
     skim_pages: int = 3
+    # OCR of pages with no text layer and of images: pages and seconds per document, the
+    # resolution pages are rendered at, and the mean word confidence (0-100) below which a
+    # page counts as not read well. ocr False: such pages are reported, never read.
+    ocr: bool = True
+    ocr_max_pages: int = 6
+    ocr_max_seconds: float = 120.0
+    ocr_dpi: int = 200
+    ocr_min_confidence: float = 60.0
     # A PDF stream (page, font, picture) that decodes past this, or streams of the pages read
     # that decode past the total, make the file a "decompression_bomb": kept, not read.
     pdf_max_stream_bytes: int = 64 * 1024 * 1024

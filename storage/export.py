@@ -56,6 +56,8 @@ def document_to_dict(row: Document, message_ids: dict[int, str | None]) -> JsonD
         "pages": row.pages,
         "error": row.error,
         "message_id": message_ids.get(row.case_message_id),
+        "signatures": list(row.signatures or []),
+        "page_problems": list(row.page_problems or []),
     }
 
 

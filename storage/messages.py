@@ -13,11 +13,18 @@ from sqlalchemy.orm import Session
 
 from config.errors import StorageError
 from config.vocabulary import MessageRole, names
-from parsers.records import ExtractedDocument, FieldValue, ParsedMessage, Signature, Source
+from parsers.records import (
+    ExtractedDocument,
+    FieldValue,
+    PageProblem,
+    ParsedMessage,
+    Signature,
+    Source,
+)
 from storage.cases import triage_to_dict
 from storage.db import storage_errors
 from storage.fields import source_from_dict, source_to_dict
-from storage.models import Case, CaseMessage, Document, Ledger, utcnow
+from storage.models import Case, CaseMessage, Document, JsonDict, Ledger, utcnow
 from storage.sql import attach, normalise_address, normalise_message_id
 from triage.records import TriageResult
 
@@ -91,14 +98,24 @@ def add_documents(
             pages=d.pages,
             error=d.error,
             error_detail=d.error_detail or None,
-            signatures=[{"name": g.name, "signed": g.signed, "page": g.page,
-                         "source": source_to_dict(g.source)} for g in d.signatures],
+            signatures=[signature_to_dict(g) for g in d.signatures],
+            page_problems=[{"page": p.page, "reason": p.reason, "detail": p.detail}
+                           for p in d.page_problems],
         )
         for d in documents
     ]
     s.add_all(rows)
     s.flush()
     return rows
+
+
+def signature_to_dict(signature: Signature) -> JsonDict:
+    """A signature as stored: name, state, page, and on a scan what was seen and where."""
+    stored: JsonDict = {"name": signature.name, "signed": signature.signed,
+                        "page": signature.page, "source": source_to_dict(signature.source)}
+    if signature.evidence:
+        stored.update(evidence=signature.evidence, picture=signature.picture)
+    return stored
 
 
 @storage_errors
@@ -125,12 +142,18 @@ def document_to_record(row: Document, values: Mapping[str, str]) -> ExtractedDoc
         Signature(name=str(sig.get("name", "")), signed=bool(sig.get("signed")),
                   page=sig.get("page"),
                   source=(source_from_dict(sig["source"], "acroform") if "source" in sig
-                          else Source(row.filename, row.sha256, "acroform")))
+                          else Source(row.filename, row.sha256,
+                                      str(sig.get("channel") or "acroform"))),
+                  evidence=str(sig.get("evidence") or ""),
+                  picture=str(sig.get("picture") or ""))
         for sig in row.signatures or []
     )
+    problems = tuple(PageProblem(int(p.get("page") or 0), str(p.get("reason") or ""),
+                                 str(p.get("detail") or ""))
+                     for p in row.page_problems or [])
     fields = tuple(FieldValue(key, value, value, where, "", 1.0) for key, value in values.items())
     return ExtractedDocument(
         filename=row.filename, sha256=row.sha256, content_type=row.content_type,
         size=row.size, kind=row.kind, kind_rule=row.kind_rule, pages=row.pages,
         language=None, text="", fields=fields, signatures=signatures, error=row.error,
-        error_detail=row.error_detail or "")
+        error_detail=row.error_detail or "", page_problems=problems)

@@ -273,6 +273,9 @@ class Document(Base):
     error_detail: Mapped[str | None] = mapped_column(SafeText())
     # Signature fields of a form ({name, signed, page}): the checklist re-reads them later.
     signatures: Mapped[list[JsonDict]] = mapped_column(SafeJson(), default=list)
+    # Pages OCR could not read, or not well ({page, reason, detail}): the checklist reports
+    # items that could be on them as unclear rather than missing.
+    page_problems: Mapped[list[JsonDict]] = mapped_column(SafeJson(), default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

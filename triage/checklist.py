@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from config.triage_rules import ChecklistRule, Condition, SignatureRule, TriageRules
 from config.vocabulary import ItemStatus, Severity
-from parsers.records import ExtractedDocument, FieldValue, Signature
+from parsers.records import ExtractedDocument, FieldValue, PageProblem, Signature, Source
 from triage.records import ChecklistItem
 
 _RANK: dict[ItemStatus, int] = {ItemStatus.PRESENT: 0, ItemStatus.UNCLEAR: 1,
@@ -44,8 +44,29 @@ def _item(rule: ChecklistRule, fields: Mapping[str, FieldValue],
     best = min(outcomes, key=lambda o: _RANK[o.status])
     if best.status == _MISSING:
         evidence = "; ".join(o.evidence for o in outcomes)
+        unread = _unread_pages(rule, documents)
+        if unread:  # it may well be on a page OCR could not read: a person must look
+            return ChecklistItem(rule.id, _severity(rule), _UNCLEAR,
+                                 f"{evidence}; could be on {'; '.join(unread)}")
         return ChecklistItem(rule.id, _severity(rule), _MISSING, evidence)
     return ChecklistItem(rule.id, _severity(rule), best.status, best.evidence)
+
+
+def _unread_pages(rule: ChecklistRule, documents: Sequence[ExtractedDocument]) -> list[str]:
+    """Pages OCR could not read, or not well, of the documents that could hold the item."""
+    kinds = rule.any_document or (rule.signature.documents if rule.signature else ())
+    if rule.subject_pattern is not None and not (kinds or rule.all_fields or rule.any_fields):
+        return []  # the subject line is never on a page
+    return [f"{d.filename} {p.describe()}" for d in documents if d.error is None
+            and (not kinds or d.kind in kinds or d.kind == "other") for p in d.page_problems]
+
+
+def _problem_at(source: Source, documents: Sequence[ExtractedDocument]) -> PageProblem | None:
+    """The problem of the page a value or signature was read from, if it was read badly."""
+    return next((p for doc in documents
+                 if doc.sha256 == source.sha256 or (source.sha256 is None
+                                                    and doc.filename == source.filename)
+                 for p in doc.page_problems if p.page == source.page), None)
 
 
 def _severity(rule: ChecklistRule) -> Severity:
@@ -60,7 +81,7 @@ def _outcomes(rule: ChecklistRule, fields: Mapping[str, FieldValue],
     if rule.any_document:
         outcomes.append(_by_document(rule.any_document, documents))
     if rule.all_fields or rule.any_fields:
-        outcomes.append(_by_fields(rule.all_fields, rule.any_fields, fields))
+        outcomes.append(_by_fields(rule.all_fields, rule.any_fields, fields, documents))
     if rule.signature is not None:
         outcomes.append(_by_signature(rule.signature, documents))
     if rule.subject_pattern is not None:
@@ -103,7 +124,8 @@ def _by_document(kinds: Sequence[str], documents: Sequence[ExtractedDocument]) -
 
 
 def _by_fields(all_fields: Sequence[str], any_fields: Sequence[str],
-               fields: Mapping[str, FieldValue]) -> _Outcome:
+               fields: Mapping[str, FieldValue],
+               documents: Sequence[ExtractedDocument]) -> _Outcome:
     """Present when every field of all_fields and one of any_fields has a value."""
     lacking = [k for k in all_fields if k not in fields]
     alternatives = [k for k in any_fields if k in fields]
@@ -112,8 +134,12 @@ def _by_fields(all_fields: Sequence[str], any_fields: Sequence[str],
     if lacking:
         return _Outcome(_MISSING, "no " + ", no ".join(lacking))
     used = [*all_fields, *alternatives[:1]]
-    return _Outcome(_PRESENT, "; ".join(f"{k} from {fields[k].source.describe()}"
-                                         for k in used))
+    evidence = "; ".join(f"{k} from {fields[k].source.describe()}" for k in used)
+    badly_read = [k for k in used if _problem_at(fields[k].source, documents)]
+    if badly_read:  # a value from a page OCR read badly may be wrong: a person must check
+        return _Outcome(_UNCLEAR, f"{evidence}; {', '.join(badly_read)} read from a page "
+                                  "OCR could not read well")
+    return _Outcome(_PRESENT, evidence)
 
 
 def _by_signature(rule: SignatureRule, documents: Sequence[ExtractedDocument]) -> _Outcome:
@@ -123,8 +149,10 @@ def _by_signature(rule: SignatureRule, documents: Sequence[ExtractedDocument]) -
         signed = next((s for s in _signatures_of(doc, rule.documents) if s.signed), None)
         if signed is not None:
             note = _part_note(doc, rule.documents)
-            return _Outcome(_PRESENT, f"{signed.source.describe()}: signature "
-                                       f"'{signed.name}' is signed{note}")
+            status = _UNCLEAR if _problem_at(signed.source, [doc]) else _PRESENT
+            return _Outcome(status, signed.evidence or f"{signed.source.describe()}: "
+                                                      f"signature '{signed.name}' is signed"
+                                                      f"{note}")
         found = {f.key: f for f in doc.fields if f.value.strip()}
         # Only where no signature could be read at all: an unsigned form still carries a
         # typed date and name, so they prove nothing next to an empty signature field.

@@ -70,7 +70,8 @@ def test_case_to_dict_holds_the_whole_case(database: Database, blobs: BlobStore)
     assert exported["documents"] == [{
         "filename": "part1.pdf", "sha256": PART1.sha256, "content_type": "application/pdf",
         "size": PART1.size, "kind": "form_part1", "kind_rule": "famhp.kind.form_part1#0",
-        "pages": 2, "error": None, "message_id": "req-1@hospital.example"}]
+        "pages": 2, "error": None, "message_id": "req-1@hospital.example",
+        "signatures": [], "page_problems": []}]
     assert exported["checklist"] == [
         {"id": "form_part1", "severity": "required", "status": "present",
          "evidence": "form_part1: present"},

@@ -160,13 +160,15 @@ def section_rows(dom: Node, anchor: str) -> list[list[str]]:
 def assert_inert(dom: Node) -> None:
     """Check nothing in the page can run: no script or media element, no event handler."""
     tags = {n.tag for n in dom.iter()}
-    assert not tags & {"script", "img", "iframe", "object", "embed", "svg", "form", "link"}
+    assert not tags & {"script", "iframe", "object", "embed", "svg", "form", "link"}
     for node in dom.iter():
         for name, value in node.attrs.items():
             assert not name.startswith("on"), (node.tag, name, value)
             assert not value.strip().lower().startswith("javascript:"), (node.tag, name)
-            if name in ("href", "src"):
+            if name == "href":
                 assert value.startswith("#"), (node.tag, name, value)
+        if node.tag == "img":  # only the picture of a scanned signing area, inline PNG
+            assert node.attrs.get("src", "").startswith("data:image/png;base64,"), node.attrs
 
 
 # --- filing messages through the real pipeline ------------------------------------------------
@@ -873,3 +875,51 @@ def test_the_page_is_self_contained_and_printable() -> None:
     assert policy[0].attrs["content"].startswith("default-src 'none'")
     assert "http://" not in html and "https://" not in html
 
+
+
+# --- a case read from scans ---------------------------------------------------------------------
+
+PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4"
+       "nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==")
+
+
+def test_the_case_page_shows_what_was_read_from_a_scan() -> None:
+    source = {"filename": "part2-scan.pdf", "channel": "ocr", "page": 1,
+              "label": "Patient initials", "ocr_confidence": 91.5}
+    data = {
+        "ref": "DRG-2026-000009", "status": "incomplete",
+        "checklist": [{"id": "physician_signature", "severity": "required",
+                       "status": "unclear",
+                       "evidence": "could be on part2-scan.pdf p.2 read from a scan with "
+                                   "low OCR confidence (mean 41%)"}],
+        "fields": {"patient_reference": {"value": "L.M.", "source": source,
+                                         "source_text": "part2-scan.pdf p.1", "rule": "r",
+                                         "confidence": 0.66, "origin": "extracted"}},
+        "documents": [{"filename": "part2-scan.pdf", "kind": "form_part2", "pages": 2,
+                       "size": 1000, "sha256": "ab" * 32, "error": None,
+                       "page_problems": [{"page": 2, "reason": "ocr_low_confidence",
+                                          "detail": "read from a scan with low OCR "
+                                                    "confidence (mean 41%)"}],
+                       "signatures": [{"name": "Signature", "signed": True, "page": 1,
+                                       "channel": "ocr", "picture": PNG,
+                                       "evidence": "p.1 area x 66-366 pt, y 463-519 pt by "
+                                                   "'Signature': 150 pt² of ink"}]}],
+    }
+    dom = parse_html(case_to_html(data))
+    assert_inert(dom)
+    assert "needs review: physician_signature" in dom.text()
+    fields = section_rows(dom, "fields")
+    assert "read from a scan (OCR 92 %)" in fields[0][2]
+    documents = section_rows(dom, "documents")
+    assert "pages not read well" in documents[0][5] and "p.2 read from a scan" in documents[0][5]
+    assert "signed" in documents[0][6] and "150 pt² of ink" in documents[0][6]
+    [picture] = dom.by_id("documents").find_all("img")
+    assert picture.attrs["src"] == PNG and "Signature" in picture.attrs["alt"]
+
+
+def test_a_signature_picture_that_is_not_an_inline_png_is_not_shown() -> None:
+    data = {"ref": "DRG-2026-000010", "documents": [{
+        "filename": "x.pdf", "kind": "form_part2", "signatures": [{
+            "name": "Signature", "signed": False, "picture": "https://example.org/x.png"}]}]}
+    dom = parse_html(case_to_html(data))
+    assert not dom.by_id("documents").find_all("img")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from triage.reports.html import (
     size,
     table,
     tag,
+    void,
     words,
 )
 from triage.reports.styles import CSS
@@ -138,8 +140,12 @@ def _request_card(data: Data, tz: str | None) -> Html:
     """Return the card with the request's decisions and status."""
     checklist = data.get("checklist") or []
     missing = [str(item) for item in data.get("missing") or []]  # storage.export decides it
+    unclear = {str(i.get("id")) for i in checklist if i.get("status") == "unclear"}
+    # Only unclear items left (a scan read badly, a file that could not be opened): the
+    # request may be complete, and a person must look before anyone says so.
     complete = ("complete" if checklist and not missing else
-                f"incomplete: {', '.join(missing)}" if missing else "no checklist")
+                f"needs review: {', '.join(missing)}" if missing and set(missing) <= unclear
+                else f"incomplete: {', '.join(missing)}" if missing else "no checklist")
     facts = [
         _fact("Reference", tag("strong", data.get("ref", "?"))),
         _fact("Status", words(data.get("status"))),
@@ -250,10 +256,32 @@ def _decisions(triage: Data) -> Html:
 # --- documents, thread, acknowledgements, events --------------------------------------------
 
 def _document_status(doc: Data) -> Html:
-    """Return 'readable', or the reason a document could not be read."""
+    """Return 'readable', the reason a document could not be read, or its pages read badly."""
     if doc.get("error"):
         return badge(f"UNREADABLE: {words(doc['error'])}", "bad")
+    problems = [tag("div", f"p.{p.get('page')} {p.get('detail') or words(p.get('reason'))}",
+                    class_="muted") for p in doc.get("page_problems") or []]
+    if problems:
+        return Html(badge("pages not read well", "warn") + join(problems, ""))
     return badge("readable", "ok")
+
+
+_PNG_URI = re.compile(r"^data:image/png;base64,[A-Za-z0-9+/=]{1,60000}$")
+
+
+def _signatures(doc: Data) -> Html:
+    """Each signature of a document: signed or not, what was seen, and the area's picture."""
+    parts = []
+    for sig in doc.get("signatures") or []:
+        picture = str(sig.get("picture") or "")
+        image = (void("img", src=picture, alt=f"signing area of {sig.get('name')}",
+                      class_="signature") if _PNG_URI.match(picture) else None)
+        parts.append(tag("div", badge("signed" if sig.get("signed") else "not signed",
+                                      "ok" if sig.get("signed") else "bad"),
+                         " ", sig.get("name") or "signature",
+                         tag("div", sig.get("evidence"), class_="muted")
+                         if sig.get("evidence") else None, optional(image)))
+    return Html("".join(parts)) if parts else tag("span", "—", class_="muted")
 
 
 def _documents(documents: Sequence[Data]) -> Html:
@@ -268,9 +296,9 @@ def _documents(documents: Sequence[Data]) -> Html:
                 tag("td", d.get("pages") if d.get("pages") is not None else "—", class_="num"),
                 tag("td", size(d.get("size")), class_="num"),
                 tag("td", tag("code", str(d.get("sha256") or "")[:12], title=d.get("sha256"))),
-                tag("td", _document_status(d)),
+                tag("td", _document_status(d)), tag("td", _signatures(d)),
                 class_="unreadable" if d.get("error") else None) for d in documents]
-    return table(["File", "Kind", "Pages", "Size", "SHA-256", "Readable"], rows,
+    return table(["File", "Kind", "Pages", "Size", "SHA-256", "Readable", "Signatures"], rows,
                  "No attachment.", class_="documents")
 
 

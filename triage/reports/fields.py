@@ -16,6 +16,7 @@ from triage.reports.html import (
     badge,
     join,
     local_time,
+    optional,
     percent,
     table,
     tag,
@@ -84,7 +85,17 @@ def source_html(entry: Data) -> Html:
     if not parts:
         return tag("span", entry.get("source_text") or "unknown")
     channel = source.get("channel") if source.get("filename") else None
-    return Html(join(parts, " · ") + (tag("div", channel, class_="muted") if channel else ""))
+    scanned = None
+    if channel == "ocr":  # OCR misreads letters: the reviewer checks such values
+        scanned = badge(f"read from a scan (OCR {percent(_ocr_share(source))})", "warn")
+    return Html(join(parts, " · ") + (tag("div", channel, class_="muted") if channel else "")
+                + optional(scanned))
+
+
+def _ocr_share(source: Data) -> float | None:
+    """Tesseract's confidence (0-100) in the value's words as a share, if recorded."""
+    value = source.get("ocr_confidence")
+    return value / 100.0 if isinstance(value, int | float) else None
 
 
 def confidence(entry: Data) -> Html:
