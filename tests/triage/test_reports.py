@@ -541,7 +541,8 @@ def test_a_case_page_shows_where_its_message_came_from(labelled: Filed) -> None:
         [f"{HOSTILE_RELAY} ([10.9.8.7])", "relay.evil.example", "ESMTPA"],
         ["relay.evil.example (relay.evil.example [192.0.2.66])", "mx1.fagg-afmps.be",
          "ESMTPS"]]
-    assert [r[4:] for r in hops] == [["2026-03-02 09:01", "—"], ["2026-03-02 09:05", "4 min"]]
+    assert [r[4:] for r in hops] == [["2026-03-02 09:01:00", "—"],
+                                     ["2026-03-02 09:05:00", "4 min"]]
     shown = dom.by_id("routes").text()
     assert "2 hops, 4 min in transit." in shown
     assert "Anomalies: DateHeaderDefect" in shown

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from triage.reports.html import Html, badge, join, local_time, table, tag, words
+from triage.reports.html import (
+    Html,
+    badge,
+    join,
+    local_time,
+    parse_time,
+    table,
+    tag,
+    words,
+    zone,
+)
 
 Data = Mapping[str, Any]
 
@@ -65,11 +75,17 @@ def _hops(hops: Sequence[Data], tz: str | None) -> Html:
                 tag("td", h.get("from") or h.get("raw") or "—", class_="mono"),
                 tag("td", h.get("by") or "—", class_="mono"),
                 tag("td", h.get("with") or "—"),
-                tag("td", local_time(h.get("date"), tz), class_="nowrap"),
-                tag("td", _delay(h.get("delay")), class_="num"))
+                tag("td", _hop_time(h.get("date"), tz)),
+                tag("td", _delay(h.get("delay"))))
             for n, h in enumerate(hops, 1)]
     return table(["#", "From", "By", "With", "Date", "Delay"], rows, "", class_="route") \
         if rows else Html("")
+
+
+def _hop_time(value: object, tz: str | None) -> str:
+    """Return a hop's date to the second in the reviewers' time zone (delays are seconds)."""
+    moment = parse_time(value)
+    return moment.astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
 
 
 def _delay(value: object) -> Html | str:
@@ -77,7 +93,8 @@ def _delay(value: object) -> Html | str:
     if not isinstance(value, int | float):
         return "—"
     if value < 0:
-        return badge(f"{seconds_text(value)}: dated before the previous hop", "warn")
+        return Html(badge(seconds_text(value), "warn")
+                    + tag("div", "dated before the hop before it", class_="muted"))
     if value >= SLOW_HOP_SECONDS:
         return badge(seconds_text(value), "warn")
     return seconds_text(value)
