@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+
+import pytest
 
 from parsers.route import (
     MAX_BODY_CHECK_BYTES,
@@ -138,3 +141,12 @@ def test_a_large_message_has_its_route_read_and_its_body_left_alone() -> None:
     assert [h.by for h in route.hops] == ["mail.uzgent.be", "mx1.example.be"]
     assert route.hops[1].delay == 6.0 and route.transit == 6.0
     assert route.defects == ()  # the multipart is not walked, and not taken for broken
+
+
+def test_mail_parser_says_nothing_of_the_parts_it_does_not_render(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    raw = (EMAILS / "flanker_torture.eml").read_bytes()  # 22 parts it calls "not handled"
+    message_route(raw)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("mailparser")] == []
+    assert logging.getLogger("mailparser").level == logging.NOTSET  # left as it was

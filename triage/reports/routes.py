@@ -32,9 +32,9 @@ def message_routes(messages: Sequence[Data], tz: str | None) -> Html:
     if not messages:
         return tag("p", "No message filed.", class_="empty")
     intro = tag("p", "Where each message came from, as its Received headers say, oldest relay "
-                     "first (the oldest ones are written by the sender's side and can be "
-                     "forged; the newest by our own servers), and what mail-parser found "
-                     "malformed in it.", class_="muted")
+                     "first (the oldest are written by the sender's side and can be forged; "
+                     "the newest by the servers nearest to our mailbox), and what mail-parser "
+                     "found malformed in it.", class_="muted")
     return Html(intro + "".join(_message_route(i, m, tz) for i, m in enumerate(messages, 1)))
 
 
