@@ -33,6 +33,7 @@ from storage.cases import case_by_ref
 from storage.ledger import ledger_raw
 from storage.models import Case, JsonDict, Ledger
 from storage.reports import case_report_data, digest_data
+from storage.routes import with_routes
 from triage.reports.case_page import case_to_html
 from triage.reports.digest import digest_to_html, digest_to_text
 
@@ -52,10 +53,11 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def case_page(s: Session, ref: str, timezone: str, now: datetime) -> str:
-    """Return the HTML page of the case with this reference."""
+def case_page(s: Session, ref: str, timezone: str, now: datetime,
+              blobs: BlobStore | None) -> str:
+    """Return the HTML page of the case with this reference (blobs: where originals are)."""
     case = _case(s, ref)
-    data = case_report_data(s, case, now)
+    data = with_routes(case_report_data(s, case, now), s, case, blobs)
     data["timezone"] = timezone
     return case_to_html(data)
 
@@ -139,7 +141,7 @@ def _report_case(rt: Runtime, ref: str | None, output: Path | None) -> int:
     if not ref:
         raise ReportError("report case needs a case reference")
     with rt.database.session() as s:
-        html = case_page(s, ref, rt.settings.general.timezone, now_utc())
+        html = case_page(s, ref, rt.settings.general.timezone, now_utc(), rt.blobs)
         name = f"{safe_filename(_case(s, ref).ref)}.html"
     if output is not None and str(output) == STDOUT:
         sys.stdout.write(html)

@@ -24,6 +24,7 @@ from storage.cases import case_by_ref
 from storage.messages import case_documents, case_messages
 from storage.models import Case
 from storage.reports import OpenCase, case_report_data, queue_records, waiting_for_applicant
+from storage.routes import with_routes
 from storage.users import list_users
 from storage.workspace import (
     CaseFilter,
@@ -157,7 +158,8 @@ def case_context(ws: Workspace, ref: str) -> dict[str, Any] | None:
         case = case_by_ref(s, ref)
         if case is None:
             return None
-        data = _with_links(case_report_data(s, case, now), s, case)
+        data = with_routes(_with_links(case_report_data(s, case, now), s, case), s, case,
+                           ws.blobs)
         data["timezone"] = ws.settings.general.timezone
         others = {c.id: c.ref for c in find_cases(s, CaseFilter())}
         links = [{"id": link.id, "kind": link.kind, "actor": link.actor, "at": link.at,

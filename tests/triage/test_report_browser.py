@@ -22,6 +22,7 @@ import pytest
 from config.settings import Settings
 from intake.commands.review import case_page, cmd_cases_merge, cmd_cases_set
 from intake.runtime import open_runtime
+from storage.blobs import BlobStore
 from storage.db import Database
 from tests.dbs import BACKENDS
 from tests.triage.test_reports import (
@@ -106,7 +107,9 @@ def write_page(settings: Settings, ref: str, path: Path) -> Path:
     db = Database.open(settings.database.url)
     try:
         with db.session() as s:
-            path.write_text(case_page(s, ref, TIMEZONE, datetime.now(UTC)), encoding="utf-8")
+            path.write_text(case_page(s, ref, TIMEZONE, datetime.now(UTC),
+                                      BlobStore(settings.general.data_dir / "blobs")),
+                            encoding="utf-8")
     finally:
         db.dispose()
     return path

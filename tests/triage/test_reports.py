@@ -39,6 +39,7 @@ from intake.mailbox.maildir import store_message
 from intake.pipeline import poll_mailbox
 from intake.replies.outbox import drain_outbox
 from intake.runtime import Runtime, open_runtime
+from storage.blobs import BlobStore
 from storage.cases import case_by_ref, case_checklist, list_cases
 from storage.db import Database
 from storage.export import case_to_dict
@@ -63,6 +64,14 @@ FIRST_FREE_SEQ = 200
 HOSTILE_SUBJECT = "<script>alert(1)</script> Compassionate Use – UZ Leuven – J.D."
 HOSTILE_FILENAME = '"><img src=x onerror=alert(1)>.pdf'
 HOSTILE_BODY = "Device name: <b onmouseover=alert(2)>CardioFlow</b>\nRegulation: MDR\n"
+# Relays as the hostile request names them: the oldest, written by the sender, attacks the page
+# and is dated on a Tuesday that was a Monday.
+HOSTILE_RELAY = "<script>alert(3)</script>.evil.example"
+HOSTILE_RECEIVED = (
+    "from relay.evil.example (relay.evil.example [192.0.2.66]) by mx1.fagg-afmps.be with "
+    "ESMTPS id 7H; Mon, 02 Mar 2026 09:05:00 +0100",
+    f"from {HOSTILE_RELAY} ([10.9.8.7]) by relay.evil.example with ESMTPA id 3Q; "
+    "Tue, 02 Mar 2026 09:01:00 +0100")
 JUNK = bytes(range(256)) * 8  # neither headers nor text: intake cannot read it
 
 
@@ -279,6 +288,8 @@ def ref_of_message(rt: Runtime, message_id: str) -> str | None:
 def hostile_message() -> bytes:
     """Return a request whose subject, body and attachment name are written to attack a page."""
     msg = EmailMessage()
+    for received in HOSTILE_RECEIVED:  # newest first, as relays write them
+        msg["Received"] = received
     msg["From"] = "Mallory <mallory@evil.example>"
     msg["To"] = "derogation.meddev@fagg-afmps.be"
     msg["Subject"] = HOSTILE_SUBJECT
@@ -337,7 +348,7 @@ def page_of(filed: Filed, name: str) -> Node:
     ref = filed.refs[name]
     assert ref is not None, f"{name} was not filed under a case"
     with filed.rt.database.session() as s:
-        return parse_html(case_page(s, ref, TIMEZONE, filed.now))
+        return parse_html(case_page(s, ref, TIMEZONE, filed.now, filed.rt.blobs))
 
 
 def checklist_of(dom: Node) -> dict[str, tuple[str, str, str]]:
@@ -376,7 +387,7 @@ def test_every_case_page_shows_the_checklist_documents_and_thread_as_stored(
         cases = list_cases(s)
         assert len(cases) > 40
         for case in cases:
-            dom = parse_html(case_page(s, case.ref, TIMEZONE, labelled.now))
+            dom = parse_html(case_page(s, case.ref, TIMEZONE, labelled.now, labelled.rt.blobs))
             shown = checklist_of(dom)
             stored = {e.item_id: e for e in case_checklist(s, case)}
             assert set(shown) == set(stored), case.ref
@@ -525,6 +536,24 @@ def test_a_hostile_request_stays_text_on_its_page_and_in_the_digest(labelled: Fi
     assert any(HOSTILE_SUBJECT in r[6] for r in rows(section_table(page, "queue")))
 
 
+def test_a_case_page_shows_where_its_message_came_from(labelled: Filed) -> None:
+    dom = page_of(labelled, "hostile")
+    assert_inert(dom)
+    hops = rows(section_table(dom, "routes"))
+    assert [r[1:4] for r in hops] == [  # oldest first: the sender's side, then our server
+        [f"{HOSTILE_RELAY} ([10.9.8.7])", "relay.evil.example", "ESMTPA"],
+        ["relay.evil.example (relay.evil.example [192.0.2.66])", "mx1.fagg-afmps.be",
+         "ESMTPS"]]
+    assert [r[4:] for r in hops] == [["2026-03-02 09:01:00", "—"],
+                                     ["2026-03-02 09:05:00", "4 min"]]
+    shown = dom.by_id("routes").text()
+    assert "2 hops, 4 min in transit." in shown
+    assert "Anomalies: DateHeaderDefect" in shown
+    assert "received[1]: weekday-mismatch" in shown
+    plain = page_of(labelled, "cu_en_complete_manufacturer")
+    assert "No Received header" in plain.by_id("routes").text()
+
+
 def test_the_triage_outcome_is_in_the_export(labelled: Filed) -> None:
     with labelled.rt.database.session() as s:
         case = case_by_ref(s, str(labelled.refs["cu_en_complete_manufacturer"]))
@@ -632,7 +661,8 @@ def render(settings: Settings, ref: str) -> Node:
     db = Database.open(str(settings.database.url))
     try:
         with db.session() as s:
-            return parse_html(case_page(s, ref, TIMEZONE, datetime.now(UTC)))
+            return parse_html(case_page(s, ref, TIMEZONE, datetime.now(UTC),
+                                        BlobStore(settings.general.data_dir / "blobs")))
     finally:
         db.dispose()
 
@@ -742,6 +772,7 @@ def test_report_case_writes_the_page_into_the_reports_folder(
     assert f"case page written to {written}" in capsys.readouterr().out
     dom = parse_html(written.read_text("utf-8"))
     assert checklist_of(dom)["device_identified"][0] == "✗"
+    assert "No Received header" in dom.by_id("routes").text()  # its original was read
     to_stdout = argparse.Namespace(what="case", ref=ref, output=Path("-"), output_dir=None,
                                    text=False)
     assert cmd_report(to_stdout, settings) == 0

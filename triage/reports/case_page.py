@@ -36,6 +36,7 @@ from triage.reports.html import (
     void,
     words,
 )
+from triage.reports.routes import message_routes
 from triage.reports.styles import CSS
 
 Data = Mapping[str, Any]
@@ -50,7 +51,7 @@ SUMMARY_CARDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 CONTENTS = (("summary", "Summary"), ("checklist", "Checklist"), ("decisions", "Decisions"),
             ("fields", "Fields"), ("conflicts", "Conflicts"), ("corrections", "Corrections"),
-            ("documents", "Documents"), ("thread", "Messages"),
+            ("documents", "Documents"), ("thread", "Messages"), ("routes", "Routes"),
             ("acknowledgements", "Acknowledgements"), ("events", "Event log"))
 
 
@@ -80,6 +81,8 @@ def case_sections(data: Data) -> list[Html]:
         section("corrections", "Reviewer corrections", corrections_table(history, tz)),
         section("documents", "Documents", _documents(data.get("documents") or [])),
         section("thread", "Messages", _thread(data, history, tz)),
+        section("routes", "Where the messages came from",
+                message_routes(data.get("messages") or [], tz)),
         section("acknowledgements", "Acknowledgements",
                 _acknowledgements(data.get("outgoing") or [], tz)),
         section("events", "Event log", _events(data.get("events") or [], tz)),

@@ -39,6 +39,12 @@ table.thread th:nth-child(1) { width: 13%; }
 table.thread th:nth-child(2) { width: 18%; }
 table.thread th:nth-child(4) { width: 10%; }
 table.thread th:nth-child(5) { width: 28%; }
+table.route { table-layout: fixed; }
+table.route th:nth-child(1) { width: 4%; }
+table.route th:nth-child(4) { width: 16%; }
+table.route th:nth-child(5) { width: 13%; }
+table.route th:nth-child(6) { width: 10%; }
+.route { break-inside: avoid; }
 table.acknowledgements th:nth-child(1), table.acknowledgements th:nth-child(6) { width: 11%; }
 table.acknowledgements th:nth-child(5) { width: 9%; }
 table.acknowledgements th:nth-child(7) { width: 8%; }

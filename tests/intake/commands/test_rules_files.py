@@ -7,7 +7,6 @@ back with `rules show`.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,6 @@ from sqlalchemy import select
 from config.profile_folders import PROFILES_DIR
 from config.profiles import load_profile_from
 from intake.commands import cli
-from intake.commands.rules import register_rules
 from storage.db import Database
 from storage.models import Case, RuleVersion
 from storage.rule_versions import remember_rule_version
@@ -37,10 +35,6 @@ def intake_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Main:
     for name in ("DEROGATION_INTAKE_CONFIG", "DEROGATION_INTAKE_GENERAL__PROFILES_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    commands = next(a.choices for a in cli.build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction))
-    if "rules" not in commands:
-        monkeypatch.setattr(cli, "_REGISTRARS", (*cli._REGISTRARS, register_rules))
     return cli.main
 
 

@@ -13,7 +13,15 @@ import pytest
 
 from intake.web.app import CONTENT_SECURITY_POLICY, ROUTES
 from tests.intake.web.workspace import Running, cli, csrf_of, logged_in, running_workspace
-from tests.triage.test_reports import HOSTILE_FILENAME, HOSTILE_SUBJECT, Node, parse_html
+from tests.triage.test_reports import (
+    HOSTILE_FILENAME,
+    HOSTILE_RELAY,
+    HOSTILE_SUBJECT,
+    Node,
+    parse_html,
+    rows,
+    section_table,
+)
 
 PUBLIC = {"/login", "/static/{name}", "/favicon.ico"}
 HOSTILE_VALUE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -148,6 +156,20 @@ def test_the_original_message_downloads_as_received(running: Running) -> None:
     assert answer.status_code == 200
     assert answer.headers["content-disposition"].startswith("attachment;")
     assert b"b7e1d3f0a9c84e21@neurovasc-dynamics.de" in answer.content
+
+
+def test_the_case_page_shows_where_its_message_came_from(running: Running) -> None:
+    viewer = logged_in(running, "vic")
+    dom = parse_html(viewer.get(f"/cases/{running.hostile}").text)
+    assert_inert(dom)
+    hops = rows(section_table(dom, "routes"))
+    assert [r[1:3] for r in hops] == [[f"{HOSTILE_RELAY} ([10.9.8.7])", "relay.evil.example"],
+                                      ["relay.evil.example (relay.evil.example [192.0.2.66])",
+                                       "mx1.fagg-afmps.be"]]
+    assert hops[1][5] == "4 min"
+    assert "Anomalies: DateHeaderDefect" in dom.by_id("routes").text()
+    first = parse_html(viewer.get(f"/cases/{running.first}").text)
+    assert "No Received header" in first.by_id("routes").text()
 
 
 def test_the_api_answers_with_the_shapes_of_cases_export(running: Running,
