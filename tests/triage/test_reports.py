@@ -38,6 +38,7 @@ from intake.commands.review import (
 from intake.mailbox.maildir import store_message
 from intake.pipeline import poll_mailbox
 from intake.replies.outbox import drain_outbox
+from intake.reviewing import merge_into
 from intake.runtime import Runtime, open_runtime
 from storage.blobs import BlobStore
 from storage.cases import case_by_ref, case_checklist, list_cases
@@ -308,6 +309,7 @@ class Filed:
     rt: Runtime
     refs: dict[str, str | None]  # message name -> case reference
     now: datetime  # two days after the replies left
+    apart: dict[str, str]  # follow-up from a sender not on its case -> the case it first got
 
 
 def module_db_url(request: pytest.FixtureRequest, tmp: Path) -> Iterator[str]:
@@ -336,11 +338,38 @@ def labelled(request: pytest.FixtureRequest,
             known = labels()
             plan = [((MESSAGES / f"{n}.eml").read_bytes(), seq) for n, seq in filing_plan(known)]
             file_all(rt, [*plan, (hostile_message(), None), (JUNK, None)])
+            apart = merge_follow_ups_filed_apart(rt, known)
             refs = {n: ref_of_message(rt, str(known[n]["message_id"])) for n in known}
             refs["hostile"] = ref_of_message(rt, "hostile-1@evil.example")
-            yield Filed(rt, refs, datetime.now(UTC) + timedelta(days=2))
+            yield Filed(rt, refs, datetime.now(UTC) + timedelta(days=2), apart)
         finally:
             rt.close()
+
+
+def merge_follow_ups_filed_apart(rt: Runtime, known: dict[str, dict[str, object]]
+                                 ) -> dict[str, str]:
+    """Merge, as a reviewer would, each follow-up that filed apart into the case it follows.
+
+    A follow-up whose sender is not on the case (the physician who sends Part 2) is filed as
+    a case of its own, flagged, until a reviewer merges it (docs/security.md).
+    """
+    apart: dict[str, str] = {}
+    for name, label in known.items():
+        follows = label.get("follows")
+        while follows and known[str(follows)].get("follows"):  # the request it all began with
+            follows = known[str(follows)]["follows"]
+        if not follows:
+            continue
+        ref = ref_of_message(rt, str(label["message_id"]))
+        target = ref_of_message(rt, str(known[str(follows)]["message_id"]))
+        if ref is None or target is None or ref == target:
+            continue
+        apart[name] = ref
+        with rt.database.session() as s:
+            merged, into = case_by_ref(s, ref), case_by_ref(s, target)
+            assert merged is not None and into is not None
+            merge_into(s, into, merged, "a.peeters", rt.settings.general.profiles_dir)
+    return apart
 
 
 def page_of(filed: Filed, name: str) -> Node:
@@ -377,6 +406,10 @@ def test_follow_ups_join_the_case_they_cite(labelled: Filed) -> None:
     assert refs["fu_en_unsigned_part2"] == refs["fu_en_signed_part2_completes"] \
         == "DRG-2026-000134"
     assert refs["fu_fr_part2_by_headers"] == refs["cu_fr_missing_part2"]
+    # The physician's Part 2 filed apart (a sender not on the case) until it was merged; the
+    # applicant's own follow-ups joined at once.
+    assert {"fu_en_unsigned_part2", "fu_en_signed_part2_completes"} <= set(labelled.apart)
+    assert "fu_fr_part2_by_headers" not in labelled.apart
 
 
 # --- the case page --------------------------------------------------------------------------
