@@ -91,6 +91,9 @@ class GeneralSettings:
     our_domain: str = ""
     timezone: str = "Europe/Brussels"
     log_level: str = _enum("INFO", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    log_format: str = _enum("text", "text", "json")
+    # DEBUG lines may show applicants' addresses in full only when this says so.
+    log_debug_addresses: bool = False
 
 
 @dataclass(frozen=True)

@@ -212,16 +212,6 @@ def test_the_database_password_comes_from_password_env_or_password_file(
     assert "p@ss" not in str(settings) + repr(load_settings(config).database)
 
 
-def test_log_lines_mask_passwords_in_urls() -> None:
-    import logging
-
-    formatter = cli.MaskingFormatter("%(message)s")
-    record = logging.LogRecord("x", logging.WARNING, __file__, 1,
-                               "cannot reach %s", ("postgresql+psycopg://intake:hunter2@db/i",),
-                               None)
-    assert formatter.format(record) == "cannot reach postgresql+psycopg://intake:***@db/i"
-
-
 # --- errors without tracebacks ----------------------------------------------------------------
 
 def test_wrong_arguments_and_files_are_errors_not_tracebacks(
