@@ -67,8 +67,8 @@ class Pseudonyms:
     key_dir: Path | None = None
     own_addresses: frozenset[str] = frozenset()
     own_domains: tuple[str, ...] = ()
-    _key: bytes | None = field(default=None, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _key: bytes | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def token(self, address: str) -> str:
         """Return the stable token of an address (case does not matter)."""
