@@ -100,6 +100,9 @@ class GeneralSettings:
     # The folder of authority profiles (<profiles_dir>/<profile>/): the administrators' own
     # copy outside the package survives an upgrade (`rules init DIR` starts one).
     profiles_dir: Path = PROFILES_DIR
+    log_format: str = _enum("text", "text", "json")
+    # DEBUG lines may show applicants' addresses in full only when this says so.
+    log_debug_addresses: bool = False
 
 
 @dataclass(frozen=True)

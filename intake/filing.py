@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from config.profiles import Profile
 from config.templates import TemplateSet
 from config.vocabulary import MessageRole
+from intake.logs import address_token, scrub_addresses
 from intake.replies.compose import choose_template, compose_acknowledgement
 from intake.replies.policy import count_recent, reply_decision, reply_recipient
 from intake.runtime import Runtime
@@ -61,14 +62,14 @@ class Filed:
     acknowledgement: str  # "queued", "held", "suppressed: <reason>", "none"
 
     def log_line(self) -> str:
-        """Return the one line logged per message filed."""
-        sender = self.sender or "?"
+        """Return the one line logged (and printed by `poll`) per message: no address in it."""
+        sender = address_token(self.sender)
         if self.case_ref is None:
             return f"kept {self.kind} message from {sender}: no case, no acknowledgement"
         line = f"filed {self.case_ref} ({self.role}) from {sender}"
         if self.role in (MessageRole.REQUEST, MessageRole.FOLLOW_UP):
             line += f": missing {', '.join(self.missing) if self.missing else 'nothing'}"
-        return f"{line}; acknowledgement {self.acknowledgement}"
+        return f"{line}; acknowledgement {scrub_addresses(self.acknowledgement)}"
 
 
 def thread_hints(s: Session, profile: Profile, parsed: ParsedMessage,

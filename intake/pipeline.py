@@ -19,11 +19,12 @@ from config.errors import IntakeError
 from config.settings import MailboxSettings
 from intake.failpoints import failpoint
 from intake.filing import Filed, file_work, thread_hints
+from intake.logs import address_token, log_context
 from intake.mailbox.connect import open_source
 from intake.mailbox.locks import mailbox_lock
 from intake.mailbox.sources import MailboxSource
 from intake.runtime import Runtime
-from intake.stages import run_stages
+from intake.stages import StageError, run_stages
 from intake.work import BlobRef, Work
 from parsers.headers import raw_message_id
 from storage.ledger import (
@@ -99,7 +100,8 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
             return report
         source = open_source(mailbox, rt.settings.general.data_dir)
         try:
-            _cycle(rt, mailbox, source, report, stop)
+            with log_context(mailbox=mailbox.name):
+                _cycle(rt, mailbox, source, report, stop)
         finally:
             source.close()
     return report
@@ -172,6 +174,14 @@ def _finish(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource, row: L
             prepared: Future[Work] | None, report: CycleReport) -> None:
     """Bring one ledger row to its final state, whatever step it stopped at."""
     key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    with log_context(mailbox=row.mailbox, folder=row.folder, uid=row.uid):
+        _finish_row(rt, source, row, key, mailbox, prepared, report)
+
+
+def _finish_row(rt: Runtime, source: MailboxSource, row: Ledger, key: MailboxKey,
+                mailbox: MailboxSettings, prepared: Future[Work] | None,
+                report: CycleReport) -> None:
+    """Process, file and move one ledger row (see _finish)."""
     if row.state == "received":
         row = _process(rt, mailbox, row, prepared, report)
         failpoint("after_file")
@@ -201,10 +211,14 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
         work = run_stages(rt, prepared.result(), DECIDE_STAGES)
         filed = file_work(rt, work)
     except IntakeError as exc:
-        log.warning("%s uid %s: %s", row.mailbox, row.uid, exc)
+        log.warning("%s uid %s: %s", row.mailbox, row.uid, exc,
+                    extra={"stage": exc.stage if isinstance(exc, StageError) else "file"})
         return _fail(rt, row, str(exc))
     report.filed.append(filed)
-    log.info("%s", filed.log_line())
+    log.info("%s", filed.log_line(), extra={"case_ref": filed.case_ref, "stage": "file",
+                                            "role": filed.role,
+                                            "sender": address_token(filed.sender)})
+    log.debug("%s uid %s: sender %s", row.mailbox, row.uid, filed.sender)
     with rt.database.session() as s:
         fresh = ledger_get(s, work.key)
         if clash is not None and fresh is not None:

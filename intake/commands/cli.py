@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -23,6 +22,7 @@ from config.errors import ConfigError, DeliveryError, IntakeError, MailboxError,
 from config.settings import Settings, load_settings, mask_url_password
 from config.vocabulary import Role, names
 from intake.commands import exits
+from intake.logs import log_handler, pseudonyms_from, scrub_addresses, use_pseudonyms
 
 log = logging.getLogger("derogation_intake")
 
@@ -64,7 +64,11 @@ def _run(args: argparse.Namespace) -> int:
         return code
     except IntakeError as exc:
         for line in str(exc).splitlines() or [type(exc).__name__]:
-            print(f"{PROG}: {mask_url_password(line)}", file=sys.stderr)
+            line = mask_url_password(line)
+            # stderr is a service's journal: an applicant's address in an error (a refused
+            # recipient) becomes its token. Settings errors name only the agency's own.
+            print(f"{PROG}: {line if isinstance(exc, ConfigError) else scrub_addresses(line)}",
+                  file=sys.stderr)
         return exit_status(exc)
     except BrokenPipeError:
         raise  # main() ends quietly
@@ -114,14 +118,6 @@ def _on_sigterm(main_pid: int, signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
-class MaskingFormatter(logging.Formatter):
-    """A formatter that hides the password of any URL in a log line (user:***@host)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """Format the record, then mask URL passwords in the whole text."""
-        return mask_url_password(super().format(record))
-
-
 def _configure_logging(settings: Settings, verbose: bool, quiet: bool) -> None:
     """Log to stderr at the configured level (DEBUG with --verbose, WARNING when quiet)."""
     level = getattr(logging, settings.general.log_level)
@@ -129,13 +125,10 @@ def _configure_logging(settings: Settings, verbose: bool, quiet: bool) -> None:
         level = logging.DEBUG
     elif quiet:
         level = max(level, logging.WARNING)
-    handler = logging.StreamHandler(sys.stderr)
-    # Log times are UTC and say so (reports show the agency's zone, named beside each time).
-    formatter = MaskingFormatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s",
-                                 datefmt="%Y-%m-%dT%H:%M:%S")
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
-    logging.basicConfig(level=level, handlers=[handler])
+    pseudonyms = pseudonyms_from(settings)
+    use_pseudonyms(pseudonyms)  # for lines written outside the log too (`poll`'s output)
+    # Text or JSON lines, times in UTC marked Z, URL passwords masked, addresses as tokens.
+    logging.basicConfig(level=level, handlers=[log_handler(settings.general, pseudonyms)])
     # The scheduler's own per-job lines repeat ours; keep its warnings and errors only.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
 

@@ -11,6 +11,7 @@ from config.errors import ConfigError
 from config.settings import Settings, mask_url_password
 from intake.commands import exits
 from intake.commands.cases import case_rows, print_case_table
+from intake.logs import scrub_addresses
 from intake.pipeline import CycleReport, poll_mailbox
 from intake.replies.outbox import drain_outbox
 from intake.runtime import Runtime, database_url, open_runtime
@@ -80,7 +81,9 @@ def run_cycle(runtime: Runtime, settings: Settings, only: str | None = None,
         for filed in report.filed:
             print(filed.log_line())
         for key, error in report.failed:
-            print(f"needs attention: {key.mailbox}/{key.folder} uid {key.uid}: {error}")
+            # Cron mails this output and a timer's goes to the journal: no address in it.
+            print(f"needs attention: {key.mailbox}/{key.folder} uid {key.uid}: "
+                  f"{scrub_addresses(error)}")
         print(report.summary())
         reports.append(report)
     if send:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from config.errors import DeliveryError, TokenError
 from config.settings import SmtpSettings
+from intake.logs import address_token
 from intake.mailbox.imap import tls_context
 from intake.mailbox.maildir import scan, store_message
 from intake.mailbox.oauth import TokenSource, token_source_for, xoauth2_response
@@ -195,7 +196,7 @@ class SmtpDelivery:
         if code != 250:
             raise _code_error("DATA", code, text)
         for address, rcode, rtext in refused:
-            log.warning("SMTP refused recipient %s: %d %s", address, rcode, rtext)
+            log.warning("SMTP refused recipient %s: %d %s", address_token(address), rcode, rtext)
         return f"{code} {text.decode(errors='replace')}"
 
     @staticmethod

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from config.errors import DeliveryError, StorageError
 from intake.failpoints import failpoint
+from intake.logs import address_token
 from intake.mailbox.connect import open_source
 from intake.mailbox.locks import file_lock
 from intake.mailbox.sources import MailboxSource
@@ -130,7 +131,7 @@ def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
                             "the applicant never gets it twice")
                 report.uncertain.append(row.message_id)
                 log.warning("acknowledgement %s to %s may or may not have left: uncertain",
-                            row.message_id, row.recipient)
+                            row.message_id, address_token(row.recipient))
 
 
 def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
@@ -149,7 +150,7 @@ def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
     with rt.database.session() as s:
         outbox_mark_sent(s, claimed, reply)
     report.sent.append(claimed.message_id)
-    log.info("sent %s to %s: %s", claimed.message_id, claimed.recipient, reply)
+    log.info("sent %s to %s: %s", claimed.message_id, address_token(claimed.recipient), reply)
     copies.keep(claimed.raw)
 
 
@@ -173,7 +174,8 @@ def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
         if exc.permanent or attempts >= replies.retry_max_attempts:
             outbox_mark_failed(s, row, str(exc))
             report.failed.append(row.message_id)
-            log.warning("giving up on %s to %s: %s", row.message_id, row.recipient, exc)
+            log.warning("giving up on %s to %s: %s", row.message_id,
+                        address_token(row.recipient), exc)
             return
         later = datetime.now(UTC) + backoff(replies.retry_base_seconds, attempts)
         outbox_mark_retry(s, row, str(exc), later)
