@@ -173,7 +173,7 @@ def test_config_check_reports_every_problem_at_once(
     assert errors == [
         f"derogation-intake: {config}:2: general.colour: unknown key 'colour' (allowed: "
         "data_dir, case_ref_prefix, case_ref_format, our_address, our_domain, timezone, "
-        "log_level, log_format, log_debug_addresses)",
+        "log_level, profiles_dir, log_format, log_debug_addresses)",
         f"derogation-intake: {config}:11: mailboxes.famhp.password_env: environment variable "
         "CLI_TEST_IMAP_PASSWORD is not set",
         f"derogation-intake: {config}:19: smtp.password_env: environment variable "
