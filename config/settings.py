@@ -29,7 +29,7 @@ MASK = "********"
 DATA_DIR_PLACEHOLDER = "{data_dir}"
 
 _MAILBOX_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _IMAP_PORTS = {"tls": 993, "starttls": 143, "plain": 143}
@@ -150,6 +150,8 @@ class RepliesSettings:
     block_list: tuple[str, ...] = ()
     retry_base_seconds: int = _bounded(60, 1)
     retry_max_attempts: int = _bounded(10, 1)
+    # How often `run` looks for acknowledgements whose retry is due (besides after a poll).
+    outbox_pass_seconds: int = _bounded(30, 1)
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,10 @@ class ExtractionSettings:
     zip_max_members: int = _bounded(200, 1)
     zip_max_total_mb: int = _bounded(300, 1)
     zip_max_ratio: int = _bounded(100, 1)
+    # Wall-clock seconds a worker may spend reading one message before it is killed.
+    message_budget_seconds: int = _bounded(300, 1)
+    # Lost workers (died, or killed over budget) a message may cost before Needs-attention.
+    max_attempts: int = _bounded(3, 1)
 
     def worker_count(self) -> int:
         """Return the number of extraction workers to start."""
@@ -461,8 +467,8 @@ def _reports(table: Mapping[str, Any], context: _Context, data_dir: Path) -> Rep
     """Build the reports section and check the digest time."""
     reports: ReportsSettings = _section(ReportsSettings, table, "reports", context, data_dir)
     if not _CLOCK_TIME.match(reports.digest_time):
-        raise context.error("reports.digest_time",
-                            f"must be a time HH:MM, not '{reports.digest_time}'")
+        raise context.error("reports.digest_time", "must be a time HH:MM (or HH:MM:SS), "
+                                                   f"not '{reports.digest_time}'")
     return reports
 
 
