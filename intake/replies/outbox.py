@@ -8,6 +8,10 @@ becomes ``uncertain``, never re-sent without a person's decision (``release_outg
 One sender at a time per data directory (a lock the kernel drops when the process dies):
 so a row in ``sending`` seen by the lock holder belongs to a process that is gone, never to
 one still talking to the relay.
+
+The copy of each acknowledgement for the IMAP Sent folder is made after the hand-over; when
+the mailbox server is away it waits in a local Maildir (``sent-copies`` under the data
+directory) and is appended by a later pass, never dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from intake.failpoints import failpoint
 from intake.logs import address_token
 from intake.mailbox.connect import open_source
 from intake.mailbox.locks import file_lock
+from intake.mailbox.maildir import scan, store_message
 from intake.mailbox.sources import MailboxSource
 from intake.runtime import Runtime
 from storage.db import Database, StorageConflict
@@ -48,6 +53,7 @@ from storage.outbox import (
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "outbox-sender.lock"
+PENDING_COPIES = "sent-copies"  # under data_dir: Sent-folder copies waiting for the server
 DRAIN_PAGE = 100  # acknowledgements loaded at once, raw message included
 
 
@@ -92,6 +98,7 @@ def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
         _settle_interrupted(rt, report)
         copies = SentCopies(rt)
         try:
+            copies.keep_pending()
             for page in _due_pages(rt, now or datetime.now(UTC)):
                 for row in page:
                     _send_one(rt, row, report, copies)
@@ -184,24 +191,58 @@ def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
 
 
 class SentCopies:
-    """Keeps a copy of each acknowledgement in the IMAP Sent folder, one connection a pass."""
+    """Keeps a copy of each acknowledgement in the IMAP Sent folder, one connection a pass.
+
+    A copy the server could not take is queued on disk and appended by a later pass.
+    """
 
     def __init__(self, rt: Runtime) -> None:
         self.mailbox = next((m for m in rt.settings.mailboxes
                              if m.type == "imap" and m.sent_folder), None)
         self.data_dir = rt.settings.general.data_dir
+        self.pending_dir = self.data_dir / PENDING_COPIES
         self._source: MailboxSource | None = None
+        self._server_down = False  # after one failure, this pass queues without trying
 
     def keep(self, raw: bytes) -> None:
-        """Append a copy; a failure is a warning, since the acknowledgement already left."""
+        """Append a copy, or queue it when the server cannot take it now."""
         if self.mailbox is None:
             return
+        if self._server_down or not self._append(raw):
+            try:
+                store_message(self.pending_dir, raw)
+            except OSError as exc:
+                log.error("could not queue the copy for %s in %s: %s", self.mailbox.sent_folder,
+                          self.pending_dir, exc)
+
+    def keep_pending(self) -> int:
+        """Append the copies earlier passes queued, oldest first; return how many went."""
+        if self.mailbox is None:
+            return 0
+        kept = 0
+        for _key, path in sorted(scan(self.pending_dir).items()):
+            if self._server_down or not self._append(path.read_bytes()):
+                break
+            path.unlink()  # a crash just before this leaves a second copy, never none
+            kept += 1
+        if kept:
+            log.info("%d queued cop%s appended to %s", kept, "y" if kept == 1 else "ies",
+                     self.mailbox.sent_folder)
+        return kept
+
+    def _append(self, raw: bytes) -> bool:
+        """Append one copy; False (and a warning) when the server does not take it."""
+        assert self.mailbox is not None
         try:
             if self._source is None:
                 self._source = open_source(self.mailbox, self.data_dir)
             self._source.append_sent(raw)
-        except Exception as exc:
-            log.warning("could not keep a copy in %s: %s", self.mailbox.sent_folder, exc)
+            return True
+        except Exception as exc:  # the acknowledgement already left: never fail the pass
+            log.warning("could not keep a copy in %s now (queued for a later pass): %s",
+                        self.mailbox.sent_folder, exc)
+            self._server_down = True
+            return False
 
     def close(self) -> None:
         """Close the connection, if one was opened."""
