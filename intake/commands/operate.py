@@ -53,7 +53,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     jobs = [Job("outbox", drain, interval_seconds=settings.replies.outbox_pass_seconds),
             Job("digest", lambda: digest_job(runtime), daily_at=settings.reports.digest_time)]
     try:
-        with push_intake(runtime, poll, stop) as watched:
+        with push_intake(settings.mailboxes, poll, stop) as watched:
             if watched:
                 log.info("push intake (IMAP IDLE) on: %s", ", ".join(watched))
             run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes],

@@ -23,17 +23,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from config.errors import DeliveryError, StorageError
+from config.settings import Settings
 from intake.failpoints import failpoint
 from intake.logs import address_token
 from intake.mailbox.connect import open_source
 from intake.mailbox.locks import file_lock
 from intake.mailbox.maildir import scan, store_message
 from intake.mailbox.sources import MailboxSource
-from intake.runtime import Runtime
+from intake.replies.delivery import Delivery
 from storage.db import Database, StorageConflict
 from storage.events import add_event
 from storage.models import Case, OutgoingMessage
@@ -51,6 +53,17 @@ from storage.outbox import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class Host(Protocol):
+    """What draining needs of the running process (``intake.runtime.Runtime`` is one).
+
+    Named here so that the replies do not import the process that runs them.
+    """
+
+    settings: Settings
+    database: Database
+    delivery: Delivery
 
 LOCK_FILE = "outbox-sender.lock"
 PENDING_COPIES = "sent-copies"  # under data_dir: Sent-folder copies waiting for the server
@@ -88,7 +101,7 @@ def sender_lock(data_dir: Path) -> Iterator[bool]:
         yield held
 
 
-def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
+def drain_outbox(rt: Host, now: datetime | None = None) -> DrainReport:
     """Settle rows a crash left in 'sending', then send every due acknowledgement once."""
     report = DrainReport()
     with sender_lock(rt.settings.general.data_dir) as held:
@@ -108,7 +121,7 @@ def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
     return report
 
 
-def _due_pages(rt: Runtime, now: datetime) -> Iterator[list[OutgoingMessage]]:
+def _due_pages(rt: Host, now: datetime) -> Iterator[list[OutgoingMessage]]:
     """Yield the due acknowledgements a page at a time, so a backlog's drain stays small.
 
     Each row sent or failed leaves the due set (a retry is due later than ``now``); a row
@@ -125,7 +138,7 @@ def _due_pages(rt: Runtime, now: datetime) -> Iterator[list[OutgoingMessage]]:
         yield page
 
 
-def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
+def _settle_interrupted(rt: Host, report: DrainReport) -> None:
     """Decide what happened to acknowledgements that were being sent during a crash."""
     with rt.database.session() as s:
         for row in outbox_in_state(s, "sending"):
@@ -141,7 +154,7 @@ def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
                             row.message_id, address_token(row.recipient))
 
 
-def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
+def _send_one(rt: Host, row: OutgoingMessage, report: DrainReport,
               copies: SentCopies) -> None:
     """Hand one acknowledgement to the delivery and record the server's answer."""
     claimed = _claim(rt, row)
@@ -161,7 +174,7 @@ def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
     copies.keep(claimed.raw)
 
 
-def _claim(rt: Runtime, row: OutgoingMessage) -> OutgoingMessage | None:
+def _claim(rt: Host, row: OutgoingMessage) -> OutgoingMessage | None:
     """Mark a row 'sending' (committed); None when someone else changed it in between."""
     try:
         with rt.database.session() as s:
@@ -172,7 +185,7 @@ def _claim(rt: Runtime, row: OutgoingMessage) -> OutgoingMessage | None:
         return None
 
 
-def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
+def _record_failure(rt: Host, row: OutgoingMessage, exc: DeliveryError,
                     report: DrainReport) -> None:
     """Schedule a retry after a temporary failure; give up on a permanent one."""
     replies = rt.settings.replies
@@ -196,7 +209,7 @@ class SentCopies:
     A copy the server could not take is queued on disk and appended by a later pass.
     """
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Host) -> None:
         self.mailbox = next((m for m in rt.settings.mailboxes
                              if m.type == "imap" and m.sent_folder), None)
         self.data_dir = rt.settings.general.data_dir
