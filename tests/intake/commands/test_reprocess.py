@@ -37,14 +37,20 @@ from tests.storage.factories import parsed, triage
 
 REPO = Path(__file__).resolve().parents[3]
 PROFILES = REPO / "config" / "profiles"
-# A label variant that the flattened English Part 1 prints and no other rule stands in for.
-VARIANT = '"Trade name of the device", '
+# The English labels of the device's name. Labels are matched by their words, so taking out
+# the one a form prints ("Trade name of the device") is not enough for the form to lose the
+# field: the change takes out every label with "name" in it, and only "Device" and "Medical
+# device" are left, which reach "Trade name of the device" only half-way.
+NAME_LABELS = ("Name of the device", "Trade name of the device", "Device name", "Trade name",
+               "Name of the medical device")
 # Filed as requests, in this order; the first two name their device by that label only.
 BARE = "cu_en_missing_part2_bare"  # incomplete; Part 2 follows
 URGENT = "cu_en_urgent_complete"  # complete
 UNTOUCHED = ("cu_nl_complete_docx", "cu_en_complete_manufacturer", "enq_en_documents")
 FOLLOW_UP = "fu_en_unsigned_part2"  # brings BARE's Part 2, citing the case
 FOLLOW_UP_CITES = b"DRG-2026-000134"
+PHYSICIAN = b"Bart Janssens <bart.janssens@zna.be>"
+APPLICANT = b"Dr. Lena Hartmann <l.hartmann@neurovasc-dynamics.de>"
 
 
 def message_id(name: str) -> str:
@@ -90,13 +96,17 @@ class Installation:
             db.dispose()
 
     def changed_rules(self) -> Path:
-        """A copy of the FAMHP profile without the label variant; return the profiles folder."""
+        """A copy of the FAMHP profile without the device's name labels; the profiles folder."""
         folder = self.root / "profiles"
         rules = Path(shutil.copytree(PROFILES / "famhp", folder / "famhp")) / "extraction.toml"
         text = rules.read_text(encoding="utf-8")
         start = text.index("[fields.device_name.labels]")
-        at = text.index(VARIANT, start)
-        rules.write_text(text[:at] + text[at + len(VARIANT):], encoding="utf-8")
+        end = text.index("[fields.", start + 1)
+        section = text[start:end]
+        for label in NAME_LABELS:
+            assert f'"{label}"' in section, label
+            section = section.replace(f'"{label}", ', "").replace(f', "{label}"', "")
+        rules.write_text(text[:start] + section + text[end:], encoding="utf-8")
         return folder
 
 
@@ -141,7 +151,8 @@ def filed(intake: Installation) -> Installation:
     intake.deliver(*(labelled(n) for n in (BARE, URGENT, *UNTOUCHED)))
     intake.poll()
     follow_up = labelled(FOLLOW_UP).replace(FOLLOW_UP_CITES, intake.ref_of(BARE).encode())
-    intake.deliver(follow_up)
+    # The applicant sends the physician's Part 2 on: a sender known to the case joins it.
+    intake.deliver(follow_up.replace(PHYSICIAN, APPLICANT))
     intake.poll()
     assert intake.ref_of(FOLLOW_UP) == intake.ref_of(BARE)
     return intake
