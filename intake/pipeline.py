@@ -94,7 +94,7 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
                  stop: threading.Event | None = None) -> CycleReport:
     """Run one intake cycle of a mailbox, unless another process is already polling it."""
     report = CycleReport(mailbox.name)
-    with mailbox_lock(rt.settings.general.data_dir, mailbox.name) as held:
+    with mailbox_lock(rt.database, rt.settings.general.data_dir, mailbox.name) as held:
         if not held:
             report.skipped_locked = True
             return report
