@@ -25,6 +25,7 @@ from intake.mailbox.locks import mailbox_lock
 from intake.mailbox.sources import MailboxSource
 from intake.runtime import Runtime
 from intake.stages import StageError, run_stages
+from intake.takeover import refetch_missing_blobs
 from intake.work import BlobRef, Work
 from parsers.headers import raw_message_id
 from storage.ledger import (
@@ -100,6 +101,7 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
             return report
         source = open_source(mailbox, rt.settings.general.data_dir)
         try:
+            refetch_missing_blobs(rt, mailbox.name, source)  # taken over from another machine
             with log_context(mailbox=mailbox.name):
                 _cycle(rt, mailbox, source, report, stop)
         finally:
