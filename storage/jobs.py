@@ -19,5 +19,6 @@ def claim_job_run(s: Session, job: str, day: date, host: str) -> bool:
     insert goes in, on SQLite and PostgreSQL alike. Commit before doing the job's work.
     """
     insert = dialect_insert(s, JobRun).values(job=job, day=day, started_at=utcnow(), host=host)
-    result = s.execute(insert.on_conflict_do_nothing(index_elements=["job", "day"]))
-    return bool(getattr(result, "rowcount", 0) == 1)
+    # RETURNING gives a row only when the insert went in (the ORM's rowcount is not reliable).
+    claimed = insert.on_conflict_do_nothing(index_elements=["job", "day"]).returning(JobRun.job)
+    return s.execute(claimed).first() is not None
