@@ -26,6 +26,7 @@ test-deps: $(STAMP)
 test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 # No Dovecot, no SMTP server, no PostgreSQL (SQLite only), nothing marked slow; CI runs `test`.
@@ -34,11 +35,13 @@ QUICK := not dovecot and not smtp and not postgres and not slow
 test-quick: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -m "$(QUICK)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: test-deps
 	$(BIN)/python -m tests.bench.run

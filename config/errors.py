@@ -50,6 +50,13 @@ class StorageError(IntakeError):
     """The database or the blob store failed."""
 
 
+class StorageUnavailable(StorageError):
+    """The database or the disk is unreachable, restarting or full: try again later.
+
+    Never the fault of the message being filed: it stays as it was, for the next try.
+    """
+
+
 class DeliveryError(IntakeError):
     """An outgoing message could not be handed over; ``permanent`` tells 5xx from 4xx."""
 

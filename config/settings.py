@@ -40,7 +40,7 @@ DATA_DIR_PLACEHOLDER = "{data_dir}"
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
 _MAILBOX_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_CLOCK_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$")
 # What may stand in a From header and a Message-ID without quoting: no space, no line break.
 _PLAIN_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _PLAIN_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$")
@@ -180,6 +180,8 @@ class RepliesSettings:
     answer_reply_to: bool = False
     retry_base_seconds: int = _bounded(60, 1)
     retry_max_attempts: int = _bounded(10, 1)
+    # How often `run` looks for acknowledgements whose retry is due (besides after a poll).
+    outbox_pass_seconds: int = _bounded(30, 1)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,10 @@ class ExtractionSettings:
     ocr_max_seconds: int = _bounded(120, 1)
     ocr_dpi: int = _bounded(200, 72, 600)
     ocr_min_confidence: int = _bounded(60, 0, 100)
+    # Wall-clock seconds a worker may spend reading one message before it is killed.
+    message_budget_seconds: int = _bounded(300, 1)
+    # Lost workers (died, or killed over budget) a message may cost before Needs-attention.
+    max_attempts: int = _bounded(3, 1)
 
     def worker_count(self) -> int:
         """Return the number of extraction workers to start."""
@@ -657,7 +663,8 @@ def _reports(table: Mapping[str, Any], context: _Context, data_dir: Path) -> Rep
     reports: ReportsSettings = _section(ReportsSettings, table, "reports", context, data_dir)
     if not _CLOCK_TIME.match(reports.digest_time):
         context.errors.append(context.error(
-            "reports.digest_time", f"must be a time HH:MM, not '{reports.digest_time}'"))
+            "reports.digest_time",
+            f"must be a time HH:MM (or HH:MM:SS), not '{reports.digest_time}'"))
     with context.gather():
         _check_folder(reports.output_dir, "reports.output_dir", context)
     return reports

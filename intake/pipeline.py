@@ -4,6 +4,12 @@ Every message is kept (raw bytes and a ledger row, one transaction) before anyth
 happens; its case is filed in a second transaction; only then is the mailbox changed. A
 crash between any two steps is repaired by the next cycle from the ledger, so a message is
 never lost, never filed twice and never acknowledged twice.
+
+Faults that are not the message's own are never held against it: a worker lost while reading
+a message counts one attempt on its ledger row and the message is tried again next cycle
+(Needs-attention only after ``extraction.max_attempts``); a transient database fault is
+retried with back-off, and when the database or the mailbox stays away the cycle stops
+cleanly, leaving every message as it was for the next cycle.
 """
 
 from __future__ import annotations
@@ -14,8 +20,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
-from config.errors import IntakeError
+from config.errors import IntakeError, MailboxError, StorageUnavailable
 from config.settings import MailboxSettings
 from intake.failpoints import failpoint
 from intake.filing import Filed, file_work, thread_hints
@@ -27,12 +34,16 @@ from intake.runtime import Runtime
 from intake.stages import StageError, run_stages
 from intake.takeover import refetch_missing_blobs
 from intake.work import BlobRef, Work
+from intake.workers import WorkerLost
 from parsers.headers import raw_message_id
+from storage.db import retry_transient
 from storage.ledger import (
+    cursor_get,
     cursor_set,
     ledger_find_twin,
     ledger_get,
     ledger_id_clash,
+    ledger_note_attempt,
     ledger_note_clash,
     ledger_raw,
     ledger_record,
@@ -44,6 +55,7 @@ from storage.records import MailboxKey, RawMessage
 from triage.engine import triage_message
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def thread_stage(rt: Runtime, work: Work) -> Work:
@@ -77,8 +89,10 @@ class CycleReport:
     mailbox: str
     filed: list[Filed] = field(default_factory=list)
     failed: list[tuple[MailboxKey, str]] = field(default_factory=list)
+    retrying: list[tuple[MailboxKey, str]] = field(default_factory=list)
     duplicates: int = 0
     skipped_locked: bool = False
+    interrupted: str | None = None  # why the cycle stopped early (mailbox or database away)
 
     def summary(self) -> str:
         """Return a one-line summary."""
@@ -87,8 +101,13 @@ class CycleReport:
         kept = sum(1 for f in self.filed if f.case_ref is None)
         # A resubmission filed as a duplicate of a case counts as a duplicate, not as filed.
         again = sum(1 for f in self.filed if f.case_ref is not None and f.role == "duplicate")
-        return (f"{self.mailbox}: {len(self.filed) - kept - again} filed, {kept} kept without "
+        line = (f"{self.mailbox}: {len(self.filed) - kept - again} filed, {kept} kept without "
                 f"a case, {self.duplicates + again} duplicate, {len(self.failed)} failed")
+        if self.retrying:
+            line += f", {len(self.retrying)} to try again"
+        if self.interrupted:
+            line += f"; cycle stopped, the rest waits for the next one: {self.interrupted}"
+        return line
 
 
 def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
@@ -104,9 +123,18 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
             refetch_missing_blobs(rt, mailbox.name, source)  # taken over from another machine
             with log_context(mailbox=mailbox.name):
                 _cycle(rt, mailbox, source, report, stop)
+        except (MailboxError, StorageUnavailable) as exc:
+            # Not any message's fault: everything unfinished is on the ledger for next time.
+            log.warning("%s: cycle stopped: %s", mailbox.name, exc)
+            report.interrupted = str(exc)
         finally:
             source.close()
     return report
+
+
+def _tx(what: str, work: Callable[[], T]) -> T:
+    """Run one transaction, again with back-off after a transient database fault."""
+    return retry_transient(work, what)
 
 
 def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
@@ -150,26 +178,29 @@ def _work(rt: Runtime, row: Ledger, mailbox: MailboxSettings) -> Work:
 
 def _unfinished(rt: Runtime, mailbox: str) -> list[Ledger]:
     """Return the ledger rows a previous cycle recorded but did not finish."""
-    with rt.database.session() as s:
-        return ledger_unfinished(s, mailbox)
+    def read() -> list[Ledger]:
+        with rt.database.session() as s:
+            return ledger_unfinished(s, mailbox)
+    return _tx("reading unfinished messages", read)
 
 
 def _new_messages(rt: Runtime, mailbox: MailboxSettings,
                   source: MailboxSource) -> Iterator[RawMessage]:
     """Yield the mailbox's messages above the stored cursor."""
-    from storage.ledger import cursor_get
-
-    with rt.database.session() as s:
-        cursor = cursor_get(s, mailbox.name, mailbox.folder)
-    yield from source.fetch_new(cursor)
+    def read() -> tuple[int, int] | None:
+        with rt.database.session() as s:
+            return cursor_get(s, mailbox.name, mailbox.folder)
+    yield from source.fetch_new(_tx("reading the cursor", read))
 
 
 def _record(rt: Runtime, raw: RawMessage) -> Ledger:
     """Keep the raw message and move the cursor past it, in one transaction."""
-    with rt.database.session() as s:
-        row = ledger_record(s, raw, raw_message_id(raw.data), rt.blobs)
-        cursor_set(s, raw.key.mailbox, raw.key.folder, raw.key.uidvalidity, raw.key.uid)
-    return row
+    def record() -> Ledger:
+        with rt.database.session() as s:
+            row = ledger_record(s, raw, raw_message_id(raw.data), rt.blobs)
+            cursor_set(s, raw.key.mailbox, raw.key.folder, raw.key.uidvalidity, raw.key.uid)
+        return row
+    return _tx(f"keeping uid {raw.key.uid}", record)
 
 
 def _finish(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource, row: Ledger,
@@ -186,6 +217,8 @@ def _finish_row(rt: Runtime, source: MailboxSource, row: Ledger, key: MailboxKey
     """Process, file and move one ledger row (see _finish)."""
     if row.state == "received":
         row = _process(rt, mailbox, row, prepared, report)
+        if row.state == "received":  # to be tried again next cycle; the mailbox waits
+            return
         failpoint("after_file")
     if row.state == "failed":
         source.mark_failed(key, row.error or "unknown error")
@@ -200,45 +233,97 @@ def _finish_row(rt: Runtime, source: MailboxSource, row: Ledger, key: MailboxKey
 def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
              prepared: Future[Work] | None, report: CycleReport) -> Ledger:
     """Triage and file a recorded message; a failure is kept on the ledger row."""
-    with rt.database.session() as s:
-        twin = ledger_find_twin(s, row.message_id, row.sha256, row.id, rt.blobs)
-        if twin is not None:
-            report.duplicates += 1
-            return ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
-                                    outcome=f"same message as ledger row {twin.id}")
-        clash = ledger_id_clash(s, row.message_id, row.id)  # another message, same Message-ID
+    def find_twin() -> tuple[Ledger | None, Ledger | None]:
+        with rt.database.session() as s:
+            twin = ledger_find_twin(s, row.message_id, row.sha256, row.id, rt.blobs)
+            if twin is not None:
+                return ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
+                                        outcome=f"same message as ledger row {twin.id}"), None
+            # Another message with the same Message-ID: filed on its own, the clash noted.
+            return None, ledger_id_clash(s, row.message_id, row.id)
+    duplicate, clash = _tx(f"uid {row.uid}: looking for a twin", find_twin)
+    if duplicate is not None:
+        report.duplicates += 1
+        return duplicate
     if prepared is None:  # resumed after a crash: prepare the kept message again
         prepared = rt.pool.submit(_work(rt, row, mailbox))
     try:
-        work = run_stages(rt, prepared.result(), DECIDE_STAGES)
-        filed = file_work(rt, work)
+        filed = _decide_and_file(rt, prepared.result())
+    except WorkerLost as exc:
+        return _worker_lost(rt, row, exc, report)
+    except StorageUnavailable:
+        raise  # the database is away, not the message at fault: stop the cycle
     except IntakeError as exc:
         log.warning("%s uid %s: %s", row.mailbox, row.uid, exc,
                     extra={"stage": exc.stage if isinstance(exc, StageError) else "file"})
         return _fail(rt, row, str(exc))
-    report.filed.append(filed)
-    log.info("%s", filed.log_line(), extra={"case_ref": filed.case_ref, "stage": "file",
-                                            "role": filed.role,
-                                            "sender": address_token(filed.sender)})
-    log.debug("%s uid %s: sender %s", row.mailbox, row.uid, filed.sender)
-    with rt.database.session() as s:
-        fresh = ledger_get(s, work.key)
-        if clash is not None and fresh is not None:
-            log.warning("%s uid %s reuses the Message-ID of ledger row %s", row.mailbox, row.uid,
-                        clash.id)
-            fresh = ledger_note_clash(s, fresh, clash)
+    if filed is not None:
+        report.filed.append(filed)
+        log.info("%s", filed.log_line(), extra={"case_ref": filed.case_ref, "stage": "file",
+                                                "role": filed.role,
+                                                "sender": address_token(filed.sender)})
+        log.debug("%s uid %s: sender %s", row.mailbox, row.uid, filed.sender)
+    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+
+    def reread() -> Ledger | None:
+        with rt.database.session() as s:
+            fresh = ledger_get(s, key)
+            if clash is not None and fresh is not None:
+                log.warning("%s uid %s reuses the Message-ID of ledger row %s", row.mailbox,
+                            row.uid, clash.id)
+                fresh = ledger_note_clash(s, fresh, clash)
+            return fresh
+    fresh = _tx(f"uid {row.uid}: reading the ledger", reread)
     assert fresh is not None
     return fresh
 
 
+def _decide_and_file(rt: Runtime, prepared: Work) -> Filed | None:
+    """Thread, triage and file a prepared message; retried whole after a transient fault.
+
+    A commit whose answer was lost may have happened: a retry that finds the message no
+    longer ``received`` files nothing again (None).
+    """
+    def once() -> Filed | None:
+        with rt.database.session() as s:
+            row = s.get(Ledger, prepared.ledger_id)
+            if row is None or row.state != "received":
+                return None
+        return file_work(rt, run_stages(rt, prepared, DECIDE_STAGES))
+    return _tx(f"ledger row {prepared.ledger_id}: filing", once)
+
+
+def _worker_lost(rt: Runtime, row: Ledger, exc: WorkerLost, report: CycleReport) -> Ledger:
+    """Count the lost attempt; Needs-attention once they run out, else try again next cycle."""
+    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+
+    def note() -> int:
+        with rt.database.session() as s:
+            return ledger_note_attempt(s, row, exc.reason)
+    attempts = _tx(f"uid {row.uid}: counting an attempt", note)
+    allowed = rt.settings.extraction.max_attempts
+    if attempts >= allowed:
+        log.warning("%s uid %s: %s; giving up after %d attempts", row.mailbox, row.uid,
+                    exc.reason, attempts)
+        return _fail(rt, row, f"{exc.reason} (gave up after {attempts} attempts)")
+    log.warning("%s uid %s: %s; attempt %d of %d, trying again next cycle", row.mailbox,
+                row.uid, exc.reason, attempts, allowed)
+    report.retrying.append((key, exc.reason))
+    return row
+
+
 def _fail(rt: Runtime, row: Ledger, error: str) -> Ledger:
     """Record a message that could not be filed; it will go to Needs-attention."""
-    with rt.database.session() as s:
-        return ledger_set_state(s, row, "failed", outcome="needs attention",
-                                error=error[:2000])
+    def fail() -> Ledger:
+        with rt.database.session() as s:
+            return ledger_set_state(s, row, "failed", outcome="needs attention",
+                                    error=error[:2000])
+    return _tx(f"uid {row.uid}: recording the failure", fail)
 
 
 def _set_state(rt: Runtime, row: Ledger, state: str) -> None:
     """Record the final state once the mailbox has been changed."""
-    with rt.database.session() as s:
-        ledger_set_state(s, row, state, error=row.error)
+    def move() -> None:
+        with rt.database.session() as s:
+            ledger_set_state(s, row, state, error=row.error)
+    _tx(f"uid {row.uid}: recording {state}", move)

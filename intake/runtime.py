@@ -16,6 +16,7 @@ from config.profiles import Profile, load_profile
 from config.settings import Settings, database_password
 from config.templates import TemplateSet, load_templates
 from config.vocabulary import Language
+from intake.failpoints import arm_database
 from parsers.records import Limits
 from storage.blobs import BlobStore
 from storage.db import Database, default_sqlite_url, upgrade
@@ -108,7 +109,7 @@ class Runtime:
     def warm_up_triage(self) -> float:
         """Load the language detector and every language's NLP pipeline now; return seconds.
 
-        A long-running service calls this after the workers are forked (they never triage),
+        A long-running service calls this after the workers are started (they never triage),
         so that the first request after a start waits no longer than any other.
         """
         from triage.language import detect_language
@@ -128,6 +129,13 @@ class Runtime:
         self.database.dispose()
 
 
+def _open_database(settings: Settings, migrate: bool) -> Database:
+    """Open the database; with the test failpoints armed, let them reach its statements."""
+    database = open_database(settings, migrate=migrate)
+    arm_database(database.engine)
+    return database
+
+
 def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """Create the data directory, migrate the database and load every mailbox's profile."""
     from intake.replies.delivery import open_delivery
@@ -136,15 +144,18 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     data_dir = data_folder(settings)
     runtime = Runtime(
         settings=settings,
-        database=open_database(settings, migrate=migrate),
+        database=_open_database(settings, migrate),
         blobs=BlobStore(data_dir / "blobs"),
         delivery=open_delivery(settings.smtp, data_dir),
         limits=limits_from(settings),
         pool=PreparePool(settings.extraction.worker_count(), limits_from(settings),
-                         settings.general.profiles_dir),
+                         settings.general.profiles_dir,
+                         budget_seconds=settings.extraction.message_budget_seconds,
+                         label=str(settings.config_path),
+                         profiles=tuple(sorted({m.profile for m in settings.mailboxes}))),
     )
     for mailbox in settings.mailboxes:
         runtime.profile(mailbox.profile)  # a bad rule file stops start-up here
         runtime.templates(mailbox.profile)
-    runtime.pool.start()  # forked with the rules loaded, before any thread or lock
+    runtime.pool.start()  # the workers load their imports while the intake loads its own
     return runtime

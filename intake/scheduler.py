@@ -35,7 +35,10 @@ class StopFlag(threading.Event):
 
 @dataclass(frozen=True)
 class Job:
-    """A job besides the polls: every ``interval_seconds``, or daily at ``daily_at`` (HH:MM)."""
+    """A job besides the polls: every ``interval_seconds``, or daily at ``daily_at``.
+
+    ``daily_at`` is a clock time HH:MM or HH:MM:SS in the scheduler's time zone.
+    """
 
     name: str
     func: Callable[[], None]
@@ -82,18 +85,20 @@ def _add_job(scheduler: BackgroundScheduler, job: Job, stop: threading.Event,
              zone: ZoneInfo) -> None:
     """Add an extra job on its interval or at its daily time."""
     if job.daily_at is not None:
-        hour, minute = (int(part) for part in job.daily_at.split(":"))
+        hour, minute, second = ([int(part) for part in job.daily_at.split(":")] + [0])[:3]
         trigger: IntervalTrigger | CronTrigger = CronTrigger(hour=hour, minute=minute,
-                                                             timezone=zone)
+                                                             second=second, timezone=zone)
         grace = 3600
     elif job.interval_seconds is not None:
         trigger = IntervalTrigger(seconds=job.interval_seconds, timezone=zone)
         grace = max(int(job.interval_seconds), 1)
     else:
         raise ValueError(f"job {job.name}: give interval_seconds or daily_at")
+    # APScheduler 3 adds a job given next_run_time=None *paused*: leave it out unless the
+    # job runs at once, so that the trigger computes the first run.
+    first_run = {"next_run_time": datetime.now(zone)} if job.run_now else {}
     scheduler.add_job(logged(job.name, job.func, stop), trigger, id=job.name,
-                      next_run_time=datetime.now(zone) if job.run_now else None,
-                      coalesce=True, max_instances=1, misfire_grace_time=grace)
+                      coalesce=True, max_instances=1, misfire_grace_time=grace, **first_run)
 
 
 def logged(name: str, func: Callable[[], None], stop: threading.Event) -> Callable[[], None]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from config.errors import IntakeError
+from config.errors import IntakeError, StorageUnavailable
 from config.profiles import Profile
 from intake.work import Work
 from parsers.extract import extract_message
@@ -79,11 +79,14 @@ PREPARE_STAGES: tuple[tuple[str, Stage], ...] = (
 
 
 def run_stages(ctx: C, work: Work, stages: Sequence[tuple[str, Callable[[C, Work], Work]]]) -> Work:
-    """Run stages in order; any error becomes a StageError naming the stage."""
+    """Run stages in order; any error becomes a StageError naming the stage.
+
+    Except a passing storage fault: that is not the message's, and is retried as such.
+    """
     for name, stage in stages:
         try:
             work = stage(ctx, work)
-        except StageError:
+        except (StageError, StorageUnavailable):
             raise
         except IntakeError as exc:
             raise StageError(name, str(exc)) from exc

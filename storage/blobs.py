@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -10,10 +11,11 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from config.errors import StorageError
+from config.errors import StorageError, StorageUnavailable
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1024 * 1024
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # a full disk passes; the message is not at fault
 
 
 def sha256_of(data: bytes) -> str:
@@ -56,7 +58,8 @@ class BlobStore:
         try:
             self._write_atomically(target, data)
         except OSError as exc:
-            raise StorageError(f"cannot store blob {sha} under {self.root}: {exc}") from exc
+            kind = StorageUnavailable if exc.errno in _DISK_FULL else StorageError
+            raise kind(f"cannot store blob {sha} under {self.root}: {exc}") from exc
         return sha
 
     def get(self, sha: str) -> bytes:

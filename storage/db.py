@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,10 +18,16 @@ from alembic.config import Config
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
-from config.errors import StorageError
+from config.errors import StorageError, StorageUnavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,6 +55,17 @@ PG_SERVER_KEEPALIVES = (
     f"SET tcp_keepalives_interval = {KEEPALIVE_INTERVAL_S}",
     f"SET tcp_keepalives_count = {KEEPALIVE_COUNT}",
 )
+# Waits between the tries of a transaction that met a transient fault: about 30 s in all,
+# long enough for a PostgreSQL restart or fail-over, short enough to stop a cycle cleanly.
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+# SQLSTATE classes that say "not now" rather than "not this": connection exception,
+# transaction rollback (serialisation, deadlock), insufficient resources (disk full),
+# operator intervention (backend terminated, server shutting down).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57")
+# What SQLite says when the disk is full, the file is locked for too long or unreachable.
+_TRANSIENT_SQLITE = ("database or disk is full", "disk i/o error", "database is locked",
+                     "unable to open database file")
+log = logging.getLogger(__name__)
 
 
 class StorageConflict(StorageError):
@@ -59,7 +78,38 @@ def translate_error(exc: SQLAlchemyError) -> StorageError:
     first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
     if isinstance(exc, IntegrityError):
         return StorageConflict(f"database refused the write: {first_line}")
+    if is_transient(exc):
+        return StorageUnavailable(f"database unavailable: {first_line}")
     return StorageError(f"database error: {first_line}")
+
+
+def is_transient(exc: SQLAlchemyError) -> bool:
+    """Tell whether a database error is a passing fault (connection, disk full, restart)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    if isinstance(state, str) and state[:2] in _TRANSIENT_SQLSTATE_CLASSES:
+        return True
+    text = str(exc.orig).lower()
+    return isinstance(exc, OperationalError) and any(t in text for t in _TRANSIENT_SQLITE)
+
+
+def retry_transient(work: Callable[[], R], what: str,
+                    delays: tuple[float, ...] = RETRY_DELAYS) -> R:
+    """Run ``work`` (one whole transaction), again after each transient fault, with back-off.
+
+    When storage stays unavailable the last StorageUnavailable is raised, for the
+    caller to stop cleanly and try again later.
+    """
+    for delay in delays:
+        try:
+            return work()
+        except StorageUnavailable as exc:
+            log.warning("%s: %s; trying again in %g s", what, exc, delay)
+            time.sleep(delay)
+    return work()
 
 
 def storage_errors(fn: Callable[P, R]) -> Callable[P, R]:

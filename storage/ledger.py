@@ -192,11 +192,16 @@ def ledger_set_state(
 
 
 @storage_errors
-def ledger_note_attempt(s: Session, row: Ledger) -> int:
-    """Count one more processing attempt and return the total (commit it before the work)."""
+def ledger_note_attempt(s: Session, row: Ledger, error: str | None = None) -> int:
+    """Count one more failed processing attempt, with its reason; return the total.
+
+    The row keeps its state: the message is tried again until the attempts run out.
+    """
     row = attach(s, row)
     # An SQL increment: two processes noting attempts at once both count.
     row.attempts = Ledger.attempts + 1
+    if error is not None:
+        row.error = error[:2000]
     row.updated_at = utcnow()
     s.flush()
     s.refresh(row, ["attempts"])

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 from pathlib import Path
 
 from config.errors import ConfigError
-from config.settings import Settings, mask_url_password
+from config.settings import MailboxSettings, Settings, mask_url_password
 from intake.commands import exits
 from intake.commands.cases import case_rows, print_case_table
 from intake.logs import scrub_addresses
@@ -17,8 +18,6 @@ from intake.replies.outbox import drain_outbox
 from intake.runtime import Runtime, database_url, open_runtime
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "config" / "samples"
-# How often `run` looks for acknowledgements whose retry is due (besides after every poll).
-OUTBOX_RETRY_SECONDS = 30
 log = logging.getLogger(__name__)
 
 
@@ -38,19 +37,23 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             log.info("%s", report.summary())
 
     def cycle(name: str) -> None:
-        report = poll_mailbox(runtime, settings.mailbox(name), stop)
-        log.info("%s", report.summary())
-        drain()  # acknowledgements leave right after their case is filed
+        try:
+            report = poll_mailbox(runtime, settings.mailbox(name), stop)
+            log.info("%s", report.summary())
+        finally:
+            # Acknowledgements leave right after their case is filed, even when the cycle
+            # stopped early (the mailbox or the database went away in the middle of it).
+            drain()
 
     from intake.commands.review import digest_job
     from intake.mailbox.push import one_at_a_time, push_intake
 
     # A push-triggered cycle and a scheduled one for the same mailbox wait for each other.
     poll = one_at_a_time(cycle)
-    jobs = [Job("outbox", drain, interval_seconds=OUTBOX_RETRY_SECONDS),
+    jobs = [Job("outbox", drain, interval_seconds=settings.replies.outbox_pass_seconds),
             Job("digest", lambda: digest_job(runtime), daily_at=settings.reports.digest_time)]
     try:
-        with push_intake(runtime, poll, stop) as watched:
+        with push_intake(settings.mailboxes, poll, stop) as watched:
             if watched:
                 log.info("push intake (IMAP IDLE) on: %s", ", ".join(watched))
             run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes],
@@ -68,27 +71,46 @@ def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
         reports = run_cycle(runtime, settings, args.mailbox, send=not args.no_send)
     finally:
         runtime.close()
-    return exits.OK if all(not r.failed for r in reports) else exits.NEEDS_ATTENTION
+    if any(r.failed for r in reports):
+        return exits.NEEDS_ATTENTION  # a person must look: it wins over "try again later"
+    return exits.TEMPFAIL if any(r.interrupted for r in reports) else exits.OK
 
 
 def run_cycle(runtime: Runtime, settings: Settings, only: str | None = None,
               *, send: bool = True) -> list[CycleReport]:
-    """Poll the mailboxes once, print what was filed, and drain the outbox."""
+    """Poll the mailboxes once, print what was filed, and drain the outbox.
+
+    The outbox is drained even when a cycle stopped early: the cases filed before the
+    mailbox or the database went away are acknowledged all the same.
+    """
     mailboxes = [settings.mailbox(only)] if only else list(settings.mailboxes)
     reports = []
-    for mailbox in mailboxes:
-        report = poll_mailbox(runtime, mailbox)
-        for filed in report.filed:
-            print(filed.log_line())
-        for key, error in report.failed:
-            # Cron mails this output and a timer's goes to the journal: no address in it.
-            print(f"needs attention: {key.mailbox}/{key.folder} uid {key.uid}: "
-                  f"{scrub_addresses(error)}")
-        print(report.summary())
-        reports.append(report)
-    if send:
-        print(drain_outbox(runtime).summary())
+    try:
+        for mailbox in mailboxes:
+            reports.append(_poll_and_print(runtime, mailbox))
+    finally:
+        if send:
+            print(drain_outbox(runtime).summary())
     return reports
+
+
+def _poll_and_print(runtime: Runtime, mailbox: MailboxSettings) -> CycleReport:
+    """Run one mailbox's cycle and print one line per message and a summary."""
+    report = poll_mailbox(runtime, mailbox)
+    for filed in report.filed:
+        print(filed.log_line())
+    for key, error in report.failed:
+        # Cron mails this output and a timer's goes to the journal: no address in it.
+        print(f"needs attention: {key.mailbox}/{key.folder} uid {key.uid}: "
+              f"{scrub_addresses(error)}")
+    for key, error in report.retrying:
+        print(f"will try again: {key.mailbox}/{key.folder} uid {key.uid}: "
+              f"{scrub_addresses(error)}")
+    print(report.summary())
+    if report.interrupted:
+        print(f"derogation-intake: {mailbox.name}: cycle stopped: {report.interrupted}",
+              file=sys.stderr)
+    return report
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:

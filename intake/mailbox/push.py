@@ -5,7 +5,7 @@ notice lost in between). A watcher never files anything itself: it only calls ``
 and a cycle runner thread runs the mailbox's cycle, one at a time, merging bursts of notices.
 
 Wiring, in ``cmd_run``: wrap the poll function with ``one_at_a_time`` and run the scheduler
-inside ``push_intake(runtime, poll, stop)``.
+inside ``push_intake(settings.mailboxes, poll, stop)``.
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from config.errors import MailboxError
 from config.settings import MailboxSettings
 from intake.mailbox.imap import IDLE_RENEW_SECONDS, ImapSource
-from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -168,14 +167,13 @@ class _Watcher:
             log.exception("%s: the new-mail callback failed", self.name)
 
 
-def watch_mailbox(runtime: Runtime, mailbox: MailboxSettings, on_new: Callable[[], None],
+def watch_mailbox(mailbox: MailboxSettings, on_new: Callable[[], None],
                   stop: threading.Event, *, idle_timeout: float = IDLE_RENEW_SECONDS,
                   backoff_max: float = BACKOFF_MAX_SECONDS) -> None:
     """Call ``on_new`` whenever the server announces new mail, until ``stop`` is set.
 
     Returns at once when push is off for the mailbox, and when the server has no IDLE. The
-    runtime is taken for the same call shape as ``poll_mailbox``: the watcher itself needs
-    only its own connection (never the polling one, never the database).
+    watcher needs only its own connection (never the polling one, never the database).
     """
     if not push_possible(mailbox):
         log.info("%s: push off (idle = false or not IMAP); scheduled polls only", mailbox.name)
@@ -220,14 +218,14 @@ def one_at_a_time(cycle: Callable[[str], None]) -> Callable[[str], None]:
 
 
 @contextmanager
-def push_intake(runtime: Runtime, cycle: Callable[[str], None],
+def push_intake(mailboxes: Sequence[MailboxSettings], cycle: Callable[[str], None],
                 stop: threading.Event) -> Iterator[list[str]]:
     """Watch every push mailbox in threads and run ``cycle(name)`` soon after its new mail.
 
     Yields the names of the mailboxes watched. Leaving sets ``stop``, lets a cycle in hand
     finish its message, and waits for the watchers at most their connection timeout.
     """
-    mailboxes = [m for m in runtime.settings.mailboxes if push_possible(m)]
+    mailboxes = [m for m in mailboxes if push_possible(m)]
     cycles: list[threading.Thread] = []
     watchers: list[tuple[threading.Thread, float]] = []
     for mailbox in mailboxes:
@@ -235,7 +233,7 @@ def push_intake(runtime: Runtime, cycle: Callable[[str], None],
         cycles.append(_start(f"push-cycle-{mailbox.name}", run_when_kicked,
                              mailbox.name, cycle, kicked, stop))
         watchers.append((_start(f"push-watch-{mailbox.name}", watch_mailbox,
-                                runtime, mailbox, kicked.set, stop),
+                                mailbox, kicked.set, stop),
                          mailbox.timeout_seconds + JOIN_MARGIN_SECONDS))
     try:
         yield [m.name for m in mailboxes]

@@ -12,6 +12,10 @@ gone, never to one still talking to the relay. Should a holder lose its lock whi
 (its machine cut off from the database), the rule still holds: a row is claimed by a
 compare-and-set to ``sending`` before any hand-over, and a ``sending`` row is never sent
 again automatically, only settled as ``sent`` or ``uncertain``.
+
+The copy of each acknowledgement for the IMAP Sent folder is made after the hand-over; when
+the mailbox server is away it waits in a local Maildir (``sent-copies`` under the data
+directory) and is appended by a later pass, never dropped.
 """
 
 from __future__ import annotations
@@ -23,16 +27,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from config.errors import DeliveryError, StorageError
+from config.settings import Settings
 from intake.failpoints import failpoint
 from intake.logs import address_token
 from intake.mailbox.connect import open_source
 from intake.mailbox.locks import shared_lock
+from intake.mailbox.maildir import scan, store_message
 from intake.mailbox.sources import MailboxSource
-from intake.runtime import Runtime
+from intake.replies.delivery import Delivery
 from storage.db import Database, StorageConflict
 from storage.events import add_event
 from storage.models import Case, OutgoingMessage
@@ -51,7 +58,19 @@ from storage.outbox import (
 
 log = logging.getLogger(__name__)
 
+
+class Host(Protocol):
+    """What draining needs of the running process (``intake.runtime.Runtime`` is one).
+
+    Named here so that the replies do not import the process that runs them.
+    """
+
+    settings: Settings
+    database: Database
+    delivery: Delivery
+
 LOCK_FILE = "outbox-sender.lock"
+PENDING_COPIES = "sent-copies"  # under data_dir: Sent-folder copies waiting for the server
 DRAIN_PAGE = 100  # acknowledgements loaded at once, raw message included
 
 
@@ -86,7 +105,7 @@ def sender_lock(database: Database, data_dir: Path) -> Iterator[bool]:
         yield held
 
 
-def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
+def drain_outbox(rt: Host, now: datetime | None = None) -> DrainReport:
     """Settle rows a crash left in 'sending', then send every due acknowledgement once."""
     report = DrainReport()
     with sender_lock(rt.database, rt.settings.general.data_dir) as held:
@@ -96,6 +115,7 @@ def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
         _settle_interrupted(rt, report)
         copies = SentCopies(rt)
         try:
+            copies.keep_pending()
             for page in _due_pages(rt, now or datetime.now(UTC)):
                 for row in page:
                     _send_one(rt, row, report, copies)
@@ -105,7 +125,7 @@ def drain_outbox(rt: Runtime, now: datetime | None = None) -> DrainReport:
     return report
 
 
-def _due_pages(rt: Runtime, now: datetime) -> Iterator[list[OutgoingMessage]]:
+def _due_pages(rt: Host, now: datetime) -> Iterator[list[OutgoingMessage]]:
     """Yield the due acknowledgements a page at a time, so a backlog's drain stays small.
 
     Each row sent or failed leaves the due set (a retry is due later than ``now``); a row
@@ -122,7 +142,7 @@ def _due_pages(rt: Runtime, now: datetime) -> Iterator[list[OutgoingMessage]]:
         yield page
 
 
-def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
+def _settle_interrupted(rt: Host, report: DrainReport) -> None:
     """Decide what happened to acknowledgements that were being sent during a crash."""
     with rt.database.session() as s:
         for row in outbox_in_state(s, "sending"):
@@ -138,7 +158,7 @@ def _settle_interrupted(rt: Runtime, report: DrainReport) -> None:
                             row.message_id, address_token(row.recipient))
 
 
-def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
+def _send_one(rt: Host, row: OutgoingMessage, report: DrainReport,
               copies: SentCopies) -> None:
     """Hand one acknowledgement to the delivery and record the server's answer."""
     claimed = _claim(rt, row)
@@ -158,7 +178,7 @@ def _send_one(rt: Runtime, row: OutgoingMessage, report: DrainReport,
     copies.keep(claimed.raw)
 
 
-def _claim(rt: Runtime, row: OutgoingMessage) -> OutgoingMessage | None:
+def _claim(rt: Host, row: OutgoingMessage) -> OutgoingMessage | None:
     """Mark a row 'sending' (committed); None when someone else changed it in between."""
     try:
         with rt.database.session() as s:
@@ -169,7 +189,7 @@ def _claim(rt: Runtime, row: OutgoingMessage) -> OutgoingMessage | None:
         return None
 
 
-def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
+def _record_failure(rt: Host, row: OutgoingMessage, exc: DeliveryError,
                     report: DrainReport) -> None:
     """Schedule a retry after a temporary failure; give up on a permanent one."""
     replies = rt.settings.replies
@@ -188,24 +208,58 @@ def _record_failure(rt: Runtime, row: OutgoingMessage, exc: DeliveryError,
 
 
 class SentCopies:
-    """Keeps a copy of each acknowledgement in the IMAP Sent folder, one connection a pass."""
+    """Keeps a copy of each acknowledgement in the IMAP Sent folder, one connection a pass.
 
-    def __init__(self, rt: Runtime) -> None:
+    A copy the server could not take is queued on disk and appended by a later pass.
+    """
+
+    def __init__(self, rt: Host) -> None:
         self.mailbox = next((m for m in rt.settings.mailboxes
                              if m.type == "imap" and m.sent_folder), None)
         self.data_dir = rt.settings.general.data_dir
+        self.pending_dir = self.data_dir / PENDING_COPIES
         self._source: MailboxSource | None = None
+        self._server_down = False  # after one failure, this pass queues without trying
 
     def keep(self, raw: bytes) -> None:
-        """Append a copy; a failure is a warning, since the acknowledgement already left."""
+        """Append a copy, or queue it when the server cannot take it now."""
         if self.mailbox is None:
             return
+        if self._server_down or not self._append(raw):
+            try:
+                store_message(self.pending_dir, raw)
+            except OSError as exc:
+                log.error("could not queue the copy for %s in %s: %s", self.mailbox.sent_folder,
+                          self.pending_dir, exc)
+
+    def keep_pending(self) -> int:
+        """Append the copies earlier passes queued, oldest first; return how many went."""
+        if self.mailbox is None:
+            return 0
+        kept = 0
+        for _key, path in sorted(scan(self.pending_dir).items()):
+            if self._server_down or not self._append(path.read_bytes()):
+                break
+            path.unlink()  # a crash just before this leaves a second copy, never none
+            kept += 1
+        if kept:
+            log.info("%d queued cop%s appended to %s", kept, "y" if kept == 1 else "ies",
+                     self.mailbox.sent_folder)
+        return kept
+
+    def _append(self, raw: bytes) -> bool:
+        """Append one copy; False (and a warning) when the server does not take it."""
+        assert self.mailbox is not None
         try:
             if self._source is None:
                 self._source = open_source(self.mailbox, self.data_dir)
             self._source.append_sent(raw)
-        except Exception as exc:
-            log.warning("could not keep a copy in %s: %s", self.mailbox.sent_folder, exc)
+            return True
+        except Exception as exc:  # the acknowledgement already left: never fail the pass
+            log.warning("could not keep a copy in %s now (queued for a later pass): %s",
+                        self.mailbox.sent_folder, exc)
+            self._server_down = True
+            return False
 
     def close(self) -> None:
         """Close the connection, if one was opened."""

@@ -19,6 +19,10 @@ from tests.intake.e2e import Intake, labelled
 
 CHAIN = ("cu_en_missing_part2_bare", "fu_en_unsigned_part2", "fu_en_signed_part2_completes")
 CITED = b"DRG-2026-000134"  # the reference the follow-ups cite; replaced by the one filed
+# The labelled follow-ups come from the physician, who is not on the case: they would file
+# apart until a reviewer merged them. Here the applicant sends them on, and they join.
+PHYSICIAN = b"Bart Janssens <bart.janssens@zna.be>"
+APPLICANT = b"Dr. Lena Hartmann <l.hartmann@neurovasc-dynamics.de>"
 COMPLETE = "cu_en_urgent_complete"
 ATTRIBUTES = ("request_type", "regulation", "language", "missing", "complete", "urgent")
 
@@ -47,6 +51,7 @@ def test_export_report_and_rules_eval_agree_on_a_three_message_case(
     ref = ""
     for position, name in enumerate(CHAIN):
         data = labelled(name).replace(CITED, ref.encode()) if ref else labelled(name)
+        data = data.replace(PHYSICIAN, APPLICANT)
         intake.user.append("INBOX", data)
         result = intake.poll()
         assert result.returncode == 0, result.stderr
@@ -106,8 +111,14 @@ def test_a_reviewers_incomplete_survives_a_correction_a_reprocess_and_a_follow_u
     reply = labelled("fu_en_signed_part2_completes").replace(CITED, ref.encode())
     intake.user.append("INBOX", reply)
     assert intake.poll().returncode == 0
+    # The physician is not on the case: the Part 2 files apart, flagged, and a reviewer
+    # merges it; the merge re-checks the case and must not undo the decision either.
+    apart = [c["ref"] for c in exported(intake) if c["ref"] != ref]
+    assert len(apart) == 1
+    merged = intake.run("cases", "merge", ref, apart[0], "--actor", "carol")
+    assert merged.returncode == 0, merged.stderr
 
-    (case,) = exported(intake)
+    case = next(c for c in exported(intake) if c["ref"] == ref)
     assert case["status"] == "incomplete"
     assert case["missing"] == [] and case["complete"] is True  # the checklist is satisfied
     assert case["fields"]["quantity"]["value"] == "2"

@@ -103,6 +103,28 @@ def test_extra_jobs_run_on_their_interval() -> None:
     assert not thread.is_alive()
 
 
+def test_jobs_that_do_not_run_at_once_are_not_paused() -> None:
+    # APScheduler 3 adds a job given next_run_time=None paused: the outbox retry and the
+    # digest of `run` never ran. Neither job here runs at start-up; both must run later.
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    stop = StopFlag()
+    retries: list[float] = []
+    digests: list[datetime] = []
+    zone = ZoneInfo("Europe/Brussels")
+    at = (datetime.now(zone) + timedelta(seconds=3)).replace(microsecond=0)
+    jobs = [Job("outbox", lambda: retries.append(time.monotonic()), interval_seconds=0.2),
+            Job("digest", lambda: digests.append(datetime.now(zone)),
+                daily_at=at.strftime("%H:%M:%S"))]
+    thread = run_in_thread(lambda: run_scheduler([], lambda name: None, extra_jobs=jobs,
+                                                 stop_event=stop, timezone="Europe/Brussels"))
+    wait_until(lambda: len(retries) >= 2 and len(digests) == 1, timeout=60)
+    stop.set()
+    thread.join(10)
+    assert digests[0] >= at  # at its configured time, not at start-up
+
+
 def test_a_job_needs_a_schedule() -> None:
     with pytest.raises(ValueError, match="interval_seconds or daily_at"):
         run_scheduler([], lambda name: None, extra_jobs=[Job("nothing", lambda: None)],

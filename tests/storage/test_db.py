@@ -110,3 +110,86 @@ def test_an_unreachable_database_is_a_storage_error(tmp_path: Path) -> None:
             list_cases(s)
     finally:
         database.dispose()
+
+
+# --- passing faults ----------------------------------------------------------------------------
+
+def full_sqlite(tmp_path: Path) -> tuple[Database, list[int]]:
+    """A migrated SQLite database whose connections may not grow the file (a full disk).
+
+    ``limit[0]`` is the page limit applied to each new connection; 0 lifts it.
+    """
+    url = f"sqlite:///{tmp_path / 'full.sqlite3'}"
+    upgrade(url)
+    database = Database.open(url)
+    limit = [0]
+
+    def cap(dbapi_connection: object, _record: object) -> None:
+        if limit[0]:
+            cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+            cursor.execute(f"PRAGMA max_page_count = {limit[0]}")
+            cursor.close()
+
+    from sqlalchemy import event
+
+    event.listen(database.engine, "connect", cap)
+    with database.engine.connect() as connection:
+        limit[0] = int(connection.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+    database.engine.dispose()  # new connections get the cap
+    return database, limit
+
+
+def add_big_case(database: Database, ref: str) -> None:
+    """File a case with a subject large enough to need new pages."""
+    with database.session() as s:
+        create_case(s, ref, triage(), "x" * 200_000, None)
+
+
+def test_a_full_disk_is_a_passing_fault_and_the_retry_succeeds(tmp_path: Path) -> None:
+    from config.errors import StorageUnavailable
+    from storage.db import retry_transient
+
+    database, limit = full_sqlite(tmp_path)
+    tries: list[int] = []
+
+    def file_case() -> None:
+        tries.append(1)
+        if len(tries) == 2:  # room is made on the disk while the intake waits
+            limit[0] = 0
+            database.engine.dispose()
+        add_big_case(database, "BE-2025-000001")
+
+    with pytest.raises(StorageUnavailable, match="database or disk is full"):
+        add_big_case(database, "BE-2025-000001")
+    retry_transient(file_case, "filing", delays=(0.01, 0.01, 0.01))
+    with database.session() as s:
+        assert [c.ref for c in list_cases(s)] == ["BE-2025-000001"]
+    assert len(tries) == 2
+    database.dispose()
+
+
+def test_a_disk_that_stays_full_stops_with_storage_unavailable(tmp_path: Path) -> None:
+    from config.errors import StorageUnavailable
+    from storage.db import retry_transient
+
+    database, _limit = full_sqlite(tmp_path)
+    tries: list[int] = []
+
+    def file_case() -> None:
+        tries.append(1)
+        add_big_case(database, "BE-2025-000001")
+
+    with pytest.raises(StorageUnavailable):
+        retry_transient(file_case, "filing", delays=(0.01, 0.02))
+    assert len(tries) == 3  # the first try and one after each wait
+    with database.session() as s:
+        assert list_cases(s) == []  # nothing half-written
+    database.dispose()
+
+
+def test_an_ordinary_database_error_is_not_a_passing_fault(database: Database) -> None:
+    from config.errors import StorageUnavailable
+
+    with pytest.raises(StorageError) as caught, database.session() as s:
+        s.execute(text("SELECT * FROM no_such_table"))
+    assert not isinstance(caught.value, StorageUnavailable)

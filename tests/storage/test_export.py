@@ -54,7 +54,7 @@ def test_case_to_dict_holds_the_whole_case(database: Database, blobs: BlobStore)
         "ref", "status", "authority", "request_type", "regulation", "language", "urgent",
         "urgent_reasons", "applicant_email", "subject", "rules_version", "created_at",
         "updated_at", "triage", "fields", "documents", "checklist", "missing", "complete",
-        "messages", "outgoing", "events"]
+        "disagreements", "messages", "outgoing", "events"]
     assert exported["ref"] == "BE-2025-000001"
     assert "form_part2" in exported["missing"] and exported["complete"] is False
     assert (exported["status"], exported["request_type"], exported["regulation"]) == (

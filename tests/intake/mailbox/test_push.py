@@ -131,7 +131,7 @@ def watching(runtime: Runtime, mailbox: MailboxSettings,
              calls: Calls) -> Iterator[tuple[threading.Thread, threading.Event]]:
     """Run watch_mailbox in a thread for the block; stop it and wait for it afterwards."""
     stop = threading.Event()
-    thread = threading.Thread(target=watch_mailbox, args=(runtime, mailbox, calls, stop),
+    thread = threading.Thread(target=watch_mailbox, args=(mailbox, calls, stop),
                               daemon=True)
     thread.start()
     try:
@@ -182,7 +182,7 @@ def test_mail_that_came_between_two_idles_is_not_missed(mailbox_user: MailboxUse
     # IDLE renewed every second: appends keep landing near the gap between DONE and IDLE.
     stop = threading.Event()
     thread = threading.Thread(target=watch_mailbox,
-                              args=(runtime, mailbox_for(mailbox_user, proxy.port), calls, stop),
+                              args=(mailbox_for(mailbox_user, proxy.port), calls, stop),
                               kwargs={"idle_timeout": 1.0}, daemon=True)
     thread.start()
     try:
@@ -201,9 +201,9 @@ def test_push_off_returns_at_once_without_connecting(mailbox_user: MailboxUser,
                                                      runtime: Runtime) -> None:
     proxy = DroppingProxy(mailbox_user.port)
     try:
-        watch_mailbox(runtime, mailbox_for(mailbox_user, proxy.port, idle=False), Calls(),
+        watch_mailbox(mailbox_for(mailbox_user, proxy.port, idle=False), Calls(),
                       threading.Event())
-        watch_mailbox(runtime, mailbox_for(mailbox_user, proxy.port, type="maildir"), Calls(),
+        watch_mailbox(mailbox_for(mailbox_user, proxy.port, type="maildir"), Calls(),
                       threading.Event())
     finally:
         proxy.close()

@@ -22,6 +22,7 @@ from tests.servers import HOST, SmtpServer, XOAuth2Attempt, XOAuth2SmtpServer, f
 
 OUR_ADDRESS = "derogation.meddev@fagg-afmps.be"
 APPLICANT = "applicant1@hospital.example"
+SAFETY_NET_SECONDS = 300
 
 
 def settings_for(server: SmtpServer, **changes: object) -> SmtpSettings:
@@ -173,8 +174,11 @@ def test_a_server_that_never_answers_times_out(smtp_server: SmtpServer) -> None:
 
 def test_a_20_mb_acknowledgement_goes_through(smtp_server: SmtpServer) -> None:
     raw = make_message(1, attachment=os.urandom(20 * 1024 * 1024))
-    SmtpDelivery(settings_for(smtp_server)).send(raw, OUR_ADDRESS, [APPLICANT])
-    assert smtp_server.wait_for(1)[0].data == raw
+    # What is checked is that the bytes arrive whole; the time limits are only a safety net
+    # against a hang, generous enough for a loaded machine (a 5 s socket timeout once failed).
+    patient = settings_for(smtp_server, timeout_seconds=SAFETY_NET_SECONDS)
+    SmtpDelivery(patient).send(raw, OUR_ADDRESS, [APPLICANT])
+    assert smtp_server.wait_for(1, timeout=SAFETY_NET_SECONDS)[0].data == raw
 
 
 def test_smtp_cannot_tell_what_it_delivered(smtp_server: SmtpServer) -> None:
