@@ -32,6 +32,7 @@ from intake.mailbox.locks import mailbox_lock
 from intake.mailbox.sources import MailboxSource
 from intake.runtime import Runtime
 from intake.stages import StageError, run_stages
+from intake.takeover import refetch_missing_blobs
 from intake.work import BlobRef, Work
 from intake.workers import WorkerLost
 from parsers.headers import raw_message_id
@@ -113,12 +114,13 @@ def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
                  stop: threading.Event | None = None) -> CycleReport:
     """Run one intake cycle of a mailbox, unless another process is already polling it."""
     report = CycleReport(mailbox.name)
-    with mailbox_lock(rt.settings.general.data_dir, mailbox.name) as held:
+    with mailbox_lock(rt.database, rt.settings.general.data_dir, mailbox.name) as held:
         if not held:
             report.skipped_locked = True
             return report
         source = open_source(mailbox, rt.settings.general.data_dir)
         try:
+            refetch_missing_blobs(rt, mailbox.name, source)  # taken over from another machine
             with log_context(mailbox=mailbox.name):
                 _cycle(rt, mailbox, source, report, stop)
         except (MailboxError, StorageUnavailable) as exc:

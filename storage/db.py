@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import logging
 import threading
 import time
@@ -14,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -37,6 +39,22 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Alembic keeps its migration context in module globals: one upgrade at a time per process.
 # (Between processes, the database's own locks serialise them: see migrations/env.py.)
 _UPGRADE_LOCK = threading.Lock()
+# TCP keepalives on every PostgreSQL connection, both ways, in seconds: a client notices a
+# server that vanished, and the server drops (and so unlocks) the session of a machine that
+# vanished within about idle + interval * count seconds, instead of the kernel's two hours.
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 5, 2, 3
+PG_CONNECT_ARGS: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": KEEPALIVE_IDLE_S,
+    "keepalives_interval": KEEPALIVE_INTERVAL_S,
+    "keepalives_count": KEEPALIVE_COUNT,
+}
+# The server's side of the same keepalives (user-settable, so no superuser is needed).
+PG_SERVER_KEEPALIVES = (
+    f"SET tcp_keepalives_idle = {KEEPALIVE_IDLE_S}",
+    f"SET tcp_keepalives_interval = {KEEPALIVE_INTERVAL_S}",
+    f"SET tcp_keepalives_count = {KEEPALIVE_COUNT}",
+)
 # Waits between the tries of a transaction that met a transient fault: about 30 s in all,
 # long enough for a PostgreSQL restart or fail-over, short enough to stop a cycle cleanly.
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
@@ -147,7 +165,10 @@ def _sqlite_on_begin(connection: Connection) -> None:
 def make_engine(url: str) -> Engine:
     """Create an engine for url, configured for long unattended runs."""
     try:
-        engine = create_engine(normalise_url(url), pool_pre_ping=True)
+        url = normalise_url(url)
+        postgres = make_url(url).get_backend_name() == "postgresql"
+        engine = create_engine(url, pool_pre_ping=True,
+                               connect_args=PG_CONNECT_ARGS if postgres else {})
     except (ArgumentError, ImportError) as exc:
         raise StorageError(f"cannot use database URL {make_safe(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
@@ -198,9 +219,58 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def advisory_lock(self, name: str) -> Iterator[bool]:
+        """Hold a PostgreSQL session lock named name; yield False at once if another has it.
+
+        The lock lives on a connection of its own, outside the pool, kept open while the
+        block runs: every instance on every machine sees it, and the server lets go of it
+        when that connection ends, cleanly or because its process or machine died (the
+        keepalives bound how long a vanished machine keeps it).
+        """
+        if self.dialect != "postgresql":
+            raise StorageError(f"advisory locks need PostgreSQL, not {self.dialect}")
+        key = advisory_key(name)
+        try:
+            connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            connection.detach()  # closed for real afterwards, never handed to another caller
+        except SQLAlchemyError as exc:
+            raise translate_error(exc) from exc
+        try:
+            held = _try_lock(connection, key)
+            try:
+                yield held
+            finally:
+                if held:
+                    _unlock(connection, key)
+        finally:
+            connection.close()
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def advisory_key(name: str) -> int:
+    """Return the signed 64-bit key of a named advisory lock, the same on every machine."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _try_lock(connection: Connection, key: int) -> bool:
+    """Set the server's keepalives on the lock's connection and try the lock without waiting."""
+    try:
+        for statement in PG_SERVER_KEEPALIVES:
+            connection.exec_driver_sql(statement)
+        return bool(connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}))
+    except SQLAlchemyError as exc:
+        raise translate_error(exc) from exc
+
+
+def _unlock(connection: Connection, key: int) -> None:
+    """Release the lock; a connection already gone has released it with itself."""
+    # When the server has ended the session, the lock went with it: nothing is left to undo.
+    with contextlib.suppress(SQLAlchemyError):
+        connection.scalar(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 def alembic_config(url: str) -> Config:

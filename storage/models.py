@@ -9,7 +9,7 @@ named CHECK constraints.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -373,6 +373,17 @@ class RuleVersion(Base):
     profile: Mapped[str] = mapped_column(SafeText())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     files: Mapped[JsonDict] = mapped_column(default=dict)  # {"famhp/extraction.toml": text}
+
+
+class JobRun(Base):
+    """A scheduled job's run on one day, claimed by the first instance to start it."""
+
+    __tablename__ = "job_run"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    host: Mapped[str] = mapped_column(SafeText())  # which machine ran it, for the operators
 
 
 # --- the reviewers' workspace -----------------------------------------------------------------

@@ -10,6 +10,7 @@ import argparse
 import getpass
 import logging
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from email.policy import SMTP, default
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,7 @@ from intake.reviewing import ReviewError, case_url, correct_field, merge_into, r
 from intake.runtime import Runtime, open_database, open_runtime
 from storage.blobs import BlobStore
 from storage.cases import case_by_ref
+from storage.jobs import claim_job_run
 from storage.ledger import ledger_raw
 from storage.models import Case, JsonDict, Ledger
 from storage.reports import case_report_data, digest_data
@@ -198,9 +201,20 @@ def digest_recipients(settings: Settings) -> list[str]:
 
 
 def digest_job(runtime: Runtime) -> None:
-    """Render the digest, keep it in the reports folder and e-mail it to reports.digest_to."""
+    """Render the digest, keep it in the reports folder and e-mail it to reports.digest_to.
+
+    Once a day across every instance sharing the database: the day is claimed (committed)
+    before anything is sent, so an instance that finds it claimed stays away, and one that
+    dies after its claim leaves that day's digest unsent rather than sent twice.
+    """
     settings = runtime.settings
     now = now_utc()
+    day = now.astimezone(ZoneInfo(settings.general.timezone)).date()
+    with runtime.database.session() as s:
+        claimed = claim_job_run(s, "digest", day, f"{socket.gethostname()} pid {os.getpid()}")
+    if not claimed:
+        log.info("digest of %s: already run by another instance; skipped", day)
+        return
     data = digest(runtime, now)
     path = write_digest(data, settings.reports.output_dir, now)
     recipients = digest_recipients(settings)

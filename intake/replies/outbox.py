@@ -5,9 +5,13 @@ A row found in ``sending`` after a crash may or may not have left: it is marked 
 the delivery can show it has it (the outbox Maildir holds its Message-ID), and otherwise
 becomes ``uncertain``, never re-sent without a person's decision (``release_outgoing``).
 
-One sender at a time per data directory (a lock the kernel drops when the process dies):
-so a row in ``sending`` seen by the lock holder belongs to a process that is gone, never to
-one still talking to the relay.
+One sender at a time (a lock dropped when its holder dies: on PostgreSQL an advisory lock
+shared by every machine, so any instance may drain; on SQLite a file lock in the data
+directory): so a row in ``sending`` seen by the lock holder belongs to a process that is
+gone, never to one still talking to the relay. Should a holder lose its lock while alive
+(its machine cut off from the database), the rule still holds: a row is claimed by a
+compare-and-set to ``sending`` before any hand-over, and a ``sending`` row is never sent
+again automatically, only settled as ``sent`` or ``uncertain``.
 
 The copy of each acknowledgement for the IMAP Sent folder is made after the hand-over; when
 the mailbox server is away it waits in a local Maildir (``sent-copies`` under the data
@@ -32,7 +36,7 @@ from config.settings import Settings
 from intake.failpoints import failpoint
 from intake.logs import address_token
 from intake.mailbox.connect import open_source
-from intake.mailbox.locks import file_lock
+from intake.mailbox.locks import shared_lock
 from intake.mailbox.maildir import scan, store_message
 from intake.mailbox.sources import MailboxSource
 from intake.replies.delivery import Delivery
@@ -94,17 +98,17 @@ def backoff(base_seconds: int, attempts: int) -> timedelta:
 
 
 @contextmanager
-def sender_lock(data_dir: Path) -> Iterator[bool]:
+def sender_lock(database: Database, data_dir: Path) -> Iterator[bool]:
     """Hold the outbox sender's lock; yield False at once if another process holds it."""
     # flock belongs to the open file: two threads of one process exclude each other too.
-    with file_lock(data_dir, LOCK_FILE, fcntl.flock) as held:
+    with shared_lock(database, data_dir, "outbox-sender", LOCK_FILE, fcntl.flock) as held:
         yield held
 
 
 def drain_outbox(rt: Host, now: datetime | None = None) -> DrainReport:
     """Settle rows a crash left in 'sending', then send every due acknowledgement once."""
     report = DrainReport()
-    with sender_lock(rt.settings.general.data_dir) as held:
+    with sender_lock(rt.database, rt.settings.general.data_dir) as held:
         if not held:
             report.skipped_locked = True
             return report

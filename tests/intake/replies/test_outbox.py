@@ -118,9 +118,11 @@ def test_with_the_relay_down_cases_are_filed_and_each_ack_leaves_once_when_it_is
     smtp_server.start()
     wait_until_due(intake)
     # While another process holds the sender's lock, a second sender stays away.
-    with sender_lock(tmp_path / "data") as held:
+    database = intake.database()
+    with sender_lock(database, tmp_path / "data") as held:
         assert held
         assert "another process is sending; skipped" in run_ok(intake, "outbox", "send")
+    database.dispose()
     assert smtp_server.received == []
     output = run_ok(intake, "outbox", "send")
 
