@@ -11,6 +11,7 @@ import email.policy
 import io
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -105,7 +106,7 @@ class Installation:
         section = text[start:end]
         for label in NAME_LABELS:
             assert f'"{label}"' in section, label
-            section = section.replace(f'"{label}", ', "").replace(f', "{label}"', "")
+            section = re.sub(rf'"{re.escape(label)}",\s*', "", section)
         rules.write_text(text[:start] + section + text[end:], encoding="utf-8")
         return folder
 
@@ -287,7 +288,7 @@ def test_reprocess_records_the_new_state_and_sends_nothing(
 
     # Back to the shipped rules: the value returns with the rule that finds it.
     assert filed.main("reprocess", "--since", str(date.today() - timedelta(days=1))) == 0
-    rule = "[rule famhp.label.device_name#1]"
+    rule = "[rule famhp.label.device_name.en.trade-name-of-the-device]"
     assert report(capsys.readouterr().out) == [
         f"{bare}: device_name: (none) -> 'FlowGuard ND' {rule}; "
         "checklist device_identified: missing -> present",
@@ -419,9 +420,11 @@ def test_a_case_filed_into_while_it_is_read_is_left_for_the_next_run(intake: Ins
     ref = intake.ref_of(BARE)
     runtime = open_runtime(load_settings(intake.config))
     try:
-        rules = CurrentRules(runtime.limits, load_profile_from(intake.changed_rules() / "famhp"))
+        rules = CurrentRules(runtime.limits, PROFILES,
+                             load_profile_from(intake.changed_rules() / "famhp"))
         read = read_case(runtime, rules, ref)
-        intake.deliver(labelled(FOLLOW_UP).replace(FOLLOW_UP_CITES, ref.encode()))
+        intake.deliver(labelled(FOLLOW_UP).replace(FOLLOW_UP_CITES, ref.encode())
+                       .replace(PHYSICIAN, APPLICANT))
         intake.poll()
         before = snapshot(intake)
         with pytest.raises(ReprocessError, match="a message was filed into the case meanwhile"):
@@ -458,7 +461,8 @@ def test_progress_is_drawn_only_on_a_terminal(intake: Installation) -> None:
     ref = intake.ref_of(URGENT)
     runtime = open_runtime(load_settings(intake.config))
     try:
-        rules = CurrentRules(runtime.limits, load_profile_from(intake.changed_rules() / "famhp"))
+        rules = CurrentRules(runtime.limits, PROFILES,
+                             load_profile_from(intake.changed_rules() / "famhp"))
         screen, out = Terminal(), io.StringIO()
         reprocess_cases(runtime, rules, [ref], Options(dry_run=True), out=out, err=screen)
         assert screen.getvalue().startswith(f"\r\x1b[K[1/1] {ref}\r\x1b[K")
