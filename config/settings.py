@@ -28,7 +28,7 @@ from typing import Any
 from config.errors import ConfigError
 from config.profile_folders import PROFILES_DIR, profile_root
 from config.rulefile import locate_key, read_toml
-from config.triage_rules_load import load_triage_rules
+from config.triage_rules_load import load_case_ref_pattern
 
 ENV_PREFIX = "DEROGATION_INTAKE_"
 CONFIG_ENV = "DEROGATION_INTAKE_CONFIG"
@@ -628,7 +628,8 @@ def _check_ref_pattern(general: GeneralSettings, mailboxes: Sequence[MailboxSett
         return  # the format itself is reported (_check_case_ref)
     for profile, name in sorted({m.profile: m.name for m in mailboxes}.items()):
         try:
-            pattern = load_triage_rules(profile_root(profile) / "triage.toml").case_ref
+            folder = profile_root(profile, general.profiles_dir)
+            pattern = load_case_ref_pattern(folder / "triage.toml")
         except ConfigError as exc:
             raise context.error(f"mailboxes.{name}.profile", str(exc)) from None
         found = pattern.search(sample)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from config.rulefile import check_known_keys, content_hash, read_toml, require, rule_error
@@ -56,3 +57,10 @@ def load_triage_rules(path: Path) -> TriageRules:
     check_unique_cue_ids(ctx, rules.all_cues())
     validate_token_patterns(ctx, rules.all_cues())
     return rules
+
+
+def load_case_ref_pattern(path: Path) -> re.Pattern[str]:
+    """Read only the ``[case_ref]`` pattern of a triage rule file (no NLP stack loaded)."""
+    data = read_toml(path)
+    ctx = RuleContext(path)
+    return read_case_ref(ctx, ctx.table(data, "case_ref"))

@@ -149,7 +149,7 @@ def test_config_check_and_validate_use_the_profiles_dir(
 def test_a_missing_profiles_dir_is_named(intake_main: Main, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     config = settings_file(tmp_path, tmp_path / "nowhere")
-    assert intake_main(["--config", str(config), "config", "check"]) == 1
+    assert intake_main(["--config", str(config), "config", "check"]) == 78  # EX_CONFIG
     assert f"the folder of profiles {tmp_path / 'nowhere'} does not exist" in (
         capsys.readouterr().err)
 

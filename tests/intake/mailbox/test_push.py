@@ -239,7 +239,7 @@ def test_push_files_and_acknowledges_without_waiting_for_the_interval(
         drain_outbox(rt)
 
     try:
-        with push_intake(rt, cycle, stop) as watched:
+        with push_intake(rt.settings.mailboxes, cycle, stop) as watched:
             assert watched == ["famhp"]
             proxy.wait_idle(1)
             mailbox_user.append("INBOX", sample_messages()[0])
