@@ -32,6 +32,7 @@ from parsers.labels import (
     failed_document,
     find_label,
     has_box,
+    label_value,
     line_fields,
     make_value,
     name_rule,
@@ -492,7 +493,7 @@ def _table_pairs(rules: ExtractionRules, number: int, rows: list[list[Cell]],
                 continue
             if match.value:
                 source = _cell_source(number, (r + 1, c + 1), match.label)
-                yield _cell_value(rules, match.rule, match.value, source, match.score), match.rule
+                yield _cell_value(rules, match, match.value, source), match.rule
                 continue
             yield _first_value(rules, number, rows, (r, c), header, match), match.rule
 
@@ -513,8 +514,7 @@ def _first_value(rules: ExtractionRules, number: int, rows: list[list[Cell]],
         if target is None:
             continue
         cell, where = target
-        found = _cell_value(rules, match.rule, cell.text,
-                            _cell_source(number, where, match.label), match.score)
+        found = _cell_value(rules, match, cell.text, _cell_source(number, where, match.label))
         if found:
             return found
     return []
@@ -558,12 +558,12 @@ def _below(rows: list[list[Cell]], r: int, c: int) -> tuple[Cell, tuple[int, int
                  if cell.column == column), None)
 
 
-def _cell_value(rules: ExtractionRules, label: LabelRule, text: str,
-                source: Source, score: float = 1.0) -> list[FieldValue]:
+def _cell_value(rules: ExtractionRules, match: LabelMatch, text: str,
+                source: Source) -> list[FieldValue]:
     """A value cell; a cell of ticked boxes gives the ticked options instead."""
     if has_box(text):
         return [v for line in text.splitlines() for v in boxes_on_line(rules, line, source)]
-    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE * score)
+    value = label_value(rules, match, text, source, TABLE_CONFIDENCE)
     return [value] if value is not None else []
 
 

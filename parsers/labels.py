@@ -48,7 +48,14 @@ def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     """The label this whole text is (score 1), else the one it clearly means by its words."""
     if not may_start_label(rules, text):
         return None
-    exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    forms = label_candidates(text)
+    exact = next((rules.label(f) for f in forms if rules.label(f)), None)
+    if exact is not None and rules.label(forms[0]) is None:
+        # Read without its hint in brackets ('E-mail (physician)'): the words of the hint
+        # may name a closer field than the bare label does.
+        hit = best_label(rules, text)
+        if hit is not None and hit.decided and hit.rule.key != exact.key and hit.score >= 0.9:
+            return hit
     if exact is not None:
         return LabelHit(exact, 1.0)
     return best_label(rules, text)
@@ -71,6 +78,8 @@ class LabelMatch:
     label: str  # as printed
     value: str  # '' when the label stands alone
     score: float = 1.0  # how closely the printed label matches the rule's (1: exactly)
+    others: tuple[LabelRule, ...] = ()  # other fields' labels it comes close to
+    decided: bool = True  # False: tied with others, the value tells which field it is
 
 
 _SEPARATORS = re.compile(r"\s*(?::|\t|\s\.{3,}|…|_{3,})\s*")
@@ -87,10 +96,12 @@ def split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
         head = text[:separator.start()]
         hit = match_label(rules, head)
         if hit is not None:
-            return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score)
+            return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score,
+                              hit.others, hit.decided)
     # Only a text with no 'label: value' in it may be a label by its words alone.
     whole = best_label(rules, text)
-    return LabelMatch(whole.rule, text.strip(), "", whole.score) if whole else None
+    return LabelMatch(whole.rule, text.strip(), "", whole.score, whole.others,
+                      whole.decided) if whole else None
 
 
 def first_words_label(rules: ExtractionRules, words: Sequence[str],
@@ -194,6 +205,39 @@ def make_value(rules: ExtractionRules, key: str, raw: str, source: Source, rule_
     return FieldValue(key, value, collapse(raw), source, rule_id, round(confidence * factor, 3))
 
 
+# Values that read as nothing else: a close field with such a normaliser takes them.
+_TELLING = {"email": re.compile(r"^\S+@\S+$"), "phone": re.compile(r"^[+(]?[\d][\d\s()./-]{5,}$")}
+_UNTYPED = frozenset({"text", "patient_reference"})
+
+
+def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, source: Source,
+                confidence: float) -> FieldValue | None:
+    """The value a printed label gives. Its field's; but when the label is tied with other
+    fields, the one field whose typed normaliser reads the value (a role, a date); and a
+    telling value (an e-mail address, a phone number) goes to a close field that takes it."""
+    confidence *= match.score
+    untyped = _normaliser(rules, match.rule.key) in _UNTYPED
+    for other in match.others if untyped else ():
+        if _telling(rules, other.key, raw):
+            return make_value(rules, other.key, raw, source, other.id, confidence)
+    if match.decided:
+        return make_value(rules, match.rule.key, raw, source, match.rule.id, confidence)
+    fits = [value for rule in (match.rule, *match.others)
+            if _normaliser(rules, rule.key) not in _UNTYPED
+            and (value := make_value(rules, rule.key, raw, source, rule.id, confidence))]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _normaliser(rules: ExtractionRules, key: str) -> str:
+    field_rule = rules.field_rule(key)
+    return field_rule.normaliser if field_rule else "text"
+
+
+def _telling(rules: ExtractionRules, key: str, raw: str) -> bool:
+    pattern = _TELLING.get(_normaliser(rules, key))
+    return pattern is not None and bool(pattern.match(raw.strip()))
+
+
 def reads_as_value(rules: ExtractionRules, key: str, text: str) -> bool:
     """Whether a text that looks like a label is in fact a value of this field ('Classe III'
     under 'Classe du dispositif'): only for fields whose normaliser is not free text."""
@@ -281,12 +325,12 @@ def _line_value(rules: ExtractionRules, match: LabelMatch, lines: Sequence[Line]
     if match.value:
         more = _continuation(rules, lines, index + 1) if multiline else []
         raw = " ".join([match.value, *more])
-        return make_value(rules, key, raw, source, match.rule.id, confidence * match.score)
+        return label_value(rules, match, raw, source, confidence)
     below = _continuation(rules, lines, index + 1, skip_blank=True)
     if not below:
         return None
     raw = " ".join(below if multiline else below[:1])
-    return make_value(rules, key, raw, source, match.rule.id, confidence * 0.9 * match.score)
+    return label_value(rules, match, raw, source, confidence * 0.9)
 
 
 def _continuation(rules: ExtractionRules, lines: Sequence[Line], start: int,

@@ -23,7 +23,7 @@ from parsers.labels import (
     LabelMatch,
     boxes_on_line,
     has_box,
-    make_value,
+    label_value,
     reads_as_value,
     says_signed,
     signature_label,
@@ -319,8 +319,7 @@ def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: Lab
     raw = " ".join(parts)
     if not raw or has_box(raw):
         return None, used  # a row of boxes gives its value as ticked boxes
-    return make_value(rules, match.rule.key, raw, source, match.rule.id,
-                      confidence * match.score), used
+    return label_value(rules, match, raw, source, confidence), used
 
 
 def _value_beside(rules: ExtractionRules, line: Sequence[Segment], column: int,
