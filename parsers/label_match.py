@@ -266,7 +266,7 @@ def _foreign_heads(index: LabelIndex, key: str, heads: Mapping[str, str]) -> int
     """How many printed words are head words of another field and foreign to this one
     ('Address of the legal manufacturer' is no manufacturer_name: 'address' is foreign)."""
     own = index.field_words.get(key, frozenset())
-    return sum(1 for word, other in heads.items() if other != key and word not in own)
+    return min(1, sum(1 for word, other in heads.items() if other != key and word not in own))
 
 
 def best_label(rules: ExtractionRules, text: str) -> LabelHit | None:
@@ -283,9 +283,27 @@ def best_label(rules: ExtractionRules, text: str) -> LabelHit | None:
         others = tuple(s.rule for s in ranked[1:_MAX_OTHERS + 1] if s.score >= NEAR)
         return LabelHit(ranked[0].rule, best, others)
     if best < UNDECIDED:
-        return None
+        return _combined(rules, text)
     tied = tuple(s.rule for s in ranked[1:_MAX_OTHERS + 1] if s.score >= best - TIE)
     return LabelHit(ranked[0].rule, best, tied, decided=False)
+
+
+_CONJUNCTION = re.compile(r"\s(?:and|et|en|und|&)\s", re.IGNORECASE)
+
+
+def _combined(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """A label that asks for two fields ('Number of patients and period covered'): each half
+    clearly one field; the value decides (see ``parsers.labels.label_value``)."""
+    halves = _CONJUNCTION.split(text)
+    if len(halves) != 2:
+        return None
+    hits = [best_label(rules, half) for half in halves]
+    first, second = hits
+    if first is None or second is None or not (first.decided and second.decided):
+        return None
+    if first.rule.key == second.rule.key:
+        return None
+    return LabelHit(first.rule, min(first.score, second.score), (second.rule,), decided=False)
 
 
 def close_labels(rules: ExtractionRules, text: str,

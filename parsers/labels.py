@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
 from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
-from parsers.normalise import collapse, fold, normalise
+from parsers.normalise import collapse, fold, normalise, regulations_named
 from parsers.parts import Segment, split_parts
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 
@@ -225,7 +225,11 @@ def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, 
     fits = [value for rule in (match.rule, *match.others)
             if _normaliser(rules, rule.key) not in _UNTYPED
             and (value := make_value(rules, rule.key, raw, source, rule.id, confidence))]
-    return fits[0] if len(fits) == 1 else None
+    # Two fields of one type (two dates) stay undecided; fields of different types that
+    # both read the value are a combined answer ('20 patients over 12 months'): the best
+    # one is taken, and its `also` rules read the other.
+    kinds = {_normaliser(rules, value.key) for value in fits}
+    return fits[0] if fits and len(kinds) == len(fits) else None
 
 
 def _normaliser(rules: ExtractionRules, key: str) -> str:
@@ -521,6 +525,8 @@ class FileInfo:
 def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> ExtractedDocument:
     """Decide kind and language and build the ExtractedDocument."""
     candidates = [*findings.fields, *derived_values(rules, findings.fields)]
+    if not any(value.key == "regulation" for value in candidates):
+        candidates.extend(stated_regulation(rules, findings.text))
     fields = tuple(_stamped(f, info) for f in best_per_key(candidates))
     signatures = tuple(replace(s, source=_stamp(s.source, info)) for s in findings.signatures)
     cues = KindCues(info.filename, findings.first_text, findings.form_names,
@@ -538,6 +544,27 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
         near_misses=(*findings.near_misses, *_unanswered(findings.labels_hit, fields)),
         parts=parts if several else (),
     )
+
+
+TEXT_REGULATION_CONFIDENCE = 0.6
+
+
+def stated_regulation(rules: ExtractionRules, text: str) -> list[FieldValue]:
+    """The regulation a form names in its text when no label or box gave it: lines that name
+    one regulation by its name or number, all the same one ('MDR (EU) 2017/745' in a cell
+    whose label no rule knows). A line naming both (a title: 'Art. 59 MDR / Art. 54 IVDR')
+    tells nothing, nor do lines that disagree."""
+    stated: list[tuple[str, int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        named = regulations_named(line)
+        if len(named) == 1:
+            stated.append((named.pop(), number, line))
+    if len({name for name, _, _ in stated}) != 1:
+        return []
+    name, number, line = stated[0]
+    source = Source(filename=None, sha256=None, channel="document_text", line=number)
+    return [FieldValue("regulation", name, collapse(line)[:200], source,
+                       f"{rules.profile}.text.regulation", TEXT_REGULATION_CONFIDENCE)]
 
 
 def _unanswered(labels: Sequence[LabelRule], fields: Sequence[FieldValue]) -> list[str]:

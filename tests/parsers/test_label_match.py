@@ -7,7 +7,7 @@ from pathlib import Path
 
 from config.extraction_rules import ExtractionRules, load_extraction_rules
 from parsers.label_match import close_labels
-from parsers.labels import label_value, match_label, split_line
+from parsers.labels import derived_values, label_value, match_label, split_line, stated_regulation
 from parsers.parts import Segment, split_parts
 from parsers.records import Source
 
@@ -93,3 +93,23 @@ def test_a_file_with_both_parts_and_a_mandate_is_cut_into_three() -> None:
     assert [(p.kind, p.where) for p in parts] == [
         ("form_part1", "pages 1-2"), ("form_part2", "pages 3-3"), ("mandate", "pages 4-4")]
     assert parts[1].holds_page(3) and not parts[1].holds_page(2)
+
+
+def test_a_label_asking_for_two_fields_gives_both_from_a_combined_answer() -> None:
+    match = split_line(rules(), "Number of patients and period covered: "
+                                "up to 20 patients over 12 months")
+    assert match is not None and not match.decided
+    found = label_value(rules(), match, match.value,
+                        Source(filename=None, sha256=None, channel="body"), 0.85)
+    assert found is not None
+    both = {v.key: v.value for v in [found, *derived_values(rules(), [found])]}
+    assert both == {"quantity": "20", "period": "P12M"}
+
+
+def test_a_regulation_named_in_the_form_text_is_read_when_no_label_gave_it() -> None:
+    text = "Wettelijk kader volgens de aanvrager\nMDR (EU) 2017/745\nRisicoklasse IIb"
+    (value,) = stated_regulation(rules(), text)
+    assert (value.key, value.value, value.source.line) == ("regulation", "MDR", 2)
+    # A title naming both, or lines that disagree, state nothing.
+    assert stated_regulation(rules(), "Art. 59 MDR / Art. 54 IVDR\nApplicant: X") == []
+    assert stated_regulation(rules(), "MDR 2017/745\nIVDR") == []
