@@ -261,7 +261,7 @@ def _page_pairs(rules: ExtractionRules, page: _Page,
                 boxes: Sequence[tuple[float, float, float, float]],
                 ) -> Iterator[tuple[FieldValue | None, LabelRule | None]]:
     for row, line in enumerate(page.lines):
-        header = len(line) > 1 and all(_bare_label(rules, s) for s in line)
+        header = _header(rules, line)
         taken: set[int] = set()
         for column, segment in enumerate(line):
             if column in taken:
@@ -278,6 +278,16 @@ def _wrapped(match: LabelMatch) -> bool:
     """Whether a lone lower-case 'label' is the tail of a wrapped sentence, not a label."""
     # e.g. a title wrapped as "... dans l'intérêt d'un" / "patient (usage compassionnel)".
     return not match.value and match.label[:1].islower()
+
+
+def _header(rules: ExtractionRules, line: Sequence[Segment]) -> bool:
+    """Whether a line is a row of labels over their values: labels only, and none of them
+    a value of the label before it ('Role of the applicant   Manufacturer')."""
+    matches = [split_line(rules, s.text) for s in line]
+    if len(line) < 2 or any(m is None or m.value for m in matches):
+        return False
+    return not any(m is not None and reads_as_value(rules, m.rule.key, s.text)
+                   for m, s in zip(matches, line[1:], strict=False))
 
 
 def _bare_label(rules: ExtractionRules, segment: Segment) -> bool:

@@ -86,8 +86,9 @@ def test_header_row_of_labels_above_a_row_of_values(rules: ExtractionRules) -> N
                      ["TracheoSoft Paed", "TSP-40", "mei tot oktober"]])
     table(document, [["Gevraagd aantal", "Gebruiksperiode"], ["250 stuks", "6 maanden"]])
     found = read(saved(document), rules)
+    # A length of time is a period (an ISO 8601 duration); months without a year are none.
     assert by_key(found) == {"device_name": "TracheoSoft Paed", "device_model": "TSP-40",
-                             "quantity": "250"}
+                             "quantity": "250", "period": "P6M"}
     quantity = next(f for f in found.fields if f.key == "quantity")
     assert (quantity.source.table, quantity.source.row, quantity.source.cell) == (2, 2, 1)
     assert found.language == "nl"

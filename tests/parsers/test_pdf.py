@@ -236,7 +236,7 @@ def test_flattened_form_labels_and_values_by_position(rules: ExtractionRules) ->
     found = {f.key: f for f in document.fields}
     assert {f.source.channel for f in document.fields} == {"pdf_text"}
     assert found["device_model"].source.label == "Model"
-    assert found["quantity"].rule == "famhp.label.quantity#7"
+    assert found["quantity"].rule == "famhp.label.quantity#8"
     assert found["applicant_role"].raw == "Mandated third party"
     assert document.language == "en" or document.language is None
 
@@ -319,3 +319,24 @@ def test_a_german_flattened_form(rules: ExtractionRules) -> None:
         "risk_class": "IIb", "quantity": "3", "signature_date": "2026-03-02",
         "applicant_role": "manufacturer"}
     assert document.language == "de"
+
+
+def labels_then_values(sheet: Any) -> None:
+    """A flattened form whose text layer holds every label first and every value after,
+    in two columns; the role's value is a word that is itself a label ('Manufacturer')."""
+    rows = [("Status of the applicant", "Manufacturer"), ("Manufacturer", "Valvia Cardio Ltd"),
+            ("Device trade name", "PulmoValve Junior"), ("Model", "PVJ-18")]
+    for n, (label, _) in enumerate(rows):
+        sheet.drawString(50 if n < 2 else 300, TOP - 80 - 20 * (n % 2), label)
+    sheet.drawString(300, TOP - 200, "Regulation applicable")
+    for n, (_, value) in enumerate(rows):
+        sheet.drawString(170 if n < 2 else 420, TOP - 80 - 20 * (n % 2), value)
+    sheet.drawString(420, TOP - 200, "MDR (EU) 2017/745")
+
+
+def test_values_after_all_labels_in_the_text_layer_are_paired_by_position(
+        rules: ExtractionRules) -> None:
+    document = read(draw([labels_then_values]), rules)
+    assert by_key(document) == {
+        "applicant_role": "manufacturer", "manufacturer_name": "Valvia Cardio Ltd",
+        "device_name": "PulmoValve Junior", "device_model": "PVJ-18", "regulation": "MDR"}
