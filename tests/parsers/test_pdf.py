@@ -324,14 +324,14 @@ def test_a_german_flattened_form(rules: ExtractionRules) -> None:
 def labels_then_values(sheet: Any) -> None:
     """A flattened form whose text layer holds every label first and every value after,
     in two columns; the role's value is a word that is itself a label ('Manufacturer')."""
-    rows = [("Status of the applicant", "Manufacturer"), ("Manufacturer", "Valvia Cardio Ltd"),
-            ("Device trade name", "PulmoValve Junior"), ("Model", "PVJ-18")]
-    for n, (label, _) in enumerate(rows):
-        sheet.drawString(50 if n < 2 else 300, TOP - 80 - 20 * (n % 2), label)
-    sheet.drawString(300, TOP - 200, "Regulation applicable")
-    for n, (_, value) in enumerate(rows):
-        sheet.drawString(170 if n < 2 else 420, TOP - 80 - 20 * (n % 2), value)
-    sheet.drawString(420, TOP - 200, "MDR (EU) 2017/745")
+    rows = [(50, 80, "Manufacturer", "Valvia Cardio Ltd"), (300, 80, "Model", "PVJ-18"),
+            (300, 100, "Device trade name", "PulmoValve Junior"),
+            (300, 140, "Regulation applicable", "MDR (EU) 2017/745"),
+            (50, 160, "Status of the applicant", "Manufacturer")]
+    for x, down, label, _ in rows:
+        sheet.drawString(x, TOP - down, label)
+    for x, down, _, value in rows:
+        sheet.drawString(x + 120, TOP - down, value)
 
 
 def test_values_after_all_labels_in_the_text_layer_are_paired_by_position(
