@@ -42,6 +42,10 @@ class MailboxError(IntakeError):
     """The mailbox server refused or failed an operation."""
 
 
+class TokenError(IntakeError):
+    """An OAuth2 bearer token could not be had (its command failed, its file is unreadable)."""
+
+
 class StorageError(IntakeError):
     """The database or the blob store failed."""
 

@@ -2,12 +2,15 @@
 
 The rule file is administrator data (``config/profiles/<name>/extraction.toml``). It is
 validated when loaded: an unknown key, canonical field, normaliser or a bad regular
-expression stops start-up with the file, line and key. Every rule gets a stable id (e.g.
-``famhp.label.device_name#2``) that extraction records on each value it finds.
+expression stops start-up with the file, line and key. Every rule gets an id made from its
+text or written in the file, never from its position (e.g.
+``famhp.label.device_name.en.name-of-the-device``, see config/rule_ids.py), that extraction
+records on each value it finds.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +20,7 @@ from typing import Any
 
 from config.errors import ConfigError
 from config.regex_safety import backtracking_risk
+from config.rule_ids import EXPLICIT_ID, IdSource, duplicate_id, rule_ids
 from config.rulefile import (
     check_known_keys,
     locate_array_key,
@@ -25,40 +29,35 @@ from config.rulefile import (
     require,
     rule_error,
 )
-from parsers.normalise import NORMALISERS, fold
+from config.text import fold
+from config.vocabulary import (
+    ApplicantRole,
+    DocumentKind,
+    FieldKey,
+    Language,
+    NormaliserName,
+    Regulation,
+    RiskClass,
+    names,
+)
 
-# The canonical fields of shared/domain.md.
-DOMAIN_FIELD_KEYS: tuple[str, ...] = (
-    "applicant_name", "applicant_role", "contact_name", "contact_email", "contact_phone",
-    "manufacturer_name", "manufacturer_address", "manufacturer_srn", "device_name",
-    "device_model", "device_reference", "udi_di", "risk_class", "regulation",
-    "intended_purpose", "quantity", "hospital_name", "physician_name", "physician_email",
-    "patient_reference", "intended_use_date", "justification", "regulatory_status",
-    "signature_date",
-)
-# Not in domain.md's table, but its national-derogation checklist item `scope` needs "the
-# period" (config/triage_rules.py and tests/fixtures/forms/README.md name it so): an ISO 8601
-# interval "start/end".
-EXTRA_FIELD_KEYS: tuple[str, ...] = ("period",)
-FIELD_KEYS: tuple[str, ...] = DOMAIN_FIELD_KEYS + EXTRA_FIELD_KEYS
-DOCUMENT_KINDS: tuple[str, ...] = (
-    "form_part1", "form_part2", "national_form", "mandate", "ifu", "labelling",
-    "risk_analysis", "clinical_data", "gspr_declaration", "institution_statement",
-    "informed_consent", "other",
-)
-LANGUAGES: tuple[str, ...] = ("en", "fr", "nl", "de")
+# The canonical fields, document kinds and languages (config.vocabulary), in their order.
+FIELD_KEYS: tuple[str, ...] = names(FieldKey)
+DOCUMENT_KINDS: tuple[str, ...] = names(DocumentKind)
+LANGUAGES: tuple[str, ...] = names(Language)
 # Fields whose normal form is one of a few values: a ticked box must give one of them.
 ENUM_VALUES: dict[str, tuple[str, ...]] = {
-    "applicant_role": ("manufacturer", "authorised_representative", "mandated_third_party"),
-    "regulation": ("MDR", "IVDR"),
-    "risk_class": ("I", "IIa", "IIb", "III", "A", "B", "C", "D"),
+    FieldKey.APPLICANT_ROLE: names(ApplicantRole),
+    FieldKey.REGULATION: names(Regulation),
+    FieldKey.RISK_CLASS: names(RiskClass),
 }
 
 _TOP_KEYS = ("profile", "include", "fields", "checkboxes", "kinds", "signatures", "synonyms")
 _SIGNATURE_KEYS = ("labels", "signed_phrases")
 _FIELD_KEYS_ALLOWED = ("normaliser", "labels", "names", "value_pattern", "multiline", "also")
-_CHECKBOX_KEYS = ("field", "value", "labels", "names")
-_KIND_KEYS = ("kind", "priority", "filenames", "phrases", "form_fields", "requires_fields",
+_CHECKBOX_KEYS = ("id", "field", "value", "labels", "names")
+_LABEL_KEYS = ("text", "id")
+_KIND_KEYS = ("id", "kind", "priority", "filenames", "phrases", "form_fields", "requires_fields",
               "headings")
 _MAX_INCLUDE_DEPTH = 3
 
@@ -252,14 +251,14 @@ def _field(key: str, raw: Any, path: Path, profile: str) -> FieldRule:
         raise rule_error(path, where, "must be a table")
     check_known_keys(raw, _FIELD_KEYS_ALLOWED, path, where)
     normaliser = require(raw, "normaliser", str, path, where)
-    if normaliser not in NORMALISERS:
-        raise rule_error(path, f"{where}.normaliser", f"unknown normaliser '{normaliser}' "
-                                                      f"(known: {', '.join(NORMALISERS)})")
+    if normaliser not in names(NormaliserName):
+        known = ", ".join(names(NormaliserName))
+        raise rule_error(path, f"{where}.normaliser",
+                         f"unknown normaliser '{normaliser}' (known: {known})")
     return FieldRule(
         key=key, normaliser=normaliser,
         labels=_labels(raw.get("labels", {}), path, where, profile, key),
-        names=tuple(NameRule(f"{profile}.name.{key}#{i}", key, pattern) for i, pattern
-                    in enumerate(_patterns(raw, "names", path, where))),
+        names=_names(raw, path, where, profile, key),
         value_pattern=_optional_pattern(raw, "value_pattern", path, where),
         multiline=_optional_bool(raw, "multiline", path, where),
         also=_also(raw.get("also", {}), path, where, profile, key),
@@ -287,20 +286,69 @@ def _also(raw: Any, path: Path, where: str, profile: str, key: str) -> tuple[Als
     return tuple(rules)
 
 
+def _names(raw: Mapping[str, Any], path: Path, where: str, profile: str,
+           key: str) -> tuple[NameRule, ...]:
+    """Field-name patterns, each with an id made from the pattern's words."""
+    patterns = _patterns(raw, "names", path, where)
+    ids = _unique_ids([IdSource(f"{profile}.name.{key}", None, p.pattern, p.pattern)
+                       for p in patterns], path, f"{where}.names")
+    return tuple(NameRule(i, key, p) for i, p in zip(ids, patterns, strict=True))
+
+
 def _labels(raw: Any, path: Path, where: str, profile: str, key: str) -> tuple[LabelRule, ...]:
-    """Label variants per language, numbered in file order across languages."""
+    """Label variants per language, each with an id made from its text (or written)."""
     where = f"{where}.labels"
     if not isinstance(raw, dict):
         raise rule_error(path, where, "must be a table of languages (en, fr, nl, de)")
     check_known_keys(raw, LANGUAGES, path, where)
-    texts = [(lang, text) for lang in raw for text in _strings(raw, lang, path, where)]
-    labels = tuple(LabelRule(f"{profile}.label.{key}#{i}", key, text, fold(text), lang)
-                   for i, (lang, text) in enumerate(texts))
+    texts = [(lang, *entry) for lang in raw for entry in _label_entries(raw, lang, path, where)]
+    ids = _unique_ids([IdSource(f"{profile}.label.{key}.{lang}", own, text, text)
+                       for lang, text, own in texts], path, where)
+    labels = tuple(LabelRule(i, key, text, fold(text), lang)
+                   for i, (lang, text, _) in zip(ids, texts, strict=True))
     for label in labels:
         if not label.folded:
             raise rule_error(path, f"{where}.{label.language}",
                              f"label '{label.text}' has no letters or digits")
     return labels
+
+
+def _label_entries(raw: Mapping[str, Any], lang: str, path: Path,
+                   where: str) -> list[tuple[str, str | None]]:
+    """A language's labels: "text", or { text = "...", id = "..." } to fix the rule's id."""
+    where = f"{where}.{lang}"
+    items = raw.get(lang, [])
+    entries: list[tuple[str, str | None]] = []
+    for item in items if isinstance(items, list) else [None]:
+        if isinstance(item, str):
+            entries.append((item, None))
+        elif (isinstance(item, dict) and isinstance(item.get("text"), str)
+              and set(item) <= set(_LABEL_KEYS)):
+            entries.append((item["text"], _explicit_id(item, path, where)))
+        else:
+            raise rule_error(path, where, 'must be a list of labels: "text" or '
+                                          '{ text = "...", id = "..." }')
+    return entries
+
+
+def _explicit_id(raw: Mapping[str, Any], path: Path, where: str) -> str | None:
+    """The `id` a rule file writes for a rule (the last part of its rule id), if any."""
+    if "id" not in raw:
+        return None
+    value = raw["id"]
+    if not isinstance(value, str) or not EXPLICIT_ID.fullmatch(value):
+        raise rule_error(path, f"{where}.id", "an id is lower-case letters, digits, '_' and '-'")
+    return value
+
+
+def _unique_ids(sources: list[IdSource], path: Path, where: str) -> tuple[str, ...]:
+    """Ids of a group of rules; one id for two rules means the same rule is written twice."""
+    ids = rule_ids(sources)
+    twice = duplicate_id(ids)
+    if twice is not None:
+        raise rule_error(path, where, f"rule id '{ids[twice]}' is given to two rules "
+                                      f"('{sources[twice].text}' written twice?)")
+    return ids
 
 
 def _inline_error(path: Path, table: str, name: str, reason: str) -> ConfigError:
@@ -323,10 +371,21 @@ def _merge_fields(base: tuple[FieldRule, ...], own: tuple[FieldRule, ...],
 def _checkboxes(table: Mapping[str, Any], path: Path, profile: str,
                 ) -> tuple[CheckboxRule, ...]:
     raw = _array_of_tables(table, "checkboxes", path)
-    return tuple(_checkbox(entry, index, path, profile) for index, entry in enumerate(raw))
+    rules = [_checkbox(entry, index, path) for index, entry in enumerate(raw)]
+    ids = _unique_ids([IdSource(f"{profile}.checkbox.{rule.field}",
+                                _explicit_id(entry, path, f"checkboxes[{index}]"), rule.value,
+                                _content(entry)) for index, (entry, rule)
+                       in enumerate(zip(raw, rules, strict=True))], path, "checkboxes")
+    return tuple(replace(rule, id=i) for i, rule in zip(ids, rules, strict=True))
 
 
-def _checkbox(raw: Mapping[str, Any], index: int, path: Path, profile: str) -> CheckboxRule:
+def _content(raw: Mapping[str, Any]) -> str:
+    """A rule table's content, written out the same way whatever its order in the file."""
+    return json.dumps({k: v for k, v in raw.items() if k != "id"}, sort_keys=True,
+                      ensure_ascii=False, default=str)
+
+
+def _checkbox(raw: Mapping[str, Any], index: int, path: Path) -> CheckboxRule:
     where = f"checkboxes[{index}]"
     _check_array_keys(raw, _CHECKBOX_KEYS, path, "checkboxes", index)
     key = _array_require(raw, "field", str, path, "checkboxes", index)
@@ -339,7 +398,7 @@ def _checkbox(raw: Mapping[str, Any], index: int, path: Path, profile: str) -> C
                            f"({', '.join(ENUM_VALUES[key])})")
     labels = tuple(fold(t) for t in _strings(raw, "labels", path, where))
     return CheckboxRule(
-        id=f"{profile}.checkbox.{key}.{fold(value).replace(' ', '_')}#{index}",
+        id="",  # given by _checkboxes, which sees every box
         field=key, value=value, labels=labels,
         names=_patterns(raw, "names", path, where),
     )
@@ -350,12 +409,14 @@ def _checkbox(raw: Mapping[str, Any], index: int, path: Path, profile: str) -> C
 
 def _kinds(table: Mapping[str, Any], path: Path, profile: str) -> tuple[KindRule, ...]:
     raw = _array_of_tables(table, "kinds", path)
-    counts: dict[str, int] = {}  # rule ids number the rules of each kind
-    return tuple(_kind(entry, index, path, profile, counts) for index, entry in enumerate(raw))
+    rules = [_kind(entry, index, path) for index, entry in enumerate(raw)]
+    ids = _unique_ids([IdSource(f"{profile}.kind", _explicit_id(entry, path, f"kinds[{index}]"),
+                                rule.kind, _content(entry)) for index, (entry, rule)
+                       in enumerate(zip(raw, rules, strict=True))], path, "kinds")
+    return tuple(replace(rule, id=i) for i, rule in zip(ids, rules, strict=True))
 
 
-def _kind(raw: Mapping[str, Any], index: int, path: Path, profile: str,
-          counts: dict[str, int]) -> KindRule:
+def _kind(raw: Mapping[str, Any], index: int, path: Path) -> KindRule:
     where = f"kinds[{index}]"
     _check_array_keys(raw, _KIND_KEYS, path, "kinds", index)
     kind = _array_require(raw, "kind", str, path, "kinds", index)
@@ -368,10 +429,8 @@ def _kind(raw: Mapping[str, Any], index: int, path: Path, profile: str,
     if unknown:
         raise _array_error(path, "kinds", index, "requires_fields",
                            f"unknown canonical field '{unknown[0]}'")
-    number = counts.get(kind, 0)
-    counts[kind] = number + 1
     return KindRule(
-        id=f"{profile}.kind.{kind}#{number}", kind=kind, priority=int(priority),
+        id="", kind=kind, priority=int(priority),
         filenames=_patterns(raw, "filenames", path, where),
         phrases=_phrases(raw.get("phrases", {}), path, where),
         form_fields=_patterns(raw, "form_fields", path, where),

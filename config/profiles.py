@@ -1,18 +1,22 @@
-"""Authority profiles: a folder of rule files and reply templates per authority."""
+"""Authority profiles: a folder of rule files and reply templates per authority.
+
+The profiles are read from a folder of profiles, ``general.profiles_dir`` in the settings: by
+default the ones shipped in ``config/profiles``, or the administrators' own copy (under /etc or
+in a repository of theirs) that an upgrade of the application leaves alone.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from config.errors import ConfigError
 from config.extraction_rules import ExtractionRules, load_extraction_rules
-from config.rulefile import content_hash
+from config.profile_folders import PROFILES_DIR, profile_root
+from config.rulefile import contents_hash
 from config.triage_rules import TriageRules
 from config.triage_rules_load import load_triage_rules
-
-PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
 
 @dataclass(frozen=True)
@@ -25,16 +29,9 @@ class Profile:
     triage: TriageRules
     templates_dir: Path
     version: str
-
-
-def profile_root(name: str, search: Path = PROFILES_DIR) -> Path:
-    """Return the folder of a profile, or raise a ConfigError naming the known ones."""
-    root = search / name
-    if not root.is_dir():
-        known = ", ".join(sorted(p.name for p in search.iterdir() if p.is_dir()))
-        raise ConfigError(f"unknown authority profile '{name}' (known: {known})",
-                          path=str(search), key="profile")
-    return root
+    # The text of every file the version hashes, by its path from the folder of profiles
+    # ("famhp/extraction.toml"): what a case filed with this version was read with.
+    files: tuple[tuple[str, str], ...] = ()
 
 
 def profile_files(root: Path) -> list[Path]:
@@ -46,18 +43,23 @@ def load_profile_from(root: Path) -> Profile:
     """Load and validate a profile folder; a bad file stops with its path, line and key."""
     extraction = load_extraction_rules(root / "extraction.toml")
     # Files a rule file includes from another profile are part of this profile's version.
-    files = {*profile_files(root), *(Path(p) for p in extraction.paths)}
+    paths = {p.resolve() for p in (*profile_files(root), *extraction.paths)}
+    # Read once: the version and the kept texts must be of the same bytes.
+    contents = [(path, path.read_bytes()) for path in sorted(paths)]
     return Profile(
         name=root.name,
         root=root,
         extraction=extraction,
         triage=load_triage_rules(root / "triage.toml"),
         templates_dir=root / "templates",
-        version=content_hash(files),
+        version=contents_hash(contents),
+        files=tuple((os.path.relpath(path, root.resolve().parent),
+                     data.decode("utf-8", "replace"))
+                    for path, data in contents),
     )
 
 
 @cache
-def load_profile(name: str) -> Profile:
-    """Load a shipped profile by name, once per process."""
-    return load_profile_from(profile_root(name))
+def load_profile(name: str, search: Path = PROFILES_DIR) -> Profile:
+    """Load a profile by name from a folder of profiles, once per process."""
+    return load_profile_from(profile_root(name, search))

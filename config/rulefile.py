@@ -91,10 +91,15 @@ def check_known_keys(table: Mapping[str, Any], allowed: Iterable[str], path: Pat
 
 def content_hash(paths: Iterable[Path]) -> str:
     """Return a short SHA-256 over file names and contents: the version of a rule set."""
+    return contents_hash((path, path.read_bytes()) for path in paths)
+
+
+def contents_hash(contents: Iterable[tuple[Path, bytes]]) -> str:
+    """Return the version of a rule set from its files' bytes, read once by the caller."""
     digest = hashlib.sha256()
-    for path in sorted(paths):
+    for path, data in sorted(contents):
         digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        digest.update(data)
     return digest.hexdigest()[:16]
 
 

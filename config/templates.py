@@ -24,10 +24,10 @@ from jinja2 import meta
 from config.errors import ConfigError
 from config.rulefile import check_known_keys, read_toml, require, rule_error
 from config.triage_rules_load import load_triage_rules
+from config.vocabulary import FALLBACK_LANGUAGE, Language, names
 
 TEMPLATE_NAMES = ("new_complete", "new_incomplete", "follow_up", "enquiry", "unknown_ref")
-LANGUAGES = ("en", "fr", "nl", "de")
-FALLBACK_LANGUAGE = "en"
+LANGUAGES = names(Language)  # a folder per language
 STRINGS_FILE = "strings.toml"
 TEXT_SUFFIX = ".txt.j2"
 HTML_SUFFIX = ".html.j2"
@@ -285,13 +285,13 @@ def sample_contexts(strings: Strings) -> list[dict[str, Any]]:
         "case_ref": "SAMPLE-0000-000001", "regulation": "MDR", "device_name": "Sample device",
         "documents": ["part1.pdf", "part2.pdf"], "contact_address": "mailbox@example.org",
         "original_subject": "Sample subject", "received_on": date(2025, 1, 31),
-        "cited_ref": None, "missing": [], "advisory": [],
+        "missing": [], "advisory": [],
     }
     # Every explanation and both statuses, so that every strings entry is rendered once.
     listed = [{"id": i, "status": "missing"} for i in items]
     unclear = [{"id": i, "status": "unclear"} for i in items[:1]]
     full = {**base, "regulation": "IVDR", "missing": listed + unclear,
-            "advisory": listed[:1] + unclear, "cited_ref": "SAMPLE-9999-999999"}
+            "advisory": listed[:1] + unclear}
     bare = {**base, "regulation": None, "device_name": None, "documents": []}
     types = [*sorted(strings.request_types), None]
     return [{**ctx, "request_type": t} for ctx in (base, full, bare) for t in types]

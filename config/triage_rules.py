@@ -17,39 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-LANGUAGES = ("en", "fr", "nl", "de")
-MESSAGE_KINDS = ("new_request", "follow_up", "enquiry", "automated", "other")
-REGULATIONS = ("MDR", "IVDR")
-
-# Canonical vocabulary (../shared/domain.md): rule files may only name these, so that a typo
-# is refused at load instead of silently never matching.
-FIELD_KEYS = frozenset({
-    "applicant_name", "applicant_role", "contact_name", "contact_email", "contact_phone",
-    "manufacturer_name", "manufacturer_address", "manufacturer_srn", "device_name",
-    "device_model", "device_reference", "udi_di", "risk_class", "regulation",
-    "intended_purpose", "quantity", "hospital_name", "physician_name", "physician_email",
-    "patient_reference", "intended_use_date", "justification", "regulatory_status",
-    "signature_date",
-    # Not in domain.md's table: the period of a national derogation, an ISO interval
-    # "start/end" (tests/fixtures/forms/README.md); the scope item needs it.
-    "period",
-})
-DOCUMENT_KINDS = frozenset({
-    "form_part1", "form_part2", "national_form", "mandate", "ifu", "labelling",
-    "risk_analysis", "clinical_data", "gspr_declaration", "institution_statement",
-    "informed_consent", "other",
-})
-CHECKLIST_ITEMS = frozenset({
-    # FAMHP (domain.md)
-    "form_part1", "form_part2", "physician_signature", "applicant_role", "mandate_proof",
-    "device_identified", "regulation_stated", "patient_reference", "justification",
-    "subject_convention", "ifu", "clinical_data", "risk_analysis", "national_form", "scope",
-    "ce_marking_plan", "institution_statement",
-    # ANSM
-    "request_form", "ce_marking_commitment", "professional_letter", "safety_performance_data",
-    "no_alternative", "patient_criteria", "validity_period", "manufacturer_identified",
-    "informed_consent", "labelling",
-})
 AUTOMATED_WHERE = ("header", "sender", "return_path", "subject", "body", "attachment_type")
 
 
@@ -63,6 +30,10 @@ class AutomatedRule:
     patterns: tuple[re.Pattern[str], ...]  # empty: the header's presence is enough
     lang: str | None
     only_without_attachments: bool
+    # A decisive sign (a header, the null return path, a report part) makes the message
+    # automated whatever it carries; a cue (words of the subject, body or sender) gives way
+    # to a request form or request fields, since those words are ordinary in this mailbox.
+    decisive: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,6 +68,12 @@ class KindRules:
     request_fields_min: int
     cues: tuple[Cue, ...]  # labels "request" and "enquiry"
     unknown_case_ref_kind: str  # "new_request" or "follow_up"
+    # Documents that open a request: a case reference cited only in the body of a message
+    # that carries one links the two cases; it does not merge the new request into the old.
+    opening_documents: tuple[str, ...] = ()
+    # Mail domains shared by strangers (webmail): a sender at one of them is never known to a
+    # case by the domain alone.
+    shared_mail_domains: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,12 @@ from typing import Any
 
 from config.rulefile import check_known_keys
 from config.triage_rules import (
-    CHECKLIST_ITEMS,
-    DOCUMENT_KINDS,
-    FIELD_KEYS,
     ChecklistRule,
     Condition,
     SignatureRule,
 )
 from config.triage_rules_parts import RuleContext, check_unique, item_str, known_item_keys
+from config.vocabulary import ChecklistItemId, DocumentKind, FieldKey, Severity, names
 
 _CHECK_KEYS = ("id", "severity", "label", "only_if", "any_document", "all_fields", "any_fields",
                "signature", "subject_pattern")
@@ -45,15 +43,15 @@ def _check(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int]) -> Checkl
     where = f"{item[0]}[{item[1]}]"
     known_item_keys(ctx, t, _CHECK_KEYS, where, item)
     item_id = item_str(ctx, t, "id", where, item)
-    ctx.vocabulary([item_id], CHECKLIST_ITEMS, f"{where}.id", "checklist item", item)
+    ctx.vocabulary([item_id], names(ChecklistItemId), f"{where}.id", "checklist item", item)
     severity = item_str(ctx, t, "severity", where, item)
-    ctx.vocabulary([severity], ("required", "advisory"), f"{where}.severity", "severity", item)
+    ctx.vocabulary([severity], names(Severity), f"{where}.severity", "severity", item)
     documents = ctx.names(t, "any_document", where, item=item)
-    ctx.vocabulary(documents, DOCUMENT_KINDS, f"{where}.any_document", "document kind", item)
+    ctx.vocabulary(documents, names(DocumentKind), f"{where}.any_document", "document kind", item)
     all_fields = ctx.names(t, "all_fields", where, item=item)
     any_fields = ctx.names(t, "any_fields", where, item=item)
-    ctx.vocabulary(all_fields, FIELD_KEYS, f"{where}.all_fields", "field", item)
-    ctx.vocabulary(any_fields, FIELD_KEYS, f"{where}.any_fields", "field", item)
+    ctx.vocabulary(all_fields, names(FieldKey), f"{where}.all_fields", "field", item)
+    ctx.vocabulary(any_fields, names(FieldKey), f"{where}.any_fields", "field", item)
     rule = ChecklistRule(
         id=item_id, severity=severity, label=str(t.get("label", item_id)),
         only_if=_condition(ctx, t, where, item), any_document=documents, all_fields=all_fields,
@@ -76,7 +74,7 @@ def _condition(ctx: RuleContext, t: Mapping[str, Any], where: str,
     if not match:
         raise ctx.error(f"{where}.only_if", "must read 'field == value' or 'field != value'",
                         item)
-    ctx.vocabulary([match.group(1)], FIELD_KEYS, f"{where}.only_if", "field", item)
+    ctx.vocabulary([match.group(1)], names(FieldKey), f"{where}.only_if", "field", item)
     return Condition(field=match.group(1), op=match.group(2), value=match.group(3))
 
 
@@ -92,8 +90,8 @@ def _signature(ctx: RuleContext, t: Mapping[str, Any], where: str,
                         item)
     check_known_keys(table, ("documents", "fallback_fields"), ctx.path, key)
     documents = ctx.names(table, "documents", key, required=True, item=item)
-    ctx.vocabulary(documents, DOCUMENT_KINDS, f"{key}.documents", "document kind", item)
+    ctx.vocabulary(documents, names(DocumentKind), f"{key}.documents", "document kind", item)
     fallback = ctx.names(table, "fallback_fields", key, item=item)
-    ctx.vocabulary(fallback, FIELD_KEYS, f"{key}.fallback_fields", "field", item)
+    ctx.vocabulary(fallback, names(FieldKey), f"{key}.fallback_fields", "field", item)
     return SignatureRule(documents=documents, fallback_fields=fallback)
 

@@ -19,11 +19,6 @@ from config.regex_safety import backtracking_risk
 from config.rulefile import check_known_keys, locate_array_key, require, rule_error
 from config.triage_rules import (
     AUTOMATED_WHERE,
-    DOCUMENT_KINDS,
-    FIELD_KEYS,
-    LANGUAGES,
-    MESSAGE_KINDS,
-    REGULATIONS,
     AutomatedRule,
     AutomatedRules,
     Cue,
@@ -32,6 +27,7 @@ from config.triage_rules import (
     RequestTypeRules,
     UrgencyRules,
 )
+from config.vocabulary import DocumentKind, FieldKey, Language, MessageKind, Regulation, names
 
 
 class RuleContext:
@@ -116,9 +112,15 @@ class RuleContext:
         return value
 
 
+_DOMAIN = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
 # -- automated -------------------------------------------------------------------------------
 
-_AUTOMATED_RULE_KEYS = ("id", "where", "header", "patterns", "lang", "only_without_attachments")
+_AUTOMATED_RULE_KEYS = ("id", "where", "header", "patterns", "lang", "only_without_attachments",
+                        "decisive")
+# Signs a machine sets and a person does not type: decisive unless the rule says otherwise.
+_DECISIVE_PLACES = ("header", "return_path", "attachment_type")
 
 
 def read_automated(ctx: RuleContext, table: dict[str, Any]) -> AutomatedRules:
@@ -149,7 +151,9 @@ def _automated_rule(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int]) 
                          header=header.lower() if isinstance(header, str) else None,
                          patterns=patterns, lang=_lang(ctx, t, where, item),
                          only_without_attachments=_item_bool(
-                             ctx, t, "only_without_attachments", where, item))
+                             ctx, t, "only_without_attachments", where, item),
+                         decisive=_item_bool(ctx, t, "decisive", where, item,
+                                             default=place in _DECISIVE_PLACES))
 
 
 # -- cues ------------------------------------------------------------------------------------
@@ -173,9 +177,9 @@ def _cue(ctx: RuleContext, t: dict[str, Any], item: tuple[str, int], section: st
     label = item_str(ctx, t, label_key, where, item)
     ctx.vocabulary([label], labels, f"{where}.{label_key}", label_key.replace("_", " "), item)
     documents = ctx.names(t, "documents", where, item=item)
-    ctx.vocabulary(documents, DOCUMENT_KINDS, f"{where}.documents", "document kind", item)
+    ctx.vocabulary(documents, names(DocumentKind), f"{where}.documents", "document kind", item)
     fields = ctx.names(t, "fields", where, item=item)
-    ctx.vocabulary(fields, FIELD_KEYS, f"{where}.fields", "field", item)
+    ctx.vocabulary(fields, names(FieldKey), f"{where}.fields", "field", item)
     cue = Cue(id=f"{section}.{item_str(ctx, t, 'id', where, item)}", label=label,
               lang=_lang(ctx, t, where, item), phrases=ctx.names(t, "phrases", where, item=item),
               patterns=_token_patterns(ctx, t, where, item),
@@ -250,18 +254,27 @@ def check_unique(ctx: RuleContext, ids: Sequence[str], key: str) -> None:
 def read_kind(ctx: RuleContext, table: dict[str, Any]) -> KindRules:
     """Validate ``[kind]``."""
     check_known_keys(table, ("request_documents", "request_fields", "request_fields_min", "cue",
-                             "unknown_case_ref_kind"), ctx.path, "kind")
+                             "unknown_case_ref_kind", "opening_documents",
+                             "shared_mail_domains"), ctx.path, "kind")
     unknown_ref = table.get("unknown_case_ref_kind", "new_request")
     ctx.vocabulary([str(unknown_ref)], ("new_request", "follow_up"), "kind.unknown_case_ref_kind",
                    "kind")
     documents = ctx.names(table, "request_documents", "kind")
-    ctx.vocabulary(documents, DOCUMENT_KINDS, "kind.request_documents", "document kind")
+    ctx.vocabulary(documents, names(DocumentKind), "kind.request_documents", "document kind")
     fields = ctx.names(table, "request_fields", "kind")
-    ctx.vocabulary(fields, FIELD_KEYS, "kind.request_fields", "field")
+    ctx.vocabulary(fields, names(FieldKey), "kind.request_fields", "field")
+    opening = ctx.names(table, "opening_documents", "kind") if "opening_documents" in table \
+        else documents
+    ctx.vocabulary(opening, names(DocumentKind), "kind.opening_documents", "document kind")
+    domains = ctx.names(table, "shared_mail_domains", "kind")
+    for domain in domains:
+        if not _DOMAIN.match(domain):
+            raise ctx.error("kind.shared_mail_domains", f"'{domain}' is not a mail domain")
     return KindRules(request_documents=documents, request_fields=fields,
                      request_fields_min=ctx.integer(table, "request_fields_min", "kind", 3),
                      cues=_cues(ctx, table, "kind", "kind", ("request", "enquiry")),
-                     unknown_case_ref_kind=str(unknown_ref))
+                     unknown_case_ref_kind=str(unknown_ref), opening_documents=opening,
+                     shared_mail_domains=frozenset(d.lower() for d in domains))
 
 
 def read_request_type(
@@ -280,25 +293,25 @@ def read_regulation(ctx: RuleContext, table: dict[str, Any]) -> RegulationRules:
     check_known_keys(table, ("field", "field_weight", "risk_classes", "risk_class_weight", "cue"),
                      ctx.path, "regulation")
     field = table.get("field", "regulation")
-    ctx.vocabulary([field], FIELD_KEYS, "regulation.field", "field")
+    ctx.vocabulary([field], names(FieldKey), "regulation.field", "field")
     classes = table.get("risk_classes", {})
     if not isinstance(classes, dict):
         raise ctx.error("regulation.risk_classes", "must be a table such as { A = \"IVDR\" }")
     for name, regulation in classes.items():
-        ctx.vocabulary([str(regulation)], REGULATIONS, f"regulation.risk_classes.{name}",
+        ctx.vocabulary([str(regulation)], names(Regulation), f"regulation.risk_classes.{name}",
                        "regulation")
     return RegulationRules(
         field=field, risk_classes=dict(classes),
         field_weight=ctx.number(table, "field_weight", "regulation", 10.0),
         risk_class_weight=ctx.number(table, "risk_class_weight", "regulation", 5.0),
-        cues=_cues(ctx, table, "regulation", "regulation", REGULATIONS))
+        cues=_cues(ctx, table, "regulation", "regulation", names(Regulation)))
 
 
 def read_urgency(ctx: RuleContext, table: dict[str, Any]) -> UrgencyRules:
     """Validate ``[urgency]``."""
     check_known_keys(table, ("days_threshold", "date_field", "cue"), ctx.path, "urgency")
     field = table.get("date_field", "intended_use_date")
-    ctx.vocabulary([field], FIELD_KEYS, "urgency.date_field", "field")
+    ctx.vocabulary([field], names(FieldKey), "urgency.date_field", "field")
     return UrgencyRules(days_threshold=ctx.integer(table, "days_threshold", "urgency", 14),
                         date_field=field,
                         cues=_cues(ctx, table, "urgency", "means", ("urgent", "not_urgent")))
@@ -321,7 +334,7 @@ def read_acknowledge(ctx: RuleContext, table: dict[str, Any]) -> frozenset[str]:
     """Validate ``[acknowledge]``: the message kinds that get an acknowledgement."""
     check_known_keys(table, ("kinds",), ctx.path, "acknowledge")
     kinds = ctx.names(table, "kinds", "acknowledge", required=True)
-    ctx.vocabulary(kinds, MESSAGE_KINDS, "acknowledge.kinds", "message kind")
+    ctx.vocabulary(kinds, names(MessageKind), "acknowledge.kinds", "message kind")
     if "automated" in kinds:
         raise ctx.error("acknowledge.kinds", "automated mail is never acknowledged (mail loops)")
     return frozenset(kinds)
@@ -358,9 +371,9 @@ def item_str(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
 
 
 def _item_bool(ctx: RuleContext, t: Mapping[str, Any], name: str, where: str,
-               item: tuple[str, int]) -> bool:
-    """Return an optional boolean (default false)."""
-    value = t.get(name, False)
+               item: tuple[str, int], default: bool = False) -> bool:
+    """Return an optional boolean."""
+    value = t.get(name, default)
     if not isinstance(value, bool):
         raise ctx.error(f"{where}.{name}", "must be true or false", item)
     return value
@@ -371,5 +384,5 @@ def _lang(ctx: RuleContext, t: Mapping[str, Any], where: str, item: tuple[str, i
     if "lang" not in t:
         return None
     lang = item_str(ctx, t, "lang", where, item)
-    ctx.vocabulary([lang], LANGUAGES, f"{where}.lang", "language", item)
+    ctx.vocabulary([lang], names(Language), f"{where}.lang", "language", item)
     return lang

@@ -16,7 +16,8 @@ import jinja2
 
 from config.errors import ConfigError
 from config.extraction_rules import load_extraction_rules
-from config.profiles import PROFILES_DIR, profile_files
+from config.profile_folders import PROFILES_DIR
+from config.profiles import profile_files
 from config.rulefile import read_toml
 from config.templates import STRINGS_FILE, load_templates
 from config.triage_rules import TriageRules
@@ -85,7 +86,10 @@ def check_profiles(roots: Iterable[Path]) -> Validation:
 
 
 def shipped_profiles(search: Path = PROFILES_DIR) -> list[Path]:
-    """Return the profile folders that ship with the application."""
+    """Return the profile folders of a folder of profiles (by default the shipped ones)."""
+    if not search.is_dir():
+        raise ConfigError(f"the folder of profiles {search} does not exist", path=str(search),
+                          key="profiles_dir")
     return sorted(p for p in search.iterdir() if is_profile(p))
 
 

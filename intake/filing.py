@@ -15,33 +15,35 @@ from sqlalchemy.orm import Session
 
 from config.profiles import Profile
 from config.templates import TemplateSet
+from config.vocabulary import MessageRole
 from intake.replies.compose import choose_template, compose_acknowledgement
-from intake.replies.policy import reply_decision, reply_recipient
+from intake.replies.policy import count_recent, reply_decision, reply_recipient
 from intake.runtime import Runtime
 from intake.work import Work
-from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage, Signature
-from parsers.records import Source as FieldSource
+from parsers.records import Extraction, ParsedMessage
 from storage.cases import (
+    case_addresses,
+    case_by_ack_ids,
     case_by_message_ids,
     case_by_ref,
-    case_checklist,
     case_has_document_hashes,
     create_case,
     next_case_ref,
-    set_checklist,
-    status_from_triage,
-    update_case_triage,
+    stored_checklist,
+    triage_to_dict,
 )
+from storage.casestate import record_case_state, stored_case_state
 from storage.events import add_event
-from storage.fields import add_fields, current_fields
+from storage.fields import keep_alternatives
 from storage.ledger import ledger_set_state
-from storage.messages import add_documents, add_message, case_documents
-from storage.models import Case, Document, ExtractedField, Ledger
-from storage.outbox import acks_sent_to_since, outbox_add
+from storage.messages import add_documents, add_message
+from storage.models import Case, Ledger
+from storage.outbox import ack_recipients_since, outbox_add
+from storage.rule_versions import remember_rule_version
+from triage.case import COUNTED_ROLES, opening_role
 from triage.caseref import find_case_ref
-from triage.checklist import evaluate_checklist
-from triage.kind import ThreadHints
-from triage.records import ChecklistItem, TriageResult
+from triage.records import ChecklistItem, TriageResult, missing_items
+from triage.threading import ThreadHints, decide_join, sender_standing
 
 ACTOR = "intake"
 
@@ -64,20 +66,27 @@ class Filed:
         if self.case_ref is None:
             return f"kept {self.kind} message from {sender}: no case, no acknowledgement"
         line = f"filed {self.case_ref} ({self.role}) from {sender}"
-        if self.role in ("request", "follow_up"):
+        if self.role in (MessageRole.REQUEST, MessageRole.FOLLOW_UP):
             line += f": missing {', '.join(self.missing) if self.missing else 'nothing'}"
         return f"{line}; acknowledgement {self.acknowledgement}"
 
 
 def thread_hints(s: Session, profile: Profile, parsed: ParsedMessage,
                  extraction: Extraction) -> ThreadHints:
-    """Find the case a message refers to: a cited reference or a thread we know."""
+    """Find the cases a message names (a cited reference, a thread, our acknowledgement)
+    and whether its sender is known to each: triage decides which one it may join."""
     cited = find_case_ref([parsed.subject, parsed.body_text], profile.triage)
-    known = None if cited is None else case_by_ref(s, cited) is not None
+    cited_case = None if cited is None else case_by_ref(s, cited)
     ids = [*parsed.in_reply_to, *parsed.references]
     thread = case_by_message_ids(s, ids) if ids else None
-    return ThreadHints(cited_ref=cited, ref_known=known,
-                       thread_case=thread.ref if thread is not None else None)
+    acked = case_by_ack_ids(s, ids) if ids else None
+    shared = profile.triage.kind.shared_mail_domains
+    standing = {case.ref: why for case in (cited_case, thread) if case is not None
+                if (why := sender_standing(parsed.sender, case_addresses(s, case), shared))}
+    return ThreadHints(cited_ref=cited, ref_known=None if cited is None else cited_case is not None,
+                       thread_case=thread.ref if thread is not None else None,
+                       acked_case=acked.ref if acked is not None else None,
+                       sender_on=tuple(standing.items()))
 
 
 def file_work(rt: Runtime, work: Work) -> Filed:
@@ -88,14 +97,18 @@ def file_work(rt: Runtime, work: Work) -> Filed:
         assert row is not None
         case, role = _target_case(s, rt, work)
         if case is None:
-            ledger_set_state(s, row, "ignored", outcome=f"{work.triage.kind}: not filed")
+            ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
             return _filed(None, role, work, (), "none")
-        checklist = _file_into(s, rt, work, row, case, role)
+        remember_rule_version(s, rt.profile(work.profile))  # what rules_version stands for
+        checklist = _file_into(s, rt, work, row, case, MessageRole(role))
         ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
         ledger_set_state(s, row, "filed", case_id=case.id, outcome=f"{role} {case.ref}")
-        missing = tuple(i.id for i in checklist
-                        if i.severity == "required" and i.status in ("missing", "unclear"))
-        return _filed(case.ref, role, work, missing, ack)
+        return _filed(case.ref, role, work, missing_items(checklist), ack)
+
+
+def kept_reason(result: TriageResult) -> str:
+    """Return why a message is kept without a case, as the digest shows it."""
+    return f"{result.kind}: not filed ({'; '.join(result.kind_reasons)[:800]})"
 
 
 def _filed(ref: str | None, role: str, work: Work, missing: tuple[str, ...],
@@ -110,7 +123,7 @@ def _target_case(s: Session, rt: Runtime, work: Work) -> tuple[Case | None, str]
     """Return the case the message belongs to (new or existing) and its role in it."""
     assert work.parsed is not None and work.triage is not None
     result, parsed = work.triage, work.parsed
-    thread = _thread_case(s, work)
+    thread = _thread_case(s, rt, work)
     if result.kind == "automated":
         return thread, "automated"
     if result.kind == "follow_up" and thread is not None:
@@ -118,21 +131,19 @@ def _target_case(s: Session, rt: Runtime, work: Work) -> tuple[Case | None, str]
     twin = _duplicate_submission(s, parsed, result)
     if twin is not None:
         return twin, "duplicate"
-    role = {"new_request": "request", "enquiry": "enquiry"}.get(result.kind, "other")
-    return _new_case(s, rt, parsed, result), role
+    return _new_case(s, rt, parsed, result), opening_role(result.kind)
 
 
-def _thread_case(s: Session, work: Work) -> Case | None:
-    """Return the case a cited reference or the thread points at."""
-    hints = work.hints
-    if hints is None:
+def _thread_case(s: Session, rt: Runtime, work: Work) -> Case | None:
+    """Return the case the message may join (triage.threading decides), or None."""
+    assert work.parsed is not None and work.triage is not None
+    if work.hints is None:
         return None
-    for ref in (hints.cited_ref if hints.ref_known else None, hints.thread_case):
-        if ref:
-            case = case_by_ref(s, ref)
-            if case is not None:
-                return case
-    return None
+    join = decide_join(work.parsed, work.hints, work.triage.documents,
+                       rt.profile(work.profile).triage)
+    if join is None or join.outcome != "join" or join.case_ref is None:
+        return None
+    return case_by_ref(s, join.case_ref)
 
 
 def _duplicate_submission(s: Session, parsed: ParsedMessage, result: TriageResult) -> Case | None:
@@ -149,47 +160,35 @@ def _new_case(s: Session, rt: Runtime, parsed: ParsedMessage, result: TriageResu
     # The year of filing in the agency's time zone, not the sender's Date header.
     year = datetime.now(ZoneInfo(general.timezone)).year
     ref = next_case_ref(s, general.case_ref_prefix, year, general.case_ref_format)
-    case = create_case(s, ref, result, parsed.subject, parsed.reply_to or parsed.sender)
+    # The author, not a Reply-To anyone may set: the applicant's address grants standing.
+    case = create_case(s, ref, result, parsed.subject, parsed.sender)
     add_event(s, case, ACTOR, "case_opened", {"kind": result.kind,
                                               "request_type": result.request_type.value})
     return case
 
 
 def _file_into(s: Session, rt: Runtime, work: Work, row: Ledger, case: Case,
-               role: str) -> tuple[ChecklistItem, ...]:
-    """Add the message, its documents and fields to the case; return the new checklist."""
+               role: MessageRole) -> tuple[ChecklistItem, ...]:
+    """Add the message and its documents to the case; return the case's checklist."""
     assert work.parsed is not None and work.triage is not None
     result = work.triage
     message = add_message(s, case, row, work.parsed, result, role)
     documents = add_documents(s, case, message, result.documents)
-    add_fields(s, case, message, result.all_fields, {d.sha256: d for d in documents})
     add_event(s, case, ACTOR, "message_filed", {
         "role": role, "kind": result.kind, "message_id": work.parsed.message_id,
         "sender": work.parsed.sender, "subject": work.parsed.subject,
         "documents": [d.filename for d in result.documents],
         "fields": sorted({f.key for f in result.all_fields}),
     })
-    if role in ("automated", "duplicate"):
-        return tuple(_stored_checklist(s, case))
-    return _recheck(s, rt, work, case, role)
-
-
-def _recheck(s: Session, rt: Runtime, work: Work, case: Case,
-             role: str) -> tuple[ChecklistItem, ...]:
-    """Re-evaluate the case's checklist over every document and current field it holds."""
-    assert work.parsed is not None and work.triage is not None
-    result = work.triage
-    profile = rt.profile(work.profile)
-    request_type = case.request_type or result.request_type.value
-    fields = {k: field_to_value(v) for k, v in current_fields(s, case).items()}
-    documents = [document_to_record(d) for d in case_documents(s, case)]
-    checklist: tuple[ChecklistItem, ...] = ()
-    if request_type:
-        checklist = evaluate_checklist(request_type, fields, documents, case.subject,
-                                       profile.triage)
-    _log_checklist(s, case, set_checklist(s, case, checklist))
-    merged = _merged_triage(result, case, request_type, fields, checklist)
-    update_case_triage(s, case, merged, _case_status(case, merged, role))
+    checklist: tuple[ChecklistItem, ...]
+    if role in COUNTED_ROLES:
+        state = stored_case_state(s, case, rt.profile(work.profile).triage)
+        _log_checklist(s, case, record_case_state(s, case, state, ACTOR,
+                                                  triage_to_dict(result)))
+        checklist = state.checklist
+    else:  # an auto-reply or a re-sent duplicate decides nothing about the case
+        checklist = tuple(stored_checklist(s, case))
+    keep_alternatives(s, case, message, result.all_fields, {d.sha256: d for d in documents})
     return checklist
 
 
@@ -203,39 +202,6 @@ def _log_checklist(s: Session, case: Case, changes: list[tuple[str, str, str]]) 
         return
     for item_id, old, new in changes:
         add_event(s, case, ACTOR, "checklist_changed", {"item": item_id, "from": old, "to": new})
-
-
-def _merged_triage(result: TriageResult, case: Case, request_type: str | None,
-                   fields: dict[str, FieldValue],
-                   checklist: tuple[ChecklistItem, ...]) -> TriageResult:
-    """Return the message's triage widened to the whole case (fields, checklist)."""
-    from dataclasses import replace
-
-    from triage.records import Decision
-
-    rt_decision = result.request_type
-    if request_type and request_type != rt_decision.value:
-        rt_decision = Decision(request_type, ("kept from the case",))
-    regulation = result.regulation
-    if case.regulation and not regulation.value:
-        regulation = Decision(case.regulation, ("kept from the case",))
-    return replace(result, request_type=rt_decision, regulation=regulation, fields=fields,
-                   checklist=checklist)
-
-
-def _case_status(case: Case, merged: TriageResult, role: str) -> str:
-    """Keep a reviewer's decision; otherwise derive the status from the checklist."""
-    if case.status in ("granted", "refused", "withdrawn", "closed"):
-        return case.status
-    if role == "enquiry" or (role == "other" and not merged.checklist):
-        return "enquiry" if role == "enquiry" else "incomplete"
-    return status_from_triage(merged)
-
-
-def _stored_checklist(s: Session, case: Case) -> list[ChecklistItem]:
-    """Return the case's checklist as it stands."""
-    return [ChecklistItem(e.item_id, e.severity, e.status, e.evidence)  # type: ignore[arg-type]
-            for e in case_checklist(s, case)]
 
 
 @dataclass(frozen=True)
@@ -253,9 +219,9 @@ def _queue_acknowledgement(s: Session, rt: Runtime, work: Work, case: Case, role
                            checklist: Sequence[ChecklistItem]) -> str:
     """Compose the acknowledgement and put it in the outbox, or record why not."""
     assert work.parsed is not None and work.triage is not None
-    if role in ("automated", "duplicate"):
-        return "none" if role == "automated" else "suppressed: duplicate submission"
-    reply = Reply(work.parsed, work.triage, role == "follow_up",
+    if role not in COUNTED_ROLES:
+        return "none" if role == MessageRole.AUTOMATED else "suppressed: duplicate submission"
+    reply = Reply(work.parsed, work.triage, role == MessageRole.FOLLOW_UP,
                   [d.filename for d in work.triage.documents], checklist)
     return queue_acknowledgement(s, rt, case, reply, rt.templates(work.profile), ACTOR)
 
@@ -265,12 +231,14 @@ def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
     """Apply the reply policy, then compose and queue the acknowledgement (or say why not)."""
     settings, replies = rt.settings, rt.settings.replies
     since = datetime.now(UTC) - timedelta(minutes=replies.rate_limit_window_minutes)
-    recipient = reply_recipient(reply.parsed) or ""
+    recipient = reply_recipient(reply.parsed, replies.answer_reply_to) or ""
+    recent = count_recent(recipient, ack_recipients_since(
+        s, recipient.rpartition("@")[2], since) if recipient else ())
     decision = reply_decision(
         reply.parsed, reply.result, our_addresses={settings.general.our_address.lower()},
-        block_list=replies.block_list,
-        recent_acks_to_sender=acks_sent_to_since(s, recipient, since) if recipient else 0,
-        rate_limit=replies.rate_limit_count,
+        block_list=replies.block_list, recent_acks_to_sender=recent.to_address,
+        rate_limit=replies.rate_limit_count, recent_acks_to_domain=recent.to_domain,
+        domain_rate_limit=replies.rate_limit_domain_count, use_reply_to=replies.answer_reply_to,
         hold=replies.hold or case.authority in replies.per_profile_hold)
     if decision.action == "suppress":
         add_event(s, case, actor, "acknowledgement_suppressed",
@@ -283,7 +251,7 @@ def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
         documents_received=reply.documents_received, checklist=reply.checklist,
         templates=templates, our_address=general.our_address,
         our_domain=general.our_domain or general.our_address.split("@")[-1],
-        now=datetime.now(UTC))
+        now=datetime.now(UTC), use_reply_to=replies.answer_reply_to)
     held = decision.action == "hold"
     outbox_add(s, case=case, case_message=None, message_id=mail.message_id,
                recipient=mail.recipient, subject=mail.subject, kind=mail.template,
@@ -292,28 +260,3 @@ def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
               {"message_id": mail.message_id, "template": mail.template, "held": held,
                "to": mail.recipient})
     return "held" if held else "queued"
-
-
-def field_to_value(row: ExtractedField) -> FieldValue:
-    """Turn a stored field row back into the record triage works on."""
-    known = {k: v for k, v in (row.source or {}).items() if k in FieldSource.__dataclass_fields__}
-    known.setdefault("filename", None)
-    known.setdefault("sha256", None)
-    known.setdefault("channel", row.origin)
-    return FieldValue(row.key, row.value, row.raw, FieldSource(**known), row.rule,
-                      row.confidence)
-
-
-def document_to_record(row: Document) -> ExtractedDocument:
-    """Turn a stored document row back into the record the checklist works on."""
-    signatures = tuple(
-        Signature(name=str(sig.get("name", "")), signed=bool(sig.get("signed")),
-                  page=sig.get("page"),
-                  source=FieldSource(row.filename, row.sha256, "acroform"))
-        for sig in row.signatures or []
-    )
-    return ExtractedDocument(
-        filename=row.filename, sha256=row.sha256, content_type=row.content_type,
-        size=row.size, kind=row.kind, kind_rule=row.kind_rule, pages=row.pages,
-        language=None, text="", fields=(), signatures=signatures, error=row.error,
-        error_detail=row.error_detail or "")

@@ -30,6 +30,8 @@ from storage.ledger import (
     cursor_set,
     ledger_find_twin,
     ledger_get,
+    ledger_id_clash,
+    ledger_note_clash,
     ledger_raw,
     ledger_record,
     ledger_set_state,
@@ -81,8 +83,10 @@ class CycleReport:
         if self.skipped_locked:
             return f"{self.mailbox}: another poll holds the mailbox; skipped"
         kept = sum(1 for f in self.filed if f.case_ref is None)
-        return (f"{self.mailbox}: {len(self.filed) - kept} filed, {kept} kept without a case, "
-                f"{self.duplicates} duplicate, {len(self.failed)} failed")
+        # A resubmission filed as a duplicate of a case counts as a duplicate, not as filed.
+        again = sum(1 for f in self.filed if f.case_ref is not None and f.role == "duplicate")
+        return (f"{self.mailbox}: {len(self.filed) - kept - again} filed, {kept} kept without "
+                f"a case, {self.duplicates + again} duplicate, {len(self.failed)} failed")
 
 
 def poll_mailbox(rt: Runtime, mailbox: MailboxSettings,
@@ -185,11 +189,12 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
              prepared: Future[Work] | None, report: CycleReport) -> Ledger:
     """Triage and file a recorded message; a failure is kept on the ledger row."""
     with rt.database.session() as s:
-        twin = ledger_find_twin(s, row.message_id, row.sha256, row.id)
+        twin = ledger_find_twin(s, row.message_id, row.sha256, row.id, rt.blobs)
         if twin is not None:
             report.duplicates += 1
             return ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
                                     outcome=f"same message as ledger row {twin.id}")
+        clash = ledger_id_clash(s, row.message_id, row.id)  # another message, same Message-ID
     if prepared is None:  # resumed after a crash: prepare the kept message again
         prepared = rt.pool.submit(_work(rt, row, mailbox))
     try:
@@ -202,6 +207,10 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
     log.info("%s", filed.log_line())
     with rt.database.session() as s:
         fresh = ledger_get(s, work.key)
+        if clash is not None and fresh is not None:
+            log.warning("%s uid %s reuses the Message-ID of ledger row %s", row.mailbox, row.uid,
+                        clash.id)
+            fresh = ledger_note_clash(s, fresh, clash)
     assert fresh is not None
     return fresh
 

@@ -1,20 +1,28 @@
-"""What a running process holds once: settings, database, blob store, profiles, delivery."""
+"""What a running process holds once: settings, database, blob store, profiles, delivery.
+
+The worker pool and the delivery are imported when a runtime is opened, not with this module:
+commands that only read the database (``open_database``) never load the NLP stack.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from config.errors import ConfigError
 from config.profiles import Profile, load_profile
-from config.settings import Settings
+from config.settings import Settings, database_password
 from config.templates import TemplateSet, load_templates
-from config.triage_rules import LANGUAGES
-from intake.replies.delivery import Delivery, open_delivery
-from intake.workers import PreparePool
+from config.vocabulary import Language
 from parsers.records import Limits
 from storage.blobs import BlobStore
 from storage.db import Database, default_sqlite_url, upgrade
+
+if TYPE_CHECKING:
+    from intake.replies.delivery import Delivery
+    from intake.workers import PreparePool
 
 
 def limits_from(settings: Settings) -> Limits:
@@ -31,12 +39,43 @@ def limits_from(settings: Settings) -> Limits:
         pdf_max_decoded_bytes=x.pdf_max_decoded_mb * mib,
         pdf_max_word_pages=x.pdf_max_word_pages,
         pdf_max_page_chars=x.pdf_max_page_chars,
+        ocr=x.ocr,
+        ocr_max_pages=x.ocr_max_pages,
+        ocr_max_seconds=float(x.ocr_max_seconds),
+        ocr_dpi=x.ocr_dpi,
+        ocr_min_confidence=float(x.ocr_min_confidence),
     )
 
 
 def database_url(settings: Settings) -> str:
-    """Return the configured database URL, or the SQLite file under the data directory."""
-    return settings.database.url or default_sqlite_url(settings.general.data_dir)
+    """Return the database URL to connect with, its password read now from its source."""
+    url = settings.database.url or default_sqlite_url(settings.general.data_dir)
+    password = database_password(settings)
+    if password is None:
+        return url
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(password=password.reveal()).render_as_string(hide_password=False)
+
+
+def data_folder(settings: Settings) -> Path:
+    """Create the data directory if needed and return it (a file in its place is an error)."""
+    data_dir: Path = settings.general.data_dir
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigError(f"{data_dir} is a file, not a folder", path=str(settings.config_path),
+                          key="general.data_dir") from None
+    return data_dir
+
+
+def open_database(settings: Settings, *, migrate: bool = True) -> Database:
+    """Open (and migrate) the database alone: for commands that neither poll nor send."""
+    data_folder(settings)
+    url = database_url(settings)
+    if migrate:
+        upgrade(url)
+    return Database.open(url)
 
 
 @dataclass
@@ -53,7 +92,7 @@ class Runtime:
 
     def profile(self, name: str) -> Profile:
         """Return a loaded authority profile (loaded once per process)."""
-        return load_profile(name)
+        return load_profile(name, self.settings.general.profiles_dir)
 
     def templates(self, profile: str) -> TemplateSet:
         """Return the reply templates of a profile (loaded once per process)."""
@@ -79,7 +118,7 @@ class Runtime:
         detect_language(["Warming up the language detector with a sentence."])
         for mailbox in self.settings.mailboxes:
             rules = self.profile(mailbox.profile).triage
-            for lang in LANGUAGES:
+            for lang in Language:
                 find_cues("warm-up", lang, rules, "body")
         return time.perf_counter() - started
 
@@ -91,18 +130,18 @@ class Runtime:
 
 def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     """Create the data directory, migrate the database and load every mailbox's profile."""
-    data_dir: Path = settings.general.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
-    url = database_url(settings)
-    if migrate:
-        upgrade(url)
+    from intake.replies.delivery import open_delivery
+    from intake.workers import PreparePool
+
+    data_dir = data_folder(settings)
     runtime = Runtime(
         settings=settings,
-        database=Database.open(url),
+        database=open_database(settings, migrate=migrate),
         blobs=BlobStore(data_dir / "blobs"),
         delivery=open_delivery(settings.smtp, data_dir),
         limits=limits_from(settings),
-        pool=PreparePool(settings.extraction.worker_count(), limits_from(settings)),
+        pool=PreparePool(settings.extraction.worker_count(), limits_from(settings),
+                         settings.general.profiles_dir),
     )
     for mailbox in settings.mailboxes:
         runtime.profile(mailbox.profile)  # a bad rule file stops start-up here

@@ -8,8 +8,8 @@ from pathlib import Path
 from parsers.records import Extraction, ParsedMessage
 from storage.blobs import BlobStore
 from storage.records import MailboxKey
-from triage.kind import ThreadHints
 from triage.records import TriageResult
+from triage.threading import ThreadHints
 
 
 @dataclass(frozen=True)

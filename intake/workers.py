@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from config.profiles import Profile, load_profile
 from intake.stages import PREPARE_STAGES, run_stages
@@ -26,15 +27,16 @@ class PrepareContext:
     """The stage context of a worker process: limits, and profiles loaded once."""
 
     limits: Limits
+    profiles_dir: Path
 
     def profile(self, name: str) -> Profile:
         """Return a profile (cached per process)."""
-        return load_profile(name)
+        return load_profile(name, self.profiles_dir)
 
 
-def prepare(work: Work, limits: Limits) -> Work:
+def prepare(work: Work, limits: Limits, profiles_dir: Path) -> Work:
     """Run the prepare stages on one message (in whatever process calls it)."""
-    return run_stages(PrepareContext(limits), work, PREPARE_STAGES)
+    return run_stages(PrepareContext(limits, profiles_dir), work, PREPARE_STAGES)
 
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -73,8 +75,9 @@ class _Deferred(Future[Work]):
 class PreparePool:
     """Runs prepare() for several messages at once when more than one worker is set."""
 
-    def __init__(self, workers: int, limits: Limits) -> None:
+    def __init__(self, workers: int, limits: Limits, profiles_dir: Path) -> None:
         self.limits = limits
+        self.profiles_dir = profiles_dir
         self.workers = workers
         self._executor: Executor | None = None
 
@@ -97,10 +100,10 @@ class PreparePool:
     def submit(self, work: Work) -> Future[Work]:
         """Start preparing a message; the future yields the Work or raises StageError."""
         if self.workers <= 1:
-            return _Deferred(lambda: prepare(work, self.limits))
+            return _Deferred(lambda: prepare(work, self.limits, self.profiles_dir))
         self.start()
         assert self._executor is not None
-        return self._executor.submit(prepare, work, self.limits)
+        return self._executor.submit(prepare, work, self.limits, self.profiles_dir)
 
     def close(self) -> None:
         """Stop the worker processes."""

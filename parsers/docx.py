@@ -17,6 +17,7 @@ from typing import Any
 import docx
 
 from config.extraction_rules import ExtractionRules, LabelRule
+from config.text import collapse
 from parsers import archive
 from parsers.labels import (
     CHECKED_MARKS,
@@ -42,7 +43,6 @@ from parsers.labels import (
     split_line,
     to_document,
 )
-from parsers.normalise import collapse
 from parsers.parts import Segment
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
 

@@ -10,6 +10,7 @@ from parsers.docx import docx_to_document
 from parsers.labels import DEFAULT_LIMITS, FileInfo, Findings, failed_document, to_document
 from parsers.pdf import pdf_to_document
 from parsers.records import Attachment, ExtractedDocument, Limits
+from parsers.scan import image_to_document
 from parsers.sniff import DOCX, MSWORD, OLE, PDF, ZIP, sniff_type
 
 UNSUPPORTED = "format not supported, please send PDF or DOCX"
@@ -19,6 +20,8 @@ _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _OPEN_DOCUMENT = "application/vnd.oasis.opendocument"
 # A package's list of part types is a few KB; more is not a Word file we can read.
 _MAX_CONTENT_TYPES = 1024 * 1024
+# Scanned or photographed pages: read by OCR.
+_PAGE_IMAGES = ("image/jpeg", "image/png", "image/tiff")
 
 
 def attachment_to_document(att: Attachment, rules: ExtractionRules,
@@ -40,6 +43,8 @@ def bytes_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
         return pdf_to_document(info, data, rules, limits)
     if kind == "docx":
         return docx_to_document(info, data, rules, limits)
+    if kind == "image":
+        return image_to_document(info, data, rules, limits)
     if kind == "encrypted":
         return failed_document(rules, info, "encrypted", "password-protected Word document")
     if kind in ("doc", "odt", "docm"):
@@ -50,10 +55,12 @@ def bytes_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
 
 
 def file_kind(data: bytes, filename: str) -> str:
-    """pdf, docx, docm, doc, odt, encrypted, broken (a .pdf/.docx that is not) or other."""
+    """pdf, docx, docm, doc, odt, image, encrypted, broken (a .pdf/.docx that is not), other."""
     sniffed = sniff_type(data, filename)
     if sniffed == PDF:
         return "pdf"
+    if sniffed in _PAGE_IMAGES:
+        return "image"
     if sniffed in (DOCX, ZIP):
         return _package_kind(data, sniffed, filename)
     if sniffed == OLE and _ENCRYPTED_PACKAGE in data:

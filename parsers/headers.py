@@ -165,3 +165,16 @@ def raw_message_id(data: bytes) -> str | None:
         return None
     text = str(value or "").strip().strip("<>").strip()
     return text or None
+
+
+def raw_sender(data: bytes) -> str | None:
+    """Return a raw message's From address, lower-cased, None when there is none.
+
+    Only the header block is parsed (see ``raw_message_id``).
+    """
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(_header_block(data)).get("From")
+    except Exception:  # a header the parser rejects: no sender to compare
+        return None
+    address = header_to_sender(str(value))[0] if value else None
+    return address.strip().lower() if address else None

@@ -21,7 +21,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from config.extraction_rules import ExtractionRules, LabelRule
-from parsers.normalise import fold, strip_accents
+from config.text import fold, strip_accents
 
 # A printed label is taken for a field at this score or above, and only when the next field
 # scores at least MARGIN less; below it (down to NEAR) it is a near miss.

@@ -13,10 +13,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
+from config.text import collapse, fold
 from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
-from parsers.normalise import collapse, fold, normalise, regulations_named
+from parsers.normalise import normalise, regulations_named
 from parsers.parts import Segment, split_parts
-from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
+from parsers.records import (
+    ExtractedDocument,
+    FieldValue,
+    Limits,
+    PageProblem,
+    Signature,
+    Source,
+)
 
 # Readers' default limits (a module constant: a call in a default argument is evaluated once
 # anyway, and says so less clearly).
@@ -510,6 +518,7 @@ class Findings:
     near_misses: tuple[str, ...] = ()
     # The file's text in stretches (PDF pages, Word text between page breaks), for parts.
     segments: tuple[Segment, ...] = ()
+    page_problems: tuple[PageProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -543,6 +552,7 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
         text=findings.text, fields=fields, signatures=signatures,
         near_misses=(*findings.near_misses, *_unanswered(findings.labels_hit, fields)),
         parts=parts if several else (),
+        page_problems=findings.page_problems,
     )
 
 

@@ -163,6 +163,8 @@ class _Reader:
         name = container.name(wanted, sniffed)
         attachment = bytes_to_attachment(data, name, declared, container.path, self.limits,
                                          content_type=sniffed)
+        attachment = replace(attachment, disposition=_disposition(part),
+                             content_id=_content_id(part))
         self.attachments.extend(expand(attachment, self.limits, 0, depth))
 
     def _bytes(self, part: Message) -> bytes:
@@ -225,6 +227,20 @@ def _is_attachment(part: Message) -> bool:
     """A text part is a file, not body text, when it says so or carries a file name."""
     disposition = (part.get_content_disposition() or "").lower()
     return disposition == "attachment" or bool(_safe_filename(part))
+
+
+def _disposition(part: Message) -> str:
+    """Return the part's Content-Disposition ("inline", "attachment") or ""."""
+    try:
+        return (part.get_content_disposition() or "").lower()
+    except (ValueError, TypeError, LookupError, UnicodeError):
+        return ""
+
+
+def _content_id(part: Message) -> str | None:
+    """Return the part's Content-ID without brackets, or None."""
+    value = str(part.get("content-id") or "").strip().strip("<>").strip()
+    return value or None
 
 
 def _safe_filename(part: Message) -> str | None:

@@ -8,35 +8,14 @@ or reduced, as a full patient name is reduced to initials).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import date
 
+from config.text import collapse, fold, strip_accents
+from config.vocabulary import NormaliserName
+
 Normalised = tuple[str, float]
 Normaliser = Callable[[str], Normalised | None]
-
-_PUNCT = re.compile(r"[^\w]+|_+")
-_SPACES = re.compile(r"\s+")
-# Letters that NFKD does not decompose but readers treat as plain Latin.
-_LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O",
-                            "ł": "l", "Ł": "L", "đ": "d", "’": "'"})
-
-
-def strip_accents(text: str) -> str:
-    """Return the text without combining marks (é -> e, ä -> a)."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def fold(text: str) -> str:
-    """Return the matching form of a label: no case, accents or punctuation, single spaces."""
-    return _SPACES.sub(" ", _PUNCT.sub(" ", strip_accents(text).casefold())).strip()
-
-
-def collapse(text: str) -> str:
-    """Trim and collapse runs of whitespace to one space."""
-    return _SPACES.sub(" ", text).strip()
-
 
 # --- text -------------------------------------------------------------------------------
 
@@ -336,21 +315,22 @@ def to_patient_reference(raw: str) -> Normalised | None:
     return text
 
 
-NORMALISERS: dict[str, Normaliser] = {
-    "text": to_text,
-    "date": to_date,
-    "email": to_email,
-    "phone": to_phone,
-    "risk_class": to_risk_class,
-    "regulation": to_regulation,
-    "role": to_role,
-    "quantity": to_quantity,
-    "srn": to_srn,
-    "patient_reference": to_patient_reference,
-    "period": to_period,
+# One function per name of the vocabulary (tests/parsers/test_normalise.py checks both agree).
+NORMALISERS: dict[NormaliserName, Normaliser] = {
+    NormaliserName.TEXT: to_text,
+    NormaliserName.DATE: to_date,
+    NormaliserName.EMAIL: to_email,
+    NormaliserName.PHONE: to_phone,
+    NormaliserName.RISK_CLASS: to_risk_class,
+    NormaliserName.REGULATION: to_regulation,
+    NormaliserName.ROLE: to_role,
+    NormaliserName.QUANTITY: to_quantity,
+    NormaliserName.SRN: to_srn,
+    NormaliserName.PATIENT_REFERENCE: to_patient_reference,
+    NormaliserName.PERIOD: to_period,
 }
 
 
 def normalise(name: str, raw: str) -> Normalised | None:
     """Apply the named normaliser; None when the text holds no valid value."""
-    return NORMALISERS[name](raw)
+    return NORMALISERS[NormaliserName(name)](raw)

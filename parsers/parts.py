@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from config.extraction_rules import ExtractionRules, KindRule
-from parsers.normalise import fold
+from config.text import fold
 from parsers.records import DocumentPart
 
 _HEADING_CHARS = 90

@@ -33,10 +33,11 @@ from parsers.labels import (
     to_document,
 )
 from parsers.parts import Segment
-from parsers.pdf_form import FormField, _form_values, _named_by_rules, _signatures, read_form
-from parsers.pdf_layout import _words_of, layout_values, page_words
+from parsers.pdf_form import form_signatures, form_values, named_by_rules, read_form
+from parsers.pdf_layout import layout_values, page_words, plumber_page_words
 from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
-from parsers.records import ExtractedDocument, Limits
+from parsers.records import ExtractedDocument, FormField, Limits
+from parsers.scan import ScanReading, needs_ocr, pdf_page_images, read_scanned
 
 __all__ = ["open_pdf", "pages_to_read", "pdf_to_document"]
 
@@ -102,21 +103,35 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     numbers = pages_to_read(count, limits)
     check_streams(reader, numbers, limits)  # before pdfplumber inflates anything
     texts = _page_texts(reader, numbers, limits.max_text_chars)
+    scanned = _scanned_pages(rules, reader, data, texts, limits)
+    texts.update(scanned.texts)
     form = read_form(reader)
-    wanted = _pages_needing_words(rules, texts, form, numbers, limits)
+    wanted = [n for n in _pages_needing_words(rules, texts, form, numbers, limits)
+              if n not in scanned.texts]
     words = page_words(data, wanted)
-    values, labels_hit, misses = _form_values(rules, form, words)
+    values, labels_hit, misses = form_values(rules, form, words)
     layout = layout_values(rules, words, form)
     text = "\n\n".join(texts[n] for n in numbers if texts.get(n))
     return Findings(
         text=text[:limits.max_text_chars],
         first_text=_first_text(reader, texts, numbers, count > limits.full_read_max_pages),
-        pages=count, fields=(*values, *layout.values),
-        labels_hit=(*labels_hit, *layout.labels),
+        pages=count, fields=(*values, *layout.values, *scanned.values),
+        labels_hit=(*labels_hit, *layout.labels, *scanned.labels),
         form_names=tuple(f.name for f in form),
-        signatures=(*_signatures(form), *layout.signatures), near_misses=tuple(misses),
+        signatures=(*form_signatures(form), *layout.signatures, *scanned.signatures),
+        near_misses=tuple(misses), page_problems=scanned.problems,
         segments=tuple(Segment(texts[n], n + 1, n + 1) for n in numbers if n in texts),
     )
+
+
+def _scanned_pages(rules: ExtractionRules, reader: PdfReader, data: bytes,
+                   texts: dict[int, str], limits: Limits) -> ScanReading:
+    """OCR of the pages read that have no usable text layer (scanned pages)."""
+    candidates = [n for n in sorted(texts) if needs_ocr(texts[n]) and _pictured(reader, n)]
+    if not candidates:
+        return ScanReading({})
+    with pdf_page_images(data, limits.ocr_dpi) as render:
+        return read_scanned(rules, candidates, render, limits)
 
 
 def pages_to_read(count: int, limits: Limits) -> range:
@@ -180,11 +195,33 @@ def _pages_needing_words(rules: ExtractionRules, texts: dict[int, str],
     """
     flagged = {n for n, text in texts.items() if text and mentions_labels(rules, text)}
     flagged |= {f.page - 1 for f in form
-                if f.page and f.has_value and _named_by_rules(rules, f) is None}
+                if f.page and f.has_value and named_by_rules(rules, f) is None}
     light = [n for n in sorted(flagged)
              if n in numbers and len(texts.get(n, "")) <= limits.pdf_max_page_chars]
     return light[:limits.pdf_max_word_pages]
 
+
+
+def _pictured(reader: PdfReader, number: int) -> bool:
+    """Whether a page draws a picture (a scan is one): a blank or vector page is no scan."""
+    try:
+        resources = reader.pages[number].get("/Resources")
+        return _has_image(resources.get_object() if resources is not None else None, depth=0)
+    except Exception:  # unsure: let OCR look
+        return True
+
+
+def _has_image(resources: Any, depth: int) -> bool:
+    """An image XObject in the resources, or in a form XObject they draw (a scanner's wrap)."""
+    xobjects = resources.get("/XObject") if resources is not None else None
+    for item in (xobjects.get_object().values() if xobjects is not None else ()):
+        xobject = item.get_object()
+        if xobject.get("/Subtype") == "/Image":
+            return True
+        if xobject.get("/Subtype") == "/Form" and depth < 2 and _has_image(
+                xobject.get("/Resources"), depth + 1):
+            return True
+    return False
 
 
 # --- files pypdf cannot open ----------------------------------------------------------------
@@ -199,7 +236,7 @@ def _fallback_document(info: FileInfo, data: bytes, rules: ExtractionRules, limi
             count = len(pdf.pages)
             numbers = pages_to_read(count, limits)
             texts = [_plain_text(pdf, n) for n in numbers]
-            words = {n: _words_of(pdf, n) for n in numbers[:limits.pdf_max_word_pages]}
+            words = {n: plumber_page_words(pdf, n) for n in numbers[:limits.pdf_max_word_pages]}
     except Exception as exc:  # neither reader can open it: it is broken
         return failed_document(rules, info, "broken", f"{detail}; {type(exc).__name__}")
     layout = layout_values(rules, words)

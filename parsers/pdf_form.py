@@ -1,7 +1,7 @@
 """The AcroForm of a PDF: its fields and widgets, their values, signature fields.
 
 ``read_form`` walks the form tree (pypdf) into ``FormField`` records, with full dotted names,
-the page and rectangle of each widget and loops cut; ``_form_values`` maps filled fields onto
+the page and rectangle of each widget and loops cut; ``form_values`` maps filled fields onto
 canonical keys by field name, tooltip or, for meaningless names (Text1), the label printed
 beside the widget (``parsers.pdf_layout.labels_beside``).
 """
@@ -9,7 +9,6 @@ beside the widget (``parsers.pdf_layout.labels_beside``).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pypdf import PdfReader
@@ -26,7 +25,7 @@ from parsers.labels import (
     name_rule,
 )
 from parsers.pdf_layout import Word, labels_beside
-from parsers.records import FieldValue, Signature, Source
+from parsers.records import FieldValue, FormField, Signature, Source
 
 NAME_CONFIDENCE = 0.95
 TOOLTIP_CONFIDENCE = 0.9
@@ -37,26 +36,6 @@ _OFF = {"", "/Off", "Off", "/off", "/No", "No"}
 
 
 # --- the AcroForm field tree -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FormField:
-    """One terminal form field (one widget for buttons) with what it holds."""
-
-    name: str  # full dotted name
-    tooltip: str
-    kind: str  # "Tx", "Btn", "Ch", "Sig" or ""
-    value: str
-    checked: bool
-    signed: bool
-    page: int | None
-    rect: tuple[float, float, float, float] | None  # x0, top, x1, bottom (from page top)
-    state: str = ""  # on-state of a checkbox or radio widget
-
-    @property
-    def has_value(self) -> bool:
-        """Whether there is something to read: text, a ticked box."""
-        return bool(self.value.strip()) if self.kind != "Btn" else self.checked
 
 
 def read_form(reader: PdfReader) -> list[FormField]:
@@ -217,7 +196,7 @@ def _field_text(value: Any) -> str:
     return _text(node)
 
 
-def _signatures(form: Sequence[FormField]) -> Iterator[Signature]:
+def form_signatures(form: Sequence[FormField]) -> Iterator[Signature]:
     for field in form:
         if field.kind == "Sig":
             source = Source(filename=None, sha256=None, channel="acroform", page=field.page,
@@ -228,7 +207,7 @@ def _signatures(form: Sequence[FormField]) -> Iterator[Signature]:
 # --- form fields onto canonical keys -------------------------------------------------------
 
 
-def _named_by_rules(rules: ExtractionRules, field: FormField) -> str | None:
+def named_by_rules(rules: ExtractionRules, field: FormField) -> str | None:
     """The rule id that recognises a field by its name or tooltip, if one does."""
     if field.kind == "Btn":
         rule = checkbox_rule(rules, field.tooltip or field.state, field.name)
@@ -240,7 +219,7 @@ def _named_by_rules(rules: ExtractionRules, field: FormField) -> str | None:
     return label.id if label else None
 
 
-def _form_values(rules: ExtractionRules, form: Sequence[FormField],
+def form_values(rules: ExtractionRules, form: Sequence[FormField],
                  words: dict[int, list[Word]],
                  ) -> tuple[list[FieldValue], list[LabelRule], list[str]]:
     """Values of filled fields, by field name, tooltip or the printed label beside them."""

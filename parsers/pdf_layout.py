@@ -12,10 +12,11 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pdfplumber
 
+from config.errors import ParseError
 from config.extraction_rules import ExtractionRules, LabelRule
 from parsers.labels import (
     BELOW_CONFIDENCE,
@@ -29,10 +30,8 @@ from parsers.labels import (
     signature_label,
     split_line,
 )
-from parsers.records import FieldValue, Signature, Source
-
-if TYPE_CHECKING:
-    from parsers.pdf_form import FormField
+from parsers.pdf_marks import Mark, PageMarks, pdf_to_marks
+from parsers.records import FieldValue, FormField, Signature, Source
 
 CHECKED_MARK, UNCHECKED_MARK = "☒", "☐"
 IMAGE_MARK = "\ufffc"  # object replacement character: where a picture is
@@ -90,35 +89,49 @@ _DINGBATS = {"4": "✔", "3": "✓", "8": "✘", "7": "✗", "5": "✕", "n": "�
 
 
 def page_words(data: bytes, numbers: Sequence[int]) -> dict[int, list[Word]]:
-    """Words with positions for the given 0-based pages; pages that fail give none."""
+    """Words with positions for the given 0-based pages; pages that fail give none.
+
+    pdfium reads them (parsers.pdf_marks, several times faster than pdfplumber with the
+    same words on the forms); a file pdfium cannot open is read by pdfplumber instead.
+    """
     if not numbers:
         return {}
-    found: dict[int, list[Word]] = {}
-    with pdfplumber.open(io.BytesIO(data)) as pdf:
-        for number in numbers:
-            found[number] = _words_of(pdf, number)
-    return found
+    try:
+        return {n: marks_to_words(m) for n, m in pdf_to_marks(data, numbers).items()}
+    except ParseError:
+        with pdfplumber.open(io.BytesIO(data)) as pdf:
+            return {number: plumber_page_words(pdf, number) for number in numbers}
 
 
-def _words_of(pdf: Any, number: int) -> list[Word]:
+def marks_to_words(marks: PageMarks) -> list[Word]:
+    """The words of a page, with drawn check boxes as ☐/☒ and pictures as placeholders."""
+    words = [Word(_glyphs(w.text, w.fontname), w.x0, w.x1, w.top, w.bottom)
+             for w in marks.words]
+    pictures = [Word(IMAGE_MARK, i.x0, i.x1, i.top, i.bottom) for i in marks.images]
+    return [*_with_drawn_boxes(words, marks.rects), *pictures]
+
+
+def plumber_page_words(pdf: Any, number: int) -> list[Word]:
+    """pdfplumber's reading of a page, for files pdfium cannot open."""
     try:
         page = pdf.pages[number]
-        raw = page.extract_words(extra_attrs=["fontname"])
-        rects = page.rects
+        words = tuple(Mark(w["text"], float(w["x0"]), float(w["x1"]), float(w["top"]),
+                           float(w["bottom"]), str(w.get("fontname", "")))
+                      for w in page.extract_words(extra_attrs=["fontname"]))
+        rects = tuple(Mark("", float(r["x0"]), float(r["x1"]), float(r["top"]),
+                           float(r["bottom"])) for r in page.rects)
     except Exception:  # one unreadable page must not lose the others
         return []
-    words = [Word(_glyphs(w["text"], str(w.get("fontname", ""))), float(w["x0"]),
-                  float(w["x1"]), float(w["top"]), float(w["bottom"])) for w in raw]
-    return [*_with_drawn_boxes(words, rects), *_images(page)]
+    return marks_to_words(PageMarks(words, rects, _images(page)))
 
 
-def _images(page: Any) -> list[Word]:
-    """Pictures on the page as placeholder words (a scanned signature, a stamp)."""
+def _images(page: Any) -> tuple[Mark, ...]:
+    """Pictures on the page (a scanned signature, a stamp)."""
     try:
-        return [Word(IMAGE_MARK, float(i["x0"]), float(i["x1"]), float(i["top"]),
-                     float(i["bottom"])) for i in page.images]
+        return tuple(Mark("", float(i["x0"]), float(i["x1"]), float(i["top"]),
+                          float(i["bottom"])) for i in page.images)
     except Exception:  # a broken image dictionary is no picture
-        return []
+        return ()
 
 
 def _text_words(words: Sequence[Word]) -> list[Word]:
@@ -131,14 +144,14 @@ _TICKS = {"x", "X", "✓", "✔", "✗", "✘", "■"}
 _MAX_DRAWN_BOXES = 400  # a page of comb fields is no list of check boxes
 
 
-def _with_drawn_boxes(words: list[Word], rects: Sequence[dict[str, Any]]) -> list[Word]:
+def _with_drawn_boxes(words: list[Word], rects: Sequence[Mark]) -> list[Word]:
     """Small drawn squares become ☐, or ☒ when a tick is written inside them."""
-    boxes = [r for r in rects if 5 <= float(r["width"]) <= 16 and 5 <= float(r["height"]) <= 16
-             and abs(float(r["width"]) - float(r["height"])) <= 2][:_MAX_DRAWN_BOXES]
+    boxes = [r for r in rects if 5 <= r.width <= 16 and 5 <= r.height <= 16
+             and abs(r.width - r.height) <= 2][:_MAX_DRAWN_BOXES]
     marks: list[Word] = []
     inked: set[int] = set()
     for box in boxes:
-        x0, x1, top, bottom = (float(box[k]) for k in ("x0", "x1", "top", "bottom"))
+        x0, x1, top, bottom = box.x0, box.x1, box.top, box.bottom
         inside = [i for i, w in enumerate(words) if w.x0 >= x0 - 1 and w.x1 <= x1 + 1
                   and w.top >= top - 2 and w.bottom <= bottom + 2]
         ticked = any(words[i].text in _TICKS for i in inside)

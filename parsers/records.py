@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 # A reason code is a stable, lower_snake string that reports and the checklist can show.
 # Known codes: "encrypted", "broken", "unsupported_format", "zip_bomb", "too_large",
@@ -26,7 +25,8 @@ class Source:
     filename: str | None
     sha256: str | None
     # "body", "subject", "acroform", "pdf_text", "docx_table", "docx_paragraph",
-    # "docx_content_control", "docx_legacy_field", "document_text" (a line of the file's text)
+    # "docx_content_control", "docx_legacy_field", "ocr" (read from a scanned page or image),
+    # "document_text" (a line of the file's text)
     channel: str
     # 1-based page for PDFs; None elsewhere.
     page: int | None = None
@@ -40,6 +40,8 @@ class Source:
     line: int | None = None
     # The label text as printed beside the value, when the value was found by its label.
     label: str | None = None
+    # Read by OCR: Tesseract's mean confidence (0-100) in the words of the value.
+    ocr_confidence: float | None = None
 
     def describe(self) -> str:
         """Return a short human-readable location, e.g. 'form.pdf p.2 field Text1'."""
@@ -59,6 +61,8 @@ class Source:
             parts.append(f"paragraph {self.paragraph}")
         if self.line is not None:
             parts.append(f"line {self.line}")
+        if self.ocr_confidence is not None:
+            parts.append(f"(read from a scan, OCR {self.ocr_confidence:.0f}%)")
         return " ".join(parts)
 
 
@@ -70,18 +74,37 @@ class FieldValue:
     value: str  # normalised value (ISO dates, lower-case e-mail, "IIa", "MDR", "3" ...)
     raw: str  # the text as written
     source: Source
-    rule: str  # id of the rule that produced it, e.g. "famhp.label.device_name#2"
+    rule: str  # id of the rule that produced it, e.g. "famhp.label.device_name.en.device-name"
     confidence: Confidence
 
 
 @dataclass(frozen=True)
 class Signature:
-    """A signature field of a PDF form (or a signature line of a Word form)."""
+    """A signature field of a PDF form (or a signature line of a Word form or a scan)."""
 
     name: str
     signed: bool
     page: int | None
     source: Source
+    # On a scanned page: what was measured in which area, and the area itself as a small
+    # PNG data: URI, so that a reviewer sees the signature at a glance.
+    evidence: str = ""
+    picture: str = ""
+
+
+# Why a page of a document was not read, or not read well (OCR): "ocr_unavailable",
+# "ocr_failed", "ocr_timeout", "ocr_low_confidence", "ocr_page_limit".
+@dataclass(frozen=True)
+class PageProblem:
+    """A page whose text could hold what the checklist looks for but was not read well."""
+
+    page: int  # 1-based
+    reason: ReasonCode
+    detail: str
+
+    def describe(self) -> str:
+        """Return e.g. 'p.2 read with low OCR confidence (mean 41%)'."""
+        return f"p.{self.page} {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,18 @@ class Attachment:
     # Set when the attachment could not be unpacked (e.g. a zip bomb): kept, never dropped.
     error: ReasonCode | None = None
     error_detail: str = ""
+    # How the part was sent: its Content-Disposition ("inline", "attachment" or "") and
+    # Content-ID (without brackets): a signature's logo is an inline image the HTML body shows.
+    disposition: str = ""
+    content_id: str | None = None
+
+    def is_inline_image(self, body_html: str | None) -> bool:
+        """Tell whether this is an image shown inside the message (a signature's logo)."""
+        if not self.declared_type.lower().startswith("image/") or self.path:
+            return False
+        if self.content_id and body_html and f"cid:{self.content_id}" in body_html:
+            return True
+        return self.disposition == "inline" and self.content_id is not None
 
 
 @dataclass(frozen=True)
@@ -185,6 +220,8 @@ class ExtractedDocument:
     def part_kinds(self) -> tuple[DocumentKind, ...]:
         """The file's own kind and the kinds of its parts."""
         return (self.kind, *(p.kind for p in self.parts))
+    # Pages that OCR could not read, or not well: what they hold may be missed.
+    page_problems: tuple[PageProblem, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,9 +238,6 @@ class Extraction:
         return self.body_fields + tuple(f for d in self.documents for f in d.fields)
 
 
-ItemStatus = Literal["present", "missing", "unclear", "not_applicable"]
-
-
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for unpacking and reading attachments (from settings)."""
@@ -217,6 +251,14 @@ class Limits:
     # A PDF longer than this is classified from its first pages, not read end to end.
     full_read_max_pages: int = 30
     skim_pages: int = 3
+    # OCR of pages with no text layer and of images: pages and seconds per document, the
+    # resolution pages are rendered at, and the mean word confidence (0-100) below which a
+    # page counts as not read well. ocr False: such pages are reported, never read.
+    ocr: bool = True
+    ocr_max_pages: int = 6
+    ocr_max_seconds: float = 120.0
+    ocr_dpi: int = 200
+    ocr_min_confidence: float = 60.0
     # A PDF stream (page, font, picture) that decodes past this, or streams of the pages read
     # that decode past the total, make the file a "decompression_bomb": kept, not read.
     pdf_max_stream_bytes: int = 64 * 1024 * 1024
@@ -225,3 +267,23 @@ class Limits:
     # only for pages whose plain text is no longer than this.
     pdf_max_word_pages: int = 10
     pdf_max_page_chars: int = 20_000
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One terminal form field (one widget for buttons) with what it holds."""
+
+    name: str  # full dotted name
+    tooltip: str
+    kind: str  # "Tx", "Btn", "Ch", "Sig" or ""
+    value: str
+    checked: bool
+    signed: bool
+    page: int | None
+    rect: tuple[float, float, float, float] | None  # x0, top, x1, bottom (from page top)
+    state: str = ""  # on-state of a checkbox or radio widget
+
+    @property
+    def has_value(self) -> bool:
+        """Whether there is something to read: text, a ticked box."""
+        return bool(self.value.strip()) if self.kind != "Btn" else self.checked

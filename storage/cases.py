@@ -11,22 +11,35 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
+from config.vocabulary import (
+    FINAL_CASE_STATUSES,
+    OPEN_CASE_STATUSES,
+    CaseStatus,
+    ItemStatus,
+    Severity,
+    names,
+)
+from parsers.records import FieldValue
 from storage.db import storage_errors
 from storage.events import add_event
+from storage.fields import source_from_dict, source_to_dict
 from storage.models import (
-    CASE_STATUSES,
-    OPEN_CASE_STATUSES,
     Case,
+    CaseEvent,
     CaseMessage,
     CaseSequence,
     ChecklistEntry,
     Document,
+    ExtractedField,
     JsonDict,
     OutgoingMessage,
     utcnow,
 )
 from storage.sql import attach, dialect_insert, normalise_address, normalise_message_id
-from triage.records import ChecklistItem, Decision, TriageResult
+from triage.case import CaseState, ReviewerDecision, derived_status, opening_role
+from triage.records import ChecklistItem, Decision, TriageResult, missing_items
+
+STATUS_CHANGED = "status_changed"
 
 DEFAULT_REF_FORMAT = "{prefix}-{year}-{seq:06d}"
 
@@ -48,6 +61,11 @@ def triage_to_dict(triage: TriageResult) -> JsonDict:
         "urgent": _decision(triage.urgent),
         "case_ref": triage.case_ref,
         "fields": {key: f.value for key, f in sorted(triage.fields.items())},
+        # The value the message states per key, with its provenance: the case state reads it.
+        "stated": {key: field_to_dict(f) for key, f in sorted(triage.fields.items())},
+        # The values each document holds: the checklist's signature fallback reads them.
+        "document_fields": {d.sha256: {f.key: f.value for f in d.fields if f.value.strip()}
+                            for d in triage.documents},
         "missing": list(triage.missing),
         "complete": triage.complete,
         "would_acknowledge": triage.would_acknowledge,
@@ -57,14 +75,38 @@ def triage_to_dict(triage: TriageResult) -> JsonDict:
     }
 
 
-def status_from_triage(triage: TriageResult) -> str:
-    """Return the status a triage result gives a case still under intake."""
-    return "complete" if triage.complete else "incomplete"
+def state_summary(state: CaseState) -> JsonDict:
+    """Return what a case's state puts in its triage summary: decisions, values, what lacks."""
+    return {
+        "request_type": _decision(state.request_type),
+        "regulation": _decision(state.regulation),
+        "language": _decision(state.language),
+        "urgent": _decision(state.urgent),
+        "fields": {key: f.value.value for key, f in sorted(state.fields.items())},
+        "disagreements": {key: [v.value for v in f.disagreements]
+                          for key, f in sorted(state.fields.items()) if f.disagreements},
+        "missing": list(state.missing),
+        "complete": state.complete,
+        "status_reason": state.status_reason,
+    }
+
+
+def field_to_dict(value: FieldValue) -> JsonDict:
+    """Return a value with its provenance as JSON data (``field_from_dict`` reads it back)."""
+    return {"value": value.value, "raw": value.raw, "source": source_to_dict(value.source),
+            "rule": value.rule, "confidence": value.confidence}
+
+
+def field_from_dict(key: str, data: JsonDict) -> FieldValue:
+    """Return the value ``field_to_dict`` wrote."""
+    return FieldValue(key, str(data.get("value", "")), str(data.get("raw", "")),
+                      source_from_dict(data.get("source"), "unknown"),
+                      str(data.get("rule", "")), float(data.get("confidence", 1.0)))
 
 
 def _check_status(status: str) -> None:
     """Refuse a status outside the vocabulary."""
-    if status not in CASE_STATUSES:
+    if status not in names(CaseStatus):
         raise StorageError(f"unknown case status {status!r}")
 
 
@@ -96,7 +138,8 @@ def create_case(
         request_type=triage.request_type.value,
         regulation=triage.regulation.value,
         language=triage.language.value,
-        status=status_from_triage(triage),
+        # Filing records the case's state (triage.case) in the same transaction.
+        status=derived_status(triage.checklist, opening_role(triage.kind)),
         urgent=urgent,
         urgent_reasons=list(triage.urgent.reasons) if urgent else [],
         applicant_email=normalise_address(applicant_email),
@@ -132,6 +175,42 @@ def case_by_message_ids(s: Session, ids: Iterable[str]) -> Case | None:
         .order_by(Case.id.desc())
         .limit(1)
     ).first()
+
+
+@storage_errors
+def case_by_ack_ids(s: Session, ids: Iterable[str]) -> Case | None:
+    """Return the case whose acknowledgement (a Message-ID we made) one of these ids names."""
+    wanted = {m for m in (normalise_message_id(i) for i in ids) if m}
+    if not wanted:
+        return None
+    sent = select(OutgoingMessage.case_id).where(
+        OutgoingMessage.message_id.in_(wanted), OutgoingMessage.case_id.is_not(None))
+    return s.scalars(select(Case).where(Case.id.in_(sent)).order_by(Case.id.desc())
+                     .limit(1)).first()
+
+
+# Fields whose address makes a sender known to a case, and what the address is there.
+_ADDRESS_FIELDS = {"contact_email": "contact", "physician_email": "physician"}
+# Roles of messages whose sender became known to the case by writing (a person, not a machine).
+_CORRESPONDENT_ROLES = ("request", "follow_up", "enquiry", "other")
+
+
+@storage_errors
+def case_addresses(s: Session, case: Case) -> list[tuple[str, str]]:
+    """Return the addresses on a case with what each is: applicant, contact, physician, writer."""
+    found: list[tuple[str, str]] = []
+    if case.applicant_email:
+        found.append((case.applicant_email, "applicant"))
+    for key, value in s.execute(select(ExtractedField.key, ExtractedField.value).where(
+            ExtractedField.case_id == case.id, ExtractedField.key.in_(_ADDRESS_FIELDS),
+            ExtractedField.superseded_by.is_(None))):
+        found.append((value, _ADDRESS_FIELDS[key]))
+    wrote = select(CaseMessage.sender).where(
+        CaseMessage.case_id == case.id, CaseMessage.sender.is_not(None),
+        CaseMessage.role.in_(_CORRESPONDENT_ROLES)).distinct()
+    found.extend((sender, "writer of an earlier message") for sender in s.scalars(wrote)
+                 if sender)
+    return found
 
 
 def _from_sender(address: str) -> ColumnElement[bool]:
@@ -177,37 +256,39 @@ def list_cases(s: Session, *, status: str | None = None) -> list[Case]:
 
 
 @storage_errors
-def update_case_triage(s: Session, case: Case, triage: TriageResult, status: str) -> Case:
-    """Record a newer triage of a case: its summary, decisions, urgency and status."""
-    _check_status(status)
-    case = attach(s, case)
-    case.triage = triage_to_dict(triage)
-    # A follow-up triaged on its own may not repeat what is known: never forget a value.
-    case.request_type = triage.request_type.value or case.request_type
-    case.regulation = triage.regulation.value or case.regulation
-    # The case keeps the applicant's first language: replies stay in it.
-    case.language = case.language or triage.language.value
-    if triage.urgent.value == "yes":
-        # Urgency is sticky: once flagged, a case stays urgent until a reviewer decides.
-        case.urgent = True
-        case.urgent_reasons = list(dict.fromkeys([*case.urgent_reasons, *triage.urgent.reasons]))
-    case.rules_version = triage.rules_version or case.rules_version
-    case.status = status
-    case.updated_at = utcnow()
-    s.flush()
-    return case
+def set_status(s: Session, case: Case, status: str, actor: str, note: str, *,
+               decision: bool = True) -> Case:
+    """Change a case's status, with an audit event.
 
-
-@storage_errors
-def set_status(s: Session, case: Case, status: str, actor: str, note: str) -> Case:
-    """Change a case's status on a person's decision, with an audit event."""
+    ``decision``: a person decided it (it sticks: ``reviewer_decision``), rather than a
+    re-checked checklist.
+    """
     _check_status(status)
     case = attach(s, case)
     before = case.status
     case.status = status
     case.updated_at = utcnow()
-    add_event(s, case, actor, "status_changed", {"from": before, "to": status, "note": note})
+    add_event(s, case, actor, STATUS_CHANGED,
+              {"from": before, "to": status, "note": note, "decision": decision})
     return case
+
+
+@storage_errors
+def reviewer_decision(s: Session, case: Case) -> ReviewerDecision | None:
+    """Return the status a reviewer last decided for a case, read from its audit trail.
+
+    Events written before decisions were marked count when they set a final status.
+    """
+    query = (select(CaseEvent).where(CaseEvent.case_id == case.id,
+                                     CaseEvent.action == STATUS_CHANGED)
+             .order_by(CaseEvent.at.desc(), CaseEvent.id.desc()))
+    for event in s.scalars(query):
+        detail = event.detail or {}
+        status = str(detail.get("to"))
+        marked = detail.get("decision")
+        if marked is True or (marked is None and status in FINAL_CASE_STATUSES):
+            return ReviewerDecision(CaseStatus(status), event.actor, str(detail.get("note", "")))
+    return None
 
 
 @storage_errors
@@ -241,8 +322,19 @@ def case_checklist(s: Session, case: Case) -> list[ChecklistEntry]:
     return list(s.scalars(query.order_by(ChecklistEntry.id)))
 
 
+def entry_to_item(entry: ChecklistEntry) -> ChecklistItem:
+    """Turn a stored checklist item back into the record triage works on."""
+    return ChecklistItem(entry.item_id, Severity(entry.severity), ItemStatus(entry.status),
+                         entry.evidence)
+
+
+@storage_errors
+def stored_checklist(s: Session, case: Case) -> list[ChecklistItem]:
+    """Return a case's checklist as it stands."""
+    return [entry_to_item(e) for e in case_checklist(s, case)]
+
+
 @storage_errors
 def case_missing(s: Session, case: Case) -> list[str]:
     """Return the required checklist items of a case that are not present, as stored now."""
-    return [e.item_id for e in case_checklist(s, case)
-            if e.severity == "required" and e.status in ("missing", "unclear")]
+    return list(missing_items(stored_checklist(s, case)))

@@ -56,6 +56,8 @@ def document_to_dict(row: Document, message_ids: dict[int, str | None]) -> JsonD
         "pages": row.pages,
         "error": row.error,
         "message_id": message_ids.get(row.case_message_id),
+        "signatures": list(row.signatures or []),
+        "page_problems": list(row.page_problems or []),
     }
 
 
@@ -130,7 +132,20 @@ def case_to_dict(s: Session, case: Case) -> JsonDict:
         # From the stored checklist, so a reviewer's correction shows at once.
         "missing": missing,
         "complete": bool(checklist) and not missing,
+        # Values messages stated that differ from the one that stands (triage.case).
+        "disagreements": (case.triage or {}).get("disagreements", {}),
         "messages": [message_to_dict(m) for m in messages],
         "outgoing": [outgoing_to_dict(o) for o in outbox_for_case(s, case)],
         "events": [event_to_dict(e) for e in case_events(s, case)],
     }
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """Return a value safe for a spreadsheet cell: text that would run as a formula gets "'"."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

@@ -1,19 +1,20 @@
 """Field values of a case, with provenance; newer differing values supersede, all are kept.
 
-Extracted values and reviewer values form two separate chains per key: a new extracted value
-supersedes the current extracted one, a reviewer value the current reviewer one, and the
+Extracted values and reviewer values form two separate chains per key. Which extracted value
+is current is the case state's decision (``triage.case``): ``standing_writes`` and
+``write_fields`` record it; a reviewer value supersedes the current reviewer one, and the
 current reviewer value wins over the extracted one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.vocabulary import FieldOrigin
 from parsers.records import FieldValue, Source
 from storage.db import storage_errors
 from storage.events import add_event
@@ -26,6 +27,15 @@ REVIEWER_RULE = "reviewer"
 def source_to_dict(source: Source) -> JsonDict:
     """Return a source as JSON data, keys whose value is None left out."""
     return {k: v for k, v in asdict(source).items() if v is not None}
+
+
+def source_from_dict(data: JsonDict | None, channel: str) -> Source:
+    """Return the source ``source_to_dict`` wrote (``channel`` when it names none)."""
+    known = {k: v for k, v in (data or {}).items() if k in Source.__dataclass_fields__}
+    known.setdefault("filename", None)
+    known.setdefault("sha256", None)
+    known.setdefault("channel", channel)
+    return Source(**known)
 
 
 def _current(s: Session, case_id: int, key: str, origin: str) -> ExtractedField | None:
@@ -53,12 +63,12 @@ def _supersede(s: Session, current: ExtractedField | None, row: ExtractedField) 
 
 
 def _extracted_row(
-    case: Case, msg: CaseMessage | None, field: FieldValue, document: Document | None
+    case: Case, message_id: int | None, field: FieldValue, document: Document | None
 ) -> ExtractedField:
     """Return a new row for an extracted value."""
     return ExtractedField(
         case_id=case.id,
-        case_message_id=msg.id if msg is not None else None,
+        case_message_id=message_id,
         document_id=document.id if document is not None else None,
         key=field.key,
         value=field.value,
@@ -67,90 +77,115 @@ def _extracted_row(
         source_text=field.source.describe(),
         rule=field.rule,
         confidence=field.confidence,
-        origin="extracted",
+        origin=FieldOrigin.EXTRACTED,
     )
 
 
-def _best_first(fields: Iterable[FieldValue]) -> dict[str, list[FieldValue]]:
-    """Group candidates by key, the most confident first (the earliest on a tie)."""
-    groups: dict[str, list[FieldValue]] = {}
-    for field in fields:
-        groups.setdefault(field.key, []).append(field)
-    return {key: sorted(group, key=lambda f: -f.confidence) for key, group in groups.items()}
+@dataclass(frozen=True)
+class FieldWrite:
+    """A key whose current extracted value changes: the new value, or None to withdraw it."""
+
+    key: str
+    value: FieldValue | None
+    message_id: int | None  # the filed message that stated the new value
 
 
-def _row_for(
-    case: Case, msg: CaseMessage | None, field: FieldValue, by_sha: Mapping[str, Document]
-) -> ExtractedField:
-    """Return a new row for a candidate, linked to the document it came from."""
-    sha = field.source.sha256
-    return _extracted_row(case, msg, field, by_sha.get(sha) if sha else None)
+def standing_writes(current: Mapping[str, ExtractedField],
+                    standing: Mapping[str, tuple[FieldValue, int | None]]) -> list[FieldWrite]:
+    """What makes the current extracted values the standing ones (the case state's).
 
-
-@dataclass
-class _Recorded:
-    """What a case already holds for its keys: read in one query, not two per key."""
-
-    known: dict[str, set[tuple[str, str]]] = dataclasses.field(default_factory=dict)
-    current: dict[str, ExtractedField] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def of(cls, s: Session, case_id: int, keys: Iterable[str]) -> _Recorded:
-        """Read the recorded values of the given keys of a case."""
-        recorded = cls()
-        wanted = list(keys)
-        if not wanted:
-            return recorded
-        rows = s.scalars(select(ExtractedField).where(
-            ExtractedField.case_id == case_id, ExtractedField.key.in_(wanted)))
-        for row in sorted(rows, key=lambda r: r.id):
-            recorded.known.setdefault(row.key, set()).add((row.value, row.source_text))
-            if row.origin == "extracted" and row.superseded_by is None:
-                recorded.current[row.key] = row  # the newest unsuperseded one wins
-        return recorded
+    ``standing`` maps a key to its value and the message row that stated it. A key whose
+    value is unchanged keeps its row (and its first source); one no longer stated is
+    withdrawn.
+    """
+    writes = []
+    for key in sorted({*current, *standing}):
+        row = current.get(key)
+        old = row.value if row is not None and row.value.strip() else None
+        new, message_id = standing.get(key, (None, None))
+        if old != (new.value if new is not None else None):
+            writes.append(FieldWrite(key, new, message_id if new is not None else None))
+    return writes
 
 
 @storage_errors
-def add_fields(
-    s: Session,
-    case: Case,
-    msg: CaseMessage | None,
-    fields: Iterable[FieldValue],
-    documents_by_sha: Mapping[str, Document],
-) -> list[ExtractedField]:
-    """Record extracted values; return the rows added.
+def write_fields(s: Session, case: Case, writes: Iterable[FieldWrite],
+                 documents: Sequence[Document], withdrawn_by: str) -> list[ExtractedField]:
+    """Make each write's value current, superseding the one before (nothing is deleted).
 
-    Per key, the most confident candidate of this call becomes current when it differs from
-    the current value (superseding it); other differing candidates are kept as alternatives,
-    already superseded by the current value.
+    A withdrawn value is superseded by an empty one whose rule says ``withdrawn_by``.
     """
-    groups = _best_first(fields)
-    recorded = _Recorded.of(s, case.id, groups)
-    added: list[ExtractedField] = []
-    links: list[tuple[ExtractedField, str]] = []  # row -> the key whose current value it yields to
-    for key, (best, *others) in groups.items():
-        current = recorded.current.get(key)
-        if current is None or current.value != best.value:
-            if current is not None:
-                links.append((current, key))
-            current = recorded.current[key] = _row_for(case, msg, best, documents_by_sha)
-            s.add(current)
-            added.append(current)
-        known = recorded.known.setdefault(key, set())
-        for other in others:
-            where = other.source.describe()
-            if other.value == current.value or (other.value, where) in known:
-                continue  # the same value again, or an alternative already on record
-            alternative = _row_for(case, msg, other, documents_by_sha)
-            s.add(alternative)  # kept for the reviewer, never current
-            added.append(alternative)
-            links.append((alternative, key))
-            known.add((other.value, where))
-    s.flush()  # one batch of inserts: the new current rows get the ids the others point at
-    for row, key in links:
-        row.superseded_by = recorded.current[key].id
+    current = current_extracted(s, case)
+    added = []
+    for write in writes:
+        value = write.value or FieldValue(write.key, "", "", Source(None, None, withdrawn_by),
+                                          f"{withdrawn_by}: no message states it", 0.0)
+        row = _extracted_row(case, write.message_id, value, _document_of(value, write, documents))
+        _supersede(s, current.get(write.key), row)
+        added.append(row)
+    return added
+
+
+def _document_of(value: FieldValue, write: FieldWrite,
+                 documents: Sequence[Document]) -> Document | None:
+    """The stored document a value was found in (of the message that stated it)."""
+    sha = value.source.sha256
+    if not sha:
+        return None
+    return next((d for d in documents if d.sha256 == sha
+                 and d.case_message_id == write.message_id), None)
+
+
+@storage_errors
+def keep_alternatives(s: Session, case: Case, msg: CaseMessage | None,
+                      candidates: Iterable[FieldValue],
+                      documents_by_sha: Mapping[str, Document]) -> list[ExtractedField]:
+    """Keep a message's candidates that differ from their key's current value, for reviewers.
+
+    Each is stored already superseded by the current value; a value already on record from
+    the same place, or a key without a current value, adds nothing.
+    """
+    current = current_extracted(s, case)
+    known = {(r.key, r.value, r.source_text) for r in field_history(s, case)}
+    added = []
+    for field in candidates:
+        row = current.get(field.key)
+        place = (field.key, field.value, field.source.describe())
+        if row is None or not field.value.strip() or field.value == row.value or place in known:
+            continue
+        sha = field.source.sha256
+        alternative = _extracted_row(case, msg.id if msg is not None else None, field,
+                                     documents_by_sha.get(sha) if sha else None)
+        alternative.superseded_by = row.id
+        s.add(alternative)
+        added.append(alternative)
+        known.add(place)
     s.flush()
     return added
+
+
+@storage_errors
+def current_extracted(s: Session, case: Case) -> dict[str, ExtractedField]:
+    """Return each key's current extracted value (the chain beneath the reviewers')."""
+    rows = s.scalars(select(ExtractedField).where(
+        ExtractedField.case_id == case.id, ExtractedField.origin == FieldOrigin.EXTRACTED,
+        ExtractedField.superseded_by.is_(None)).order_by(ExtractedField.id))
+    return {row.key: row for row in rows}
+
+
+@storage_errors
+def reviewer_values(s: Session, case: Case) -> list[FieldValue]:
+    """Return the reviewers' current values of a case, oldest first."""
+    rows = s.scalars(select(ExtractedField).where(
+        ExtractedField.case_id == case.id, ExtractedField.origin == FieldOrigin.REVIEWER,
+        ExtractedField.superseded_by.is_(None)).order_by(ExtractedField.id))
+    return [field_to_value(row) for row in rows]
+
+
+def field_to_value(row: ExtractedField) -> FieldValue:
+    """Turn a stored field row back into the record triage works on."""
+    return FieldValue(row.key, row.value, row.raw, source_from_dict(row.source, row.origin),
+                      row.rule, row.confidence)
 
 
 @storage_errors
@@ -162,7 +197,7 @@ def current_fields(s: Session, case: Case) -> dict[str, ExtractedField]:
         )
     )
     # Later entries overwrite earlier ones: reviewer rows sort last, then newer rows.
-    ordered = sorted(rows, key=lambda r: (r.origin == "reviewer", r.id))
+    ordered = sorted(rows, key=lambda r: (r.origin == FieldOrigin.REVIEWER, r.id))
     return {row.key: row for row in ordered}
 
 
@@ -188,10 +223,10 @@ def set_reviewer_field(s: Session, case: Case, key: str, value: str, actor: str)
         source_text=f"set by {actor}",
         rule=REVIEWER_RULE,
         confidence=1.0,
-        origin="reviewer",
+        origin=FieldOrigin.REVIEWER,
         actor=actor,
     )
-    _supersede(s, _current(s, case.id, key, "reviewer"), row)
+    _supersede(s, _current(s, case.id, key, FieldOrigin.REVIEWER), row)
     attach(s, case).updated_at = utcnow()
     old = before.value if before is not None else None
     add_event(s, case, actor, "field_set", {"key": key, "old": old, "new": value})

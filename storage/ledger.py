@@ -5,14 +5,16 @@ None of these functions commits: the caller's ``Database.session()`` block is th
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, ScalarResult, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
+from config.vocabulary import LedgerState, names
+from parsers.headers import raw_sender
 from storage.blobs import BlobStore, sha256_of
 from storage.db import storage_errors
-from storage.models import LEDGER_STATES, Ledger, MailboxCursor, RawMessageRow, utcnow
+from storage.models import Ledger, MailboxCursor, RawMessageRow, utcnow
 from storage.records import MailboxKey, RawMessage
 from storage.sql import attach, insert_ignoring_conflict, normalise_message_id
 
@@ -103,17 +105,61 @@ def ledger_raw(s: Session, row: Ledger, blobs: BlobStore | None) -> bytes:
 
 @storage_errors
 def ledger_find_twin(
-    s: Session, message_id: str | None, sha256: str, exclude_id: int
+    s: Session, message_id: str | None, sha256: str, exclude_id: int,
+    blobs: BlobStore | None = None,
 ) -> Ledger | None:
-    """Return the first other row already filed with this Message-ID (else this content)."""
+    """Return the first other row already filed with the same message, else None.
+
+    The same message is the same Message-ID with the same bytes or the same sender (a copy
+    re-sent through another relay); without a Message-ID, the same bytes. A Message-ID is
+    chosen by the sender: another sender reusing one is another message (ledger_id_clash).
+    """
     wanted = normalise_message_id(message_id)
-    same = Ledger.message_id == wanted if wanted else Ledger.sha256 == sha256
-    return s.scalars(
-        select(Ledger)
-        .where(same, Ledger.id != exclude_id, Ledger.state.in_(TWIN_STATES))
-        .order_by(Ledger.id)
-        .limit(1)
-    ).first()
+    if not wanted:
+        return _filed_rows(s, Ledger.sha256 == sha256, exclude_id).first()
+    rows = list(_filed_rows(s, Ledger.message_id == wanted, exclude_id))
+    same = next((row for row in rows if row.sha256 == sha256), None)
+    if same is not None or not rows:
+        return same
+    sender = _raw_sender(s, sha256, blobs)
+    if sender is None:
+        return None
+    return next((row for row in rows if _raw_sender(s, row.sha256, blobs) == sender), None)
+
+
+@storage_errors
+def ledger_id_clash(s: Session, message_id: str | None, exclude_id: int) -> Ledger | None:
+    """Return the first other filed row with this Message-ID (asked when no twin was found)."""
+    wanted = normalise_message_id(message_id)
+    return _filed_rows(s, Ledger.message_id == wanted, exclude_id).first() if wanted else None
+
+
+@storage_errors
+def ledger_note_clash(s: Session, row: Ledger, clash: Ledger) -> Ledger:
+    """Add to a row's outcome that its Message-ID was already used by another message."""
+    row = attach(s, row)
+    row.outcome = (f"{row.outcome or ''}; Message-ID also on ledger row {clash.id} "
+                   "(another sender and content: filed on its own)").lstrip("; ")
+    s.flush()
+    return row
+
+
+def _filed_rows(s: Session, same: ColumnElement[bool], exclude_id: int) -> ScalarResult[Ledger]:
+    """Return the other rows matching a condition whose content already reached a case."""
+    return s.scalars(select(Ledger).where(same, Ledger.id != exclude_id,
+                                          Ledger.state.in_(TWIN_STATES)).order_by(Ledger.id))
+
+
+def _raw_sender(s: Session, sha256: str, blobs: BlobStore | None) -> str | None:
+    """Return the From address of kept bytes, None when they cannot be read."""
+    stored = s.get(RawMessageRow, sha256)
+    if stored is None:
+        return None
+    if stored.stored_in == "db":
+        return raw_sender(stored.data or b"")
+    if blobs is None or not blobs.exists(sha256):
+        return None
+    return raw_sender(blobs.get(sha256))
 
 
 @storage_errors
@@ -130,7 +176,7 @@ def ledger_set_state(
 
     The stored row is re-read first; the returned row is the one in s.
     """
-    if state not in LEDGER_STATES:
+    if state not in names(LedgerState):
         raise StorageError(f"unknown ledger state {state!r}")
     # Re-read under lock: a stale copy (even one merged into s) must not undo committed work.
     row = attach(s, row, lock=True)

@@ -5,22 +5,31 @@ None of these functions commits: the caller's ``Database.session()`` block is th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
-from parsers.records import ExtractedDocument, ParsedMessage
+from config.vocabulary import MessageRole, names
+from parsers.records import (
+    ExtractedDocument,
+    FieldValue,
+    PageProblem,
+    ParsedMessage,
+    Signature,
+    Source,
+)
 from storage.cases import triage_to_dict
 from storage.db import storage_errors
-from storage.models import MESSAGE_ROLES, Case, CaseMessage, Document, Ledger, utcnow
+from storage.fields import source_from_dict, source_to_dict
+from storage.models import Case, CaseMessage, Document, JsonDict, Ledger, utcnow
 from storage.sql import attach, normalise_address, normalise_message_id
 from triage.records import TriageResult
 
-# Re-exported: filing code imports the field functions from here too.
-__all__ = ["add_documents", "add_message", "case_documents", "case_messages"]
+__all__ = ["add_documents", "add_message", "case_documents", "case_messages",
+           "document_to_record"]
 
 
 def _message_ids(values: Iterable[str]) -> list[str]:
@@ -48,7 +57,7 @@ def add_message(
     role: str,
 ) -> CaseMessage:
     """File a message under a case (a mailbox message is filed at most once)."""
-    if role not in MESSAGE_ROLES:
+    if role not in names(MessageRole):
         raise StorageError(f"unknown message role {role!r}")
     message = CaseMessage(
         case_id=case.id,
@@ -89,14 +98,24 @@ def add_documents(
             pages=d.pages,
             error=d.error,
             error_detail=d.error_detail or None,
-            signatures=[{"name": g.name, "signed": g.signed, "page": g.page}
-                        for g in d.signatures],
+            signatures=[signature_to_dict(g) for g in d.signatures],
+            page_problems=[{"page": p.page, "reason": p.reason, "detail": p.detail}
+                           for p in d.page_problems],
         )
         for d in documents
     ]
     s.add_all(rows)
     s.flush()
     return rows
+
+
+def signature_to_dict(signature: Signature) -> JsonDict:
+    """A signature as stored: name, state, page, and on a scan what was seen and where."""
+    stored: JsonDict = {"name": signature.name, "signed": signature.signed,
+                        "page": signature.page, "source": source_to_dict(signature.source)}
+    if signature.evidence:
+        stored.update(evidence=signature.evidence, picture=signature.picture)
+    return stored
 
 
 @storage_errors
@@ -111,3 +130,30 @@ def case_messages(s: Session, case: Case) -> list[CaseMessage]:
     """Return the messages filed under a case in the order they were filed."""
     query = select(CaseMessage).where(CaseMessage.case_id == case.id).order_by(CaseMessage.id)
     return list(s.scalars(query))
+
+
+def document_to_record(row: Document, values: Mapping[str, str]) -> ExtractedDocument:
+    """Turn a stored document row back into the record the checklist works on.
+
+    ``values``: the field values the document held (the checklist's signature fallback).
+    """
+    where = Source(row.filename, row.sha256, "stored")
+    signatures = tuple(
+        Signature(name=str(sig.get("name", "")), signed=bool(sig.get("signed")),
+                  page=sig.get("page"),
+                  source=(source_from_dict(sig["source"], "acroform") if "source" in sig
+                          else Source(row.filename, row.sha256,
+                                      str(sig.get("channel") or "acroform"))),
+                  evidence=str(sig.get("evidence") or ""),
+                  picture=str(sig.get("picture") or ""))
+        for sig in row.signatures or []
+    )
+    problems = tuple(PageProblem(int(p.get("page") or 0), str(p.get("reason") or ""),
+                                 str(p.get("detail") or ""))
+                     for p in row.page_problems or [])
+    fields = tuple(FieldValue(key, value, value, where, "", 1.0) for key, value in values.items())
+    return ExtractedDocument(
+        filename=row.filename, sha256=row.sha256, content_type=row.content_type,
+        size=row.size, kind=row.kind, kind_rule=row.kind_rule, pages=row.pages,
+        language=None, text="", fields=fields, signatures=signatures, error=row.error,
+        error_detail=row.error_detail or "", page_problems=problems)

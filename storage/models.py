@@ -10,6 +10,7 @@ named CHECK constraints.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -33,18 +34,21 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from config.vocabulary import (
+    CaseStatus,
+    FieldOrigin,
+    LedgerState,
+    LinkKind,
+    MessageRole,
+    OutboxState,
+    Role,
+    StoredIn,
+    names,
+)
+
 JsonDict = dict[str, Any]
 
-# received -> filed | failed | duplicate | ignored (decided, mailbox not yet changed)
-#          -> done | attention (the mailbox message was moved: final).
-LEDGER_STATES = ("received", "filed", "done", "failed", "attention", "duplicate", "ignored")
-CASE_STATUSES = (
-    "incomplete", "complete", "enquiry", "granted", "refused", "withdrawn", "closed")
-OPEN_CASE_STATUSES = ("incomplete", "complete", "enquiry")
-MESSAGE_ROLES = ("request", "follow_up", "duplicate", "enquiry", "automated", "other")
-FIELD_ORIGINS = ("extracted", "reviewer")
-OUTBOX_STATES = ("pending", "held", "sending", "sent", "failed", "uncertain", "suppressed")
-STORED_IN = ("file", "db")
+
 
 # Deterministic constraint names: later migrations (and SQLite batch mode) refer to them.
 NAMING_CONVENTION = {
@@ -65,9 +69,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def one_of(column: str, values: tuple[str, ...]) -> str:
+def one_of(column: str, vocabulary: type[StrEnum]) -> str:
     """Return a CHECK expression limiting a column to a vocabulary."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    return f"{column} IN ({', '.join(repr(v) for v in names(vocabulary))})"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -144,7 +148,7 @@ class RawMessageRow(Base):
     """The bytes of a received message, by content hash (kept in the blob store or inline)."""
 
     __tablename__ = "raw_message"
-    __table_args__ = (CheckConstraint(one_of("stored_in", STORED_IN), name="stored_in"),)
+    __table_args__ = (CheckConstraint(one_of("stored_in", StoredIn), name="stored_in"),)
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
@@ -159,7 +163,7 @@ class Ledger(Base):
     __tablename__ = "mailbox_ledger"
     __table_args__ = (
         UniqueConstraint("mailbox", "folder", "uidvalidity", "uid"),
-        CheckConstraint(one_of("state", LEDGER_STATES), name="state"),
+        CheckConstraint(one_of("state", LedgerState), name="state"),
         Index(None, "mailbox", "state"),
     )
 
@@ -173,7 +177,7 @@ class Ledger(Base):
     sha256: Mapped[str] = mapped_column(
         String(64), ForeignKey("raw_message.sha256"), index=True
     )
-    state: Mapped[str] = mapped_column(String(16), default="received")
+    state: Mapped[str] = mapped_column(String(16), default=LedgerState.RECEIVED)
     outcome: Mapped[str | None] = mapped_column(SafeText())
     error: Mapped[str | None] = mapped_column(SafeText())
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
@@ -207,7 +211,7 @@ class Case(Base):
     """A derogation request and everything learned about it."""
 
     __tablename__ = "case"
-    __table_args__ = (CheckConstraint(one_of("status", CASE_STATUSES), name="status"),)
+    __table_args__ = (CheckConstraint(one_of("status", CaseStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ref: Mapped[str] = mapped_column(SafeText(), unique=True)
@@ -230,7 +234,7 @@ class CaseMessage(Base):
     """A message filed under a case (the request, follow-ups, duplicates ...)."""
 
     __tablename__ = "case_message"
-    __table_args__ = (CheckConstraint(one_of("role", MESSAGE_ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(one_of("role", MessageRole), name="role"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
@@ -269,6 +273,9 @@ class Document(Base):
     error_detail: Mapped[str | None] = mapped_column(SafeText())
     # Signature fields of a form ({name, signed, page}): the checklist re-reads them later.
     signatures: Mapped[list[JsonDict]] = mapped_column(SafeJson(), default=list)
+    # Pages OCR could not read, or not well ({page, reason, detail}): the checklist reports
+    # items that could be on them as unclear rather than missing.
+    page_problems: Mapped[list[JsonDict]] = mapped_column(SafeJson(), default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -277,7 +284,7 @@ class ExtractedField(Base):
 
     __tablename__ = "extracted_field"
     __table_args__ = (
-        CheckConstraint(one_of("origin", FIELD_ORIGINS), name="origin"),
+        CheckConstraint(one_of("origin", FieldOrigin), name="origin"),
         Index(None, "case_id", "key"),
     )
 
@@ -292,7 +299,7 @@ class ExtractedField(Base):
     source_text: Mapped[str] = mapped_column(SafeText(), default="")
     rule: Mapped[str] = mapped_column(SafeText(), default="")
     confidence: Mapped[float] = mapped_column(Float, default=1.0)
-    origin: Mapped[str] = mapped_column(String(16), default="extracted")
+    origin: Mapped[str] = mapped_column(String(16), default=FieldOrigin.EXTRACTED)
     actor: Mapped[str | None] = mapped_column(SafeText())
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("extracted_field.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -318,7 +325,7 @@ class OutgoingMessage(Base):
 
     __tablename__ = "outgoing_message"
     __table_args__ = (
-        CheckConstraint(one_of("state", OUTBOX_STATES), name="state"),
+        CheckConstraint(one_of("state", OutboxState), name="state"),
         Index(None, "state", "next_attempt_at"),
     )
 
@@ -351,3 +358,129 @@ class CaseEvent(Base):
     actor: Mapped[str] = mapped_column(SafeText())
     action: Mapped[str] = mapped_column(SafeText())
     detail: Mapped[JsonDict] = mapped_column(default=dict)
+
+
+class RuleVersion(Base):
+    """The rule files of a profile version, kept from the first message filed with it.
+
+    A case records only its rules version (a hash of the profile's files); this row says
+    which rules that hash stood for, long after the files have changed.
+    """
+
+    __tablename__ = "rule_version"
+
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile: Mapped[str] = mapped_column(SafeText())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    files: Mapped[JsonDict] = mapped_column(default=dict)  # {"famhp/extraction.toml": text}
+
+
+# --- the reviewers' workspace -----------------------------------------------------------------
+
+class WebUser(Base):
+    """An account of the reviewers' workspace; its password is kept as an Argon2 hash."""
+
+    __tablename__ = "web_user"
+    __table_args__ = (CheckConstraint(one_of("role", Role), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(SafeText(), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(SafeText())
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebToken(Base):
+    """An API token of an account: only its SHA-256 is kept (the token is shown once)."""
+
+    __tablename__ = "web_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebSession(Base):
+    """A login: the cookie holds a random token, the database its SHA-256 and expiry."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("web_user.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    address: Mapped[str] = mapped_column(SafeText(), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class LoginAttempt(Base):
+    """One attempt to log in, kept to slow down password guessing (per name and address)."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(SafeText())
+    address: Mapped[str] = mapped_column(SafeText())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebAudit(Base):
+    """An entry of the workspace's own audit trail: logins, logouts, account changes."""
+
+    __tablename__ = "web_audit"
+    __table_args__ = (Index(None, "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(SafeText())
+    action: Mapped[str] = mapped_column(SafeText())
+    address: Mapped[str] = mapped_column(SafeText(), default="")
+    detail: Mapped[JsonDict] = mapped_column(default=dict)
+
+
+class CaseAssignment(Base):
+    """The reviewer a case is assigned to (at most one)."""
+
+    __tablename__ = "case_assignment"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True,
+                                         autoincrement=False)
+    user_name: Mapped[str] = mapped_column(SafeText())
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(SafeText())
+
+
+class CaseNote(Base):
+    """An internal note on a case: reviewers only, never sent to the applicant."""
+
+    __tablename__ = "case_note"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    author: Mapped[str] = mapped_column(SafeText())
+    text: Mapped[str] = mapped_column(SafeText())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseLink(Base):
+    """Two cases tied by a reviewer: related, or merged (with what moved, to undo it)."""
+
+    __tablename__ = "case_link"
+    __table_args__ = (CheckConstraint(one_of("kind", LinkKind), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    other_case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(SafeText())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[JsonDict] = mapped_column(default=dict)
+    removed_at: Mapped[datetime | None] = mapped_column()
+    removed_by: Mapped[str | None] = mapped_column(SafeText())

@@ -15,8 +15,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
+from config.vocabulary import OutboxState, names
 from storage.db import StorageConflict, storage_errors
-from storage.models import OUTBOX_STATES, Case, CaseMessage, OutgoingMessage, utcnow
+from storage.models import Case, CaseMessage, OutgoingMessage, utcnow
 from storage.sql import attach, normalise_message_id
 
 # Action -> (the state it leads to, the states it may start from).
@@ -191,7 +192,7 @@ def outbox_suppress(s: Session, msg: OutgoingMessage, reason: str) -> OutgoingMe
 @storage_errors
 def outbox_in_state(s: Session, state: str) -> list[OutgoingMessage]:
     """Return the replies in a state, oldest first."""
-    if state not in OUTBOX_STATES:
+    if state not in names(OutboxState):
         raise StorageError(f"unknown outbox state {state!r}")
     query = select(OutgoingMessage).where(OutgoingMessage.state == state)
     return list(s.scalars(query.order_by(OutgoingMessage.id)))
@@ -211,11 +212,11 @@ def outbox_for_case(s: Session, case: Case) -> list[OutgoingMessage]:
 
 
 @storage_errors
-def acks_sent_to_since(s: Session, recipient: str, since: datetime) -> int:
-    """Count replies to a recipient queued since a time, suppressed ones excepted."""
-    query = select(func.count(OutgoingMessage.id)).where(
-        func.lower(OutgoingMessage.recipient) == recipient.strip().lower(),
+def ack_recipients_since(s: Session, domain: str, since: datetime) -> list[str]:
+    """Return the recipients at a domain of replies queued since a time (not suppressed)."""
+    query = select(OutgoingMessage.recipient).where(
+        func.lower(OutgoingMessage.recipient).like(f"%@{domain.strip().lower()}"),
         OutgoingMessage.state != "suppressed",
         OutgoingMessage.created_at >= since,
     )
-    return int(s.execute(query).scalar_one())
+    return list(s.scalars(query))

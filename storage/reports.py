@@ -9,16 +9,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from config.vocabulary import OPEN_CASE_STATUSES, CaseStatus, Severity
+from storage.cases import entry_to_item
 from storage.db import storage_errors
 from storage.export import case_to_dict, iso
 from storage.fields import field_history
 from storage.models import (
-    OPEN_CASE_STATUSES,
     Case,
     CaseMessage,
     ChecklistEntry,
@@ -28,15 +29,14 @@ from storage.models import (
     Ledger,
     OutgoingMessage,
 )
+from triage.case import COUNTED_ROLES
+from triage.records import missing_items
 
 # A message that failed intake sits in these ledger states: decided ("failed") and, once
 # moved to the Needs-attention folder, final ("attention").
 NEEDS_ATTENTION_STATES = ("failed", "attention")
 # Only an incomplete case waits for the applicant: a complete one waits for the agency.
-WAITING_STATUSES = ("incomplete",)
-# Messages that answer us: out-of-office replies and re-sent duplicates bring nothing new.
-APPLICANT_ROLES = ("request", "follow_up", "enquiry", "other")
-NOT_DONE = ("missing", "unclear")
+WAITING_STATUSES = (CaseStatus.INCOMPLETE,)
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,20 @@ class FailedIntake:
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class KeptWithoutCase:
+    """A mailbox message kept with no case and no acknowledgement (automated mail), and why."""
+
+    ledger_id: int
+    mailbox: str
+    folder: str
+    uid: int
+    message_id: str | None
+    state: str
+    reason: str
+    received_at: datetime
+
+
 def _seconds(now: datetime, then: datetime) -> int:
     """Return whole seconds from then to now (never negative: clocks differ)."""
     return max(int((now - then).total_seconds()), 0)
@@ -117,9 +131,9 @@ def _checklists(s: Session, case_ids: Sequence[int]) -> dict[int, list[Checklist
     return grouped
 
 
-def _not_done(entries: Iterable[ChecklistEntry], severity: str) -> tuple[str, ...]:
+def _not_done(entries: Iterable[ChecklistEntry], severity: Severity) -> tuple[str, ...]:
     """Return the ids of items of a severity that are missing or unclear."""
-    return tuple(e.item_id for e in entries if e.severity == severity and e.status in NOT_DONE)
+    return missing_items(map(entry_to_item, entries), severity)
 
 
 def _open_case(case: Case, entries: list[ChecklistEntry], now: datetime) -> OpenCase:
@@ -131,7 +145,8 @@ def _open_case(case: Case, entries: list[ChecklistEntry], now: datetime) -> Open
         subject=case.subject, applicant_email=case.applicant_email,
         created_at=case.created_at, updated_at=case.updated_at,
         age_seconds=_seconds(now, case.created_at),
-        missing=_not_done(entries, "required"), advisory_missing=_not_done(entries, "advisory"),
+        missing=_not_done(entries, Severity.REQUIRED),
+        advisory_missing=_not_done(entries, Severity.ADVISORY),
         checklist_items=len(entries))
 
 
@@ -139,7 +154,12 @@ def _open_case(case: Case, entries: list[ChecklistEntry], now: datetime) -> Open
 def open_cases(s: Session, now: datetime) -> list[OpenCase]:
     """Return every open case with its age and what it still lacks, oldest first."""
     query = select(Case).where(Case.status.in_(OPEN_CASE_STATUSES)).order_by(Case.id)
-    cases = list(s.scalars(query))
+    return queue_records(s, list(s.scalars(query)), now)
+
+
+@storage_errors
+def queue_records(s: Session, cases: Sequence[Case], now: datetime) -> list[OpenCase]:
+    """Return the queue record (age, what it lacks) of each of these cases, in their order."""
     checklists = _checklists(s, [c.id for c in cases])
     return [_open_case(c, checklists[c.id], now) for c in cases]
 
@@ -154,9 +174,12 @@ def _last_sent_acks(s: Session, case_ids: Sequence[int]) -> dict[int, OutgoingMe
 
 
 def _last_applicant_messages(s: Session, case_ids: Sequence[int]) -> dict[int, datetime]:
-    """Return when each case last filed a message from the applicant's side."""
+    """Return when each case last filed a message from the applicant's side.
+
+    Out-of-office replies and re-sent duplicates bring nothing new (``COUNTED_ROLES``).
+    """
     query = (select(CaseMessage.case_id, func.max(CaseMessage.created_at))
-             .where(CaseMessage.case_id.in_(case_ids), CaseMessage.role.in_(APPLICANT_ROLES))
+             .where(CaseMessage.case_id.in_(case_ids), CaseMessage.role.in_(COUNTED_ROLES))
              .group_by(CaseMessage.case_id))
     return {case_id: at for case_id, at in s.execute(query) if at is not None}
 
@@ -168,7 +191,7 @@ def _waiting(case: Case, ack: OutgoingMessage, entries: list[ChecklistEntry],
     return WaitingCase(ref=case.ref, status=case.status, since=since,
                        waiting_seconds=_seconds(now, since), recipient=ack.recipient,
                        acknowledgement_subject=ack.subject,
-                       missing=_not_done(entries, "required"))
+                       missing=_not_done(entries, Severity.REQUIRED))
 
 
 def _unanswered(ack: OutgoingMessage, last_message: datetime | None) -> bool:
@@ -218,6 +241,22 @@ def failed_intake(s: Session) -> list[FailedIntake]:
         uid=row.uid, message_id=row.message_id, sha256=row.sha256, state=row.state,
         error=row.error, outcome=row.outcome, attempts=row.attempts,
         received_at=row.received_at, updated_at=row.updated_at) for row in s.scalars(query)]
+
+
+# Kept without a case: decided ("ignored") or moved to Processed ("done") with no case.
+KEPT_STATES = ("ignored", "done")
+
+
+@storage_errors
+def kept_without_case(s: Session, since: datetime) -> list[KeptWithoutCase]:
+    """Return the messages kept without a case since a time, with the reason, oldest first."""
+    query = (select(Ledger).where(Ledger.state.in_(KEPT_STATES), Ledger.case_id.is_(None),
+                                  Ledger.updated_at >= since)
+             .order_by(Ledger.received_at, Ledger.id))
+    return [KeptWithoutCase(
+        ledger_id=row.id, mailbox=row.mailbox, folder=row.folder, uid=row.uid,
+        message_id=row.message_id, state=row.state, reason=row.outcome or "no reason recorded",
+        received_at=row.received_at) for row in s.scalars(query)]
 
 
 def _field_state(row: ExtractedField) -> str:
@@ -292,12 +331,15 @@ def _json_value(value: object) -> object:
 
 
 @storage_errors
-def digest_data(s: Session, now: datetime) -> JsonDict:
-    """Return what the daily digest shows, as JSON data (failed messages without headers)."""
+def digest_data(s: Session, now: datetime, kept_since: datetime | None = None) -> JsonDict:
+    """Return what the daily digest shows, as JSON data (failed and kept messages without
+    headers); messages kept without a case are those of the last day unless told otherwise."""
+    since = kept_since if kept_since is not None else now - timedelta(days=1)
     return {
         "generated_at": iso(now),
         "open_cases": [record_to_dict(c) for c in open_cases(s, now)],
         "waiting": [record_to_dict(w) for w in waiting_for_applicant(s, now)],
         "counts": [record_to_dict(c) for c in case_counts(s)],
         "failed": [record_to_dict(f) for f in failed_intake(s)],
+        "kept": [record_to_dict(k) for k in kept_without_case(s, since)],
     }

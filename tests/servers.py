@@ -10,14 +10,23 @@ Fixtures:
   AUTH with ``username``/``password``) that records every envelope; it can be stopped and
   started, and told to answer 4xx or 5xx.
 - ``tls_files`` (session): the throwaway CA and server certificate.
+- ``oauth2_dovecot`` (session): a second Dovecot whose users may also log in with AUTH
+  XOAUTH2, the bearer tokens checked by an introspection endpoint (RFC 7662) run by the test
+  (``introspection.grant(token, user)``).
+- ``xoauth2_smtp_server`` (function): an ``smtp_server`` that also speaks AUTH XOAUTH2 and
+  checks the exchange (``accept_token(token)``, ``attempts``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import grp
+import http.server
 import ipaddress
 import itertools
+import json
 import os
 import pwd
 import re
@@ -33,10 +42,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 from imapclient import IMAPClient
 
 HOST = "127.0.0.1"
@@ -44,8 +54,8 @@ DOVECOT_MISSING = "dovecot not installed: run make test-deps"
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
 _user_numbers = itertools.count(1)
 _usage = {"dovecot": 0, "smtp": 0}
-_DOVECOT_FIXTURES = {"dovecot", "mailbox_user"}
-_SMTP_FIXTURES = {"smtp_server"}
+_DOVECOT_FIXTURES = {"dovecot", "mailbox_user", "oauth2_dovecot"}
+_SMTP_FIXTURES = {"smtp_server", "xoauth2_smtp_server"}
 
 
 def free_port() -> int:
@@ -415,6 +425,127 @@ def mailbox_user(dovecot: DovecotServer) -> MailboxUser:
     return dovecot.add_user()
 
 
+# --- Dovecot with OAuth2 bearer tokens -------------------------------------------------------
+
+class IntrospectionServer:
+    """A token introspection endpoint on a loopback port (POST token=...), as Dovecot asks it.
+
+    Answers ``{"active": true, "username": ...}`` for the tokens it was given, ``{"active":
+    false}`` for any other, and keeps every token it was asked about.
+    """
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+        self.asked: list[str] = []
+        self._http = http.server.ThreadingHTTPServer((HOST, 0), self._handler_class())
+        self.port = int(self._http.server_address[1])
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """The endpoint's URL."""
+        return f"http://{HOST}:{self.port}/introspect"
+
+    def grant(self, token: str, username: str) -> None:
+        """Make the token valid for the user."""
+        self.tokens[token] = username
+
+    def stop(self) -> None:
+        """Stop answering."""
+        self._http.shutdown()
+        self._http.server_close()
+        self._thread.join(timeout=10)
+
+    def _answer(self, body: bytes) -> dict[str, Any]:
+        """Return the introspection answer for a form-encoded request body."""
+        token = parse_qs(body.decode()).get("token", [""])[0]
+        self.asked.append(token)
+        if token in self.tokens:
+            return {"active": True, "username": self.tokens[token]}
+        return {"active": False}
+
+    def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
+        """A request handler bound to this server."""
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                reply = json.dumps(endpoint._answer(self.rfile.read(length))).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Keep the test output quiet."""
+
+        return Handler
+
+
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {ext}
+}}
+passdb {{
+  driver = passwd-file
+  mechanisms = plain login
+"""
+
+_OAUTH2_EXT = """\
+introspection_mode = post
+introspection_url = {url}
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
+class OAuth2DovecotServer(DovecotServer):
+    """A DovecotServer that also takes XOAUTH2 and OAUTHBEARER, checked by introspection.
+
+    Passwords still work for PLAIN and LOGIN (MailboxUser.append logs in with them); a bearer
+    token is only ever checked by the oauth2 passdb, never compared with a password.
+    """
+
+    def __init__(self, dovecot: str, introspection: IntrospectionServer) -> None:
+        super().__init__(dovecot)
+        self.introspection = introspection
+        ext = self.root / "dovecot-oauth2.conf.ext"
+        ext.write_text(_OAUTH2_EXT.format(url=introspection.url))
+        self.config.write_text(_with_oauth2(self.config.read_text(), ext))
+
+
+def _with_oauth2(config: str, ext: Path) -> str:
+    """Add the oauth2 passdb and the XOAUTH2 mechanisms to a test Dovecot configuration."""
+    edits = {"auth_mechanisms = plain login\n":
+             "auth_mechanisms = plain login xoauth2 oauthbearer\n",
+             "passdb {\n  driver = passwd-file\n": _OAUTH2_PASSDB.format(ext=ext)}
+    for old, new in edits.items():
+        if old not in config:
+            raise RuntimeError(f"the Dovecot test configuration no longer has {old!r}")
+        config = config.replace(old, new, 1)
+    return config
+
+
+@pytest.fixture(scope="session")
+def oauth2_dovecot() -> Iterator[OAuth2DovecotServer]:
+    """A Dovecot of its own whose users log in with bearer tokens the test grants."""
+    binary = _dovecot_binary()
+    introspection = IntrospectionServer()
+    server = OAuth2DovecotServer(binary, introspection)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+        introspection.stop()
+
+
 # --- SMTP ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -515,6 +646,100 @@ class SmtpServer:
               and auth_data.login == self.username.encode()
               and auth_data.password == self.password.encode())
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+
+@dataclass(frozen=True)
+class XOAuth2Attempt:
+    """One AUTH XOAUTH2 exchange as the server saw it."""
+
+    username: str
+    token: str
+    accepted: bool
+    answer_to_error: bytes | None = None  # the client's answer to the error challenge
+
+
+_XOAUTH2_RESPONSE = re.compile(rb"user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01")
+
+
+class XOAuth2Handler(RecordingHandler):
+    """A RecordingHandler whose server also speaks AUTH XOAUTH2, as Gmail and Microsoft 365 do.
+
+    A refused token gets a 334 challenge with a JSON error; the client's answer (an empty
+    line) is kept, then the server says 535. MAIL commands are counted.
+    """
+
+    def __init__(self, username: str) -> None:
+        super().__init__()
+        self.username = username
+        self.valid_tokens: set[str] = set()
+        self.attempts: list[XOAuth2Attempt] = []
+        self.mail_commands = 0
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """Check the initial response 'user=U^Aauth=Bearer T^A^A' (base64)."""
+        if len(args) < 2:
+            initial = await server.challenge_auth("")
+            if initial is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                initial = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Cannot decode base64")
+                return AuthResult(success=False, handled=True)
+        assert isinstance(initial, bytes)
+        match = _XOAUTH2_RESPONSE.fullmatch(initial)
+        user, token = (match.group(1).decode(), match.group(2).decode()) if match else ("", "")
+        if user == self.username and token in self.valid_tokens:
+            self.attempts.append(XOAuth2Attempt(user, token, accepted=True))
+            return AuthResult(success=True, handled=False,
+                              auth_data=LoginPassword(user.encode(), token.encode()))
+        error = json.dumps({"status": "401", "schemes": "bearer",
+                            "scope": "https://outlook.office.com/SMTP.Send"})
+        answer = await server.challenge_auth(error)
+        self.attempts.append(XOAuth2Attempt(user, token, accepted=False,
+                                            answer_to_error=answer
+                                            if isinstance(answer, bytes) else None))
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.3 Authentication unsuccessful")
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, mail_options: list[str]) -> str:
+        """Count MAIL commands, then accept the sender."""
+        self.mail_commands += 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+
+class XOAuth2SmtpServer(SmtpServer):
+    """An SmtpServer that also takes AUTH XOAUTH2 for its user with the tokens it accepts."""
+
+    def __init__(self, tls: TlsFiles) -> None:
+        super().__init__(tls)
+        self.handler = self.xoauth2 = XOAuth2Handler(self.username)
+
+    def accept_token(self, token: str) -> None:
+        """Make a bearer token valid for the server's user."""
+        self.xoauth2.valid_tokens.add(token)
+
+    @property
+    def attempts(self) -> list[XOAuth2Attempt]:
+        """Every AUTH XOAUTH2 exchange so far."""
+        return self.xoauth2.attempts
+
+
+@pytest.fixture
+def xoauth2_smtp_server(tls_files: TlsFiles) -> Iterator[XOAuth2SmtpServer]:
+    """A real SMTP server for one test that checks AUTH XOAUTH2 exchanges."""
+    server = XOAuth2SmtpServer(tls_files)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,16 @@
 
 RFC 3834 asks responders never to answer automatic mail; acknowledging an out-of-office
 reply or a bounce would start a mail loop. The signs are rules in the profile's triage file.
+A decisive sign (a header a machine sets, the null return path, a report part) settles it;
+words of the subject, body or sender are only cues, which a request form or request fields
+outweigh: "CE-markering afwezig" or "patient on holiday" are ordinary words in this mailbox.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from config.triage_rules import AutomatedRule, AutomatedRules, TriageRules
 from parsers.records import ParsedMessage
@@ -16,18 +20,45 @@ from triage.records import Decision
 _EXCERPT = 60
 
 
+@dataclass(frozen=True)
+class AutomatedVerdict:
+    """Whether automated-mail rules hit, and whether one of them was decisive."""
+
+    decision: Decision  # "yes"/"no" with one reason per hit
+    decisive: bool
+
+
 def is_automated(parsed: ParsedMessage, rules: TriageRules | AutomatedRules) -> Decision:
     """Return value "yes"/"no" with one reason per rule that hit (none when "no")."""
+    return automated_verdict(parsed, rules).decision
+
+
+def automated_verdict(parsed: ParsedMessage,
+                      rules: TriageRules | AutomatedRules) -> AutomatedVerdict:
+    """Return the hits of the automated-mail rules and whether any is decisive."""
     if isinstance(rules, TriageRules):
         rules = rules.automated
-    reasons = tuple(reason for rule in rules.rules
-                    for reason in _hits(parsed, rule, rules.body_max_chars))
-    return Decision("yes" if reasons else "no", reasons)
+    hits = [(rule, reason) for rule in rules.rules
+            for reason in _hits(parsed, rule, rules.body_max_chars)]
+    decision = Decision("yes" if hits else "no", tuple(reason for _, reason in hits))
+    return AutomatedVerdict(decision, any(rule.decisive for rule, _ in hits))
+
+
+def weigh_automated(verdict: AutomatedVerdict, request: Sequence[str]) -> Decision:
+    """Return the final verdict: cues alone give way to a request form or request fields.
+
+    ``request`` holds the reasons that make the message a request (empty when none).
+    """
+    if verdict.decision.value != "yes" or verdict.decisive or not request:
+        return verdict.decision
+    cues = "; ".join(verdict.decision.reasons)
+    return Decision("no", (f"automated-mail cues outweighed by {request[0]} (only headers "
+                           f"are decisive): {cues}",))
 
 
 def _hits(parsed: ParsedMessage, rule: AutomatedRule, body_max_chars: int) -> Iterator[str]:
     """Yield a reason for each place where the rule hits."""
-    if rule.only_without_attachments and parsed.attachments:
+    if rule.only_without_attachments and _files(parsed):
         return
     for what, value in _values(parsed, rule, body_max_chars):
         if not rule.patterns:
@@ -38,6 +69,11 @@ def _hits(parsed: ParsedMessage, rule: AutomatedRule, body_max_chars: int) -> It
             # A pattern may match an empty string (a look-ahead): then show the whole value.
             shown = _show(match.group(0) or value)
             yield f"{rule.id}: {what} matches {match.re.pattern!r} ({shown})"
+
+
+def _files(parsed: ParsedMessage) -> bool:
+    """Tell whether the message carries a file: a signature's inline logo does not count."""
+    return any(not a.is_inline_image(parsed.body_html) for a in parsed.attachments)
 
 
 def _values(parsed: ParsedMessage, rule: AutomatedRule,

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 
 from config.triage_rules import Cue, TriageRules
+from config.vocabulary import Regulation, names
 from parsers.records import ExtractedDocument, FieldValue
 from triage.nlp import Hit
 from triage.records import Decision
@@ -74,7 +75,7 @@ def _regulation_field_votes(rules: TriageRules, fields: Mapping[str, FieldValue]
     votes: list[Vote] = []
     rule = rules.regulation
     stated = fields.get(rule.field)
-    if stated is not None and stated.value.upper() in ("MDR", "IVDR"):
+    if stated is not None and stated.value.upper() in names(Regulation):
         value = stated.value.upper()
         votes.append((value, rule.field_weight, f"regulation.field: {rule.field} = {value} "
                       f"({stated.source.describe()}) (+{rule.field_weight:g} {value})"))

@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 
 from config.triage_rules import TriageRules
+from config.vocabulary import MessageKind
 from parsers.records import ExtractedDocument, Extraction, FieldValue, ParsedMessage
-from triage.automated import is_automated
+from triage.automated import automated_verdict, weigh_automated
+from triage.case import message_fields
 from triage.checklist import evaluate_checklist
 from triage.decide import cue_votes, decide_regulation, decide_request_type, decide_urgency
-from triage.kind import KindDecision, ThreadHints, decide_kind
+from triage.kind import KindDecision, decide_kind, request_evidence
 from triage.language import detect_language
 from triage.nlp import Hit, find_cues, strip_quotes
-from triage.records import ChecklistItem, Decision, TriageResult
+from triage.records import Decision, TriageResult
+from triage.threading import ThreadHints
 
-__all__ = ["CaseState", "best_fields", "merge_case_fields", "message_language", "retriage_case",
-           "triage_message"]
+__all__ = ["message_language", "triage_message"]
 
 # The sender's own words say most about the language they want an answer in; the subject is
 # short and often formulaic; forms are often filled in on another language's template.
 _BODY_WEIGHT = 4.0
 _SUBJECT_WEIGHT = 1.0
 _FORMS_WEIGHT = 1.5
-_REQUEST_KINDS = ("new_request", "follow_up")
+_REQUEST_KINDS = (MessageKind.NEW_REQUEST, MessageKind.FOLLOW_UP)
 
 
 def triage_message(parsed: ParsedMessage, extraction: Extraction, rules: TriageRules,
                    authority: str, hints: ThreadHints | None = None) -> TriageResult:
     """Decide everything triage says about one message, each decision with its reasons."""
-    automated = is_automated(parsed, rules.automated)
-    fields = best_fields(extraction.all_fields())
+    fields = message_fields(extraction.all_fields())
+    automated = weigh_automated(automated_verdict(parsed, rules.automated),
+                                request_evidence(rules, extraction.documents, fields))
     body = strip_quotes(parsed.body_text, rules)
     forms = [d for d in extraction.documents if d.kind in rules.kind.request_documents]
     language = message_language(parsed.subject, body, forms)
@@ -38,14 +41,16 @@ def triage_message(parsed: ParsedMessage, extraction: Extraction, rules: TriageR
         return _automated_result(automated, language, authority, fields, extraction, rules)
     hits = _message_hits(parsed.subject, body, language.value or "en", rules)
     kind = decide_kind(parsed, automated, rules, hits, extraction.documents, fields, hints)
+    if automated.reasons:  # cues that a request outweighed: shown beside the kind's reasons
+        kind = replace(kind, reasons=(*kind.reasons, *automated.reasons))
     request_type = _request_type(kind, rules, hits, extraction.documents, fields, hints)
     checklist = (evaluate_checklist(request_type.value, fields, extraction.documents,
                                     parsed.subject, rules)
                  if request_type.value and kind.kind in _REQUEST_KINDS else ())
     acknowledge, acknowledge_reasons = _acknowledge(kind, parsed, rules)
     return TriageResult(
-        kind=kind.kind, kind_reasons=kind.reasons, language=language, authority=authority,
-        request_type=request_type,
+        kind=MessageKind(kind.kind), kind_reasons=kind.reasons, language=language,
+        authority=authority, request_type=request_type,
         regulation=decide_regulation(rules, hits, fields),
         urgent=decide_urgency(rules, hits, fields, parsed.date),
         case_ref=kind.case_ref, fields=fields, all_fields=extraction.all_fields(),
@@ -60,25 +65,13 @@ def _automated_result(automated: Decision, language: Decision, authority: str,
     """Automated mail is kept and reported but never read further nor acknowledged."""
     skipped = ("automated message",)
     return TriageResult(
-        kind="automated", kind_reasons=automated.reasons, language=language,
+        kind=MessageKind.AUTOMATED, kind_reasons=automated.reasons, language=language,
         authority=authority, request_type=Decision(None, skipped),
         regulation=Decision(None, skipped), urgent=Decision("no", skipped), case_ref=None,
         fields=fields, all_fields=extraction.all_fields(), documents=extraction.documents,
         checklist=(), would_acknowledge=False,
         acknowledge_reasons=("automated messages are never acknowledged (mail loops)",),
         rules_version=extraction.rules_version or rules.version)
-
-
-def best_fields(values: Iterable[FieldValue]) -> dict[str, FieldValue]:
-    """Return the best value per key: highest confidence, the earliest one on a tie."""
-    best: dict[str, FieldValue] = {}
-    for value in values:
-        if not value.value.strip():
-            continue
-        current = best.get(value.key)
-        if current is None or value.confidence > current.confidence:
-            best[value.key] = value
-    return best
 
 
 def message_language(subject: str, body: str, forms: Sequence[ExtractedDocument]) -> Decision:
@@ -105,9 +98,9 @@ def _request_type(kind: KindDecision, rules: TriageRules, hits: Sequence[Hit],
     """A request's type; a follow-up takes its case's type when the caller knows it."""
     if kind.kind not in _REQUEST_KINDS:
         return Decision(None, (f"not a request ({kind.kind})",))
-    if kind.kind == "follow_up" and hints is not None and hints.case_request_type:
+    if kind.kind == MessageKind.FOLLOW_UP and hints is not None and hints.case_request_type:
         return Decision(hints.case_request_type, (f"request type of case {kind.case_ref}",))
-    if kind.kind == "follow_up" and not any(
+    if kind.kind == MessageKind.FOLLOW_UP and not any(
             cue_votes(rules.request_type.cues, hits, documents, fields)):
         # The profile's default is for requests; a bare follow-up takes its case's type.
         return Decision(None, ("follow-up without cues: the case's request type applies",))
@@ -122,52 +115,3 @@ def _acknowledge(kind: KindDecision, parsed: ParsedMessage,
     if not parsed.sender:
         return False, ("no sender address to answer",)
     return True, (f"{kind.kind} messages are acknowledged (acknowledge.kinds)",)
-
-
-def merge_case_fields(results: Sequence[TriageResult]) -> dict[str, FieldValue]:
-    """Merge the fields of a case's messages (oldest first): best confidence, newest on a tie."""
-    merged: dict[str, FieldValue] = {}
-    for result in results:
-        for key, value in result.fields.items():
-            current = merged.get(key)
-            if current is None or value.confidence >= current.confidence:
-                merged[key] = value
-    return merged
-
-
-@dataclass(frozen=True)
-class CaseState:
-    """A case re-checked over all its messages: type, regulation, merged record, checklist."""
-
-    request_type: str | None
-    regulation: Decision
-    fields: dict[str, FieldValue]
-    documents: tuple[ExtractedDocument, ...]
-    checklist: tuple[ChecklistItem, ...]
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        """Ids of required items not present (as TriageResult.missing)."""
-        return tuple(i.id for i in self.checklist
-                     if i.severity == "required" and i.status in ("missing", "unclear"))
-
-
-def retriage_case(results: Sequence[TriageResult], subject: str,
-                  rules: TriageRules) -> CaseState:
-    """Re-check a case over the merged fields and documents of its messages (oldest first)."""
-    request_type = next((r.request_type.value for r in results if r.request_type.value), None)
-    fields = merge_case_fields(results)
-    documents = tuple(d for r in results for d in r.documents)
-    checklist = (evaluate_checklist(request_type, fields, documents, subject, rules)
-                 if request_type else ())
-    return CaseState(request_type, _case_regulation(results, fields, rules), fields, documents,
-                     checklist)
-
-
-def _case_regulation(results: Sequence[TriageResult], fields: dict[str, FieldValue],
-                     rules: TriageRules) -> Decision:
-    """The regulation of the merged fields, else the first message's words that stated one."""
-    merged = decide_regulation(rules, (), fields)
-    if merged.value is not None:
-        return merged
-    return next((r.regulation for r in results if r.regulation.value), merged)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 FieldStatus = Literal["correct", "wrong", "missed", "extra"]
 
@@ -23,7 +23,7 @@ ATTRIBUTES: tuple[str, ...] = (
     "would_acknowledge", "case_ref", "document_kind", "signed",
 )
 BASELINE_FORMAT = "derogation-intake rules eval baseline 1"
-_STATUSES: tuple[FieldStatus, ...] = ("correct", "wrong", "missed", "extra")
+_STATUSES: tuple[FieldStatus, ...] = get_args(FieldStatus)
 
 
 @dataclass(frozen=True)

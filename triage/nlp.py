@@ -19,7 +19,9 @@ from spacy.language import Language
 from spacy.pipeline import SpanRuler
 from spacy.tokens import Doc
 
-from config.triage_rules import LANGUAGES, Cue, TriageRules
+from config.triage_rules import Cue, TriageRules
+from config.vocabulary import FALLBACK_LANGUAGE, names
+from config.vocabulary import Language as Lang
 
 _SPANS_KEY = "cues"
 
@@ -54,7 +56,7 @@ class _Span:
 @cache
 def blank_pipeline(lang: str) -> Language:
     """Return the blank spaCy pipeline of a language, loaded once per process."""
-    return spacy.blank(lang if lang in LANGUAGES else "en")
+    return spacy.blank(lang if lang in names(Lang) else FALLBACK_LANGUAGE)
 
 
 _RULERS: dict[tuple[str, str, str], SpanRuler] = {}

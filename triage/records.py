@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
-from parsers.records import ExtractedDocument, FieldValue, ItemStatus
-
-MessageKind = Literal["new_request", "follow_up", "enquiry", "automated", "other"]
-Severity = Literal["required", "advisory"]
+from config.vocabulary import NOT_DONE, ItemStatus, MessageKind, Severity
+from parsers.records import ExtractedDocument, FieldValue
 
 
 @dataclass(frozen=True)
@@ -54,12 +52,15 @@ class TriageResult:
     @property
     def missing(self) -> tuple[str, ...]:
         """Ids of required checklist items that are not present."""
-        return tuple(
-            i.id for i in self.checklist
-            if i.severity == "required" and i.status in ("missing", "unclear")
-        )
+        return missing_items(self.checklist)
 
     @property
     def complete(self) -> bool:
         """A request is complete when every required item is present."""
         return bool(self.checklist) and not self.missing
+
+
+def missing_items(items: Iterable[ChecklistItem],
+                  severity: Severity = Severity.REQUIRED) -> tuple[str, ...]:
+    """Ids of the items of a severity that are missing or unclear: what a case still lacks."""
+    return tuple(i.id for i in items if i.severity == severity and i.status in NOT_DONE)

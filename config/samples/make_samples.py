@@ -9,7 +9,8 @@ written here in mailbox order, the file name prefixed with its position:
 3. a national derogation by a mandated third party, with its mandate (NL, Word form + PDF);
 4. an enquiry about the documents needed (EN);
 5. an out-of-office auto-reply (EN);
-6. the follow-up that brings the signed Part 2 for sample 2 (FR), threaded by References.
+6. the follow-up that brings the signed Part 2 for sample 2 (FR), threaded by References
+   (sent on by the applicant).
 """
 
 from __future__ import annotations
@@ -36,7 +37,16 @@ SAMPLES: tuple[tuple[str, str], ...] = (
 
 
 def demo_spec(spec: messages.Spec) -> messages.Spec:
-    """Adapt a fixture for the demo: the out-of-office answers the enquiry's acknowledgement."""
+    """Adapt a fixture for the demo: the out-of-office answers the enquiry's acknowledgement;
+    the applicant herself sends on the physician's Part 2 in the thread of her request (a
+    stranger to the case could not join it by naming her message: docs/security.md)."""
+    if spec.name == "fu_fr_part2_by_headers":
+        return replace(
+            spec, sender=("Amélie Fontaine", "a.fontaine@qualitas-eurep.be"),
+            msgid="<PR3P281MB0912F0E1D2C3B4A5@qualitas-eurep.be>", cc=[],
+            body="Madame, Monsieur,\n\nVeuillez trouver ci-joint la partie 2 du formulaire, "
+                 "complétée et signée par le Dr Nathalie Renard (CHU UCL Namur).\n\n"
+                 "Bien à vous,\nAmélie Fontaine\nQualitas EU Representation\n")
     if spec.name != "auto_ooo_en":
         return spec
     return replace(

@@ -16,7 +16,7 @@ def case_to_text(s: Session, case: Case) -> str:
     """Return the case as plain text: summary, checklist, fields, documents, messages."""
     data = case_to_dict(s, case)
     lines = [*_summary(data), "", "Checklist:", *_checklist(data), "", "Fields:",
-             *_fields(data), "", "Documents:", *_documents(data), "", "Messages:",
+             *_fields(data), "", "Documents:", *_documents(data), "", "Messages (filed at, UTC):",
              *_messages(data), "", "Acknowledgements:", *_outgoing(data)]
     return "\n".join(lines)
 

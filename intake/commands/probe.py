@@ -14,9 +14,9 @@ from parsers.records import Attachment, Limits, ParsedMessage
 from parsers.sniff import sniff_type
 from triage.caseref import find_case_ref
 from triage.engine import triage_message
-from triage.kind import ThreadHints
 from triage.output import triage_to_json, triage_to_text
 from triage.records import TriageResult
+from triage.threading import ThreadHints
 
 MESSAGE_SUFFIXES = {".eml", ".msg", ".txt", ".tnef", ""}
 

@@ -1,12 +1,13 @@
 """`derogation-intake reprocess`: apply the current rules to cases already filed.
 
 The stored raw messages of each chosen case are read again (parse, extract, triage) with the
-rules as they are now, in the order they were filed, and merged as filing merges them; the
-case's new state is compared with the stored one and, unless --dry-run, recorded in one
-transaction per case with a "reprocessed" event. Messages keep the case and the role filing
-gave them: reprocess re-reads, it does not re-file. Nothing is deleted: a value the rules no
-longer find is superseded by an empty one, a reviewer's value is never touched, and a
-reviewer's decision (granted, refused ...) keeps the case's status.
+rules as they are now, in the order they were filed, and the case's state is decided by
+``triage.case.case_state`` as filing decides it; it is compared with the stored one and,
+unless --dry-run, recorded in one transaction per case with a "reprocessed" event. Messages
+keep the case and the role filing gave them: reprocess re-reads, it does not re-file. Nothing
+is deleted: a value the rules no longer find is superseded by an empty one, a reviewer's value
+is never touched, and a reviewer's decision (granted, refused, incomplete with a reason ...)
+keeps the case's status.
 
 Reading a case and planning its new state is in ``intake.commands.reprocess_plan``; writing the plan
 in ``intake.commands.reprocess_apply``; this module holds the command, the choice of cases, the
@@ -27,27 +28,29 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from config.errors import IntakeError
+from config.profiles import Profile, load_profile, load_profile_from
 from config.settings import Settings
+from intake.commands import exits
 from intake.commands.reprocess_apply import acknowledge, apply_plan
 from intake.commands.reprocess_plan import (
-    _OPEN,
     Change,
     CurrentRules,
     ReadCase,
     ReprocessError,
-    _case,
+    case_of,
     plan_case,
     read_case,
     triage_all,
 )
 from intake.commands.rules_eval import Progress
 from intake.runtime import Runtime, open_runtime
-from storage.cases import case_checklist, list_cases
+from storage.cases import case_by_ref, case_missing, list_cases
 from storage.messages import case_messages
+from storage.rule_versions import remember_rule_version
 from storage.sql import attach
 
-__all__ = ["Options", "cmd_reprocess", "decide_case", "register_reprocess", "reprocess_case",
-           "reprocess_cases", "select_refs"]
+__all__ = ["Options", "cmd_reprocess", "decide_case", "reprocess_case", "reprocess_cases",
+           "select_refs", "trial_profile"]
 
 
 # --- one case, then many --------------------------------------------------------------------
@@ -85,7 +88,7 @@ class Outcome:
 def decide_case(rt: Runtime, rules: CurrentRules, read: ReadCase, options: Options) -> Outcome:
     """Triage, compare and (unless dry) record one case, in one transaction."""
     with rt.database.session() as s:
-        case = _case(s, read.ref)
+        case = case_of(s, read.ref)
         if not options.dry_run:
             case = attach(s, case, lock=True)  # filing into this case waits for our commit
         rows = case_messages(s, case)
@@ -98,9 +101,9 @@ def decide_case(rt: Runtime, rules: CurrentRules, read: ReadCase, options: Optio
         if options.dry_run or not plan.changes:
             s.rollback()  # nothing may be written, whatever the session holds
             return outcome
-        before = {e.item_id for e in case_checklist(s, case)
-                  if e.severity == "required" and e.status in _OPEN}
+        before = set(case_missing(s, case))
         apply_plan(s, plan)
+        remember_rule_version(s, rules.profile(case.authority))
         if not options.acknowledge:
             return outcome
         return replace(outcome, acknowledgement=acknowledge(s, rt, rules, plan, before))
@@ -161,7 +164,7 @@ def select_refs(s: Session, refs: Sequence[str] | None, since: date | None,
                 timezone: str) -> list[str]:
     """The references asked for, the cases with mail filed since a date, or every case."""
     if refs:
-        return list(dict.fromkeys(refs))  # an unknown one fails on its own line
+        return list(dict.fromkeys(refs))
     cases = list_cases(s)
     if since is None:
         return [c.ref for c in cases]
@@ -175,50 +178,32 @@ def select_refs(s: Session, refs: Sequence[str] | None, since: date | None,
 
 def cmd_reprocess(args: argparse.Namespace, settings: Settings) -> int:
     """Apply the current rules to filed cases; print what changes (or would) per case."""
-    folder: Path | None = args.profile_dir
-    if folder is not None and not folder.is_dir():
-        print(f"derogation-intake: --profile-dir {folder} is not a folder", file=sys.stderr)
-        return 2
+    override = trial_profile(args.profile)
     runtime = open_runtime(settings)
     try:
-        rules = CurrentRules(runtime.limits, folder)
+        rules = CurrentRules(runtime.limits, settings.general.profiles_dir, override)
         with runtime.database.session() as s:
+            unknown = [r for r in args.cases or () if case_by_ref(s, r) is None]
             refs = select_refs(s, args.cases, args.since, settings.general.timezone)
+        if unknown:
+            print(f"derogation-intake: no such case: {', '.join(unknown)} (nothing was "
+                  f"reprocessed)", file=sys.stderr)
+            return exits.FAILED
         options = Options(dry_run=args.dry_run, acknowledge=args.acknowledge)
         summary = reprocess_cases(runtime, rules, refs, options, verbose=args.show_unchanged)
         print(summary.line(options.dry_run, rules.versions()))
     finally:
         runtime.close()
-    return 1 if summary.failed else 0
+    return exits.FAILED if summary.failed else exits.OK
 
 
-def since_date(text: str) -> date:
-    """Parse --since (an ISO date such as 2026-03-01)."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+def trial_profile(name_or_folder: str | None) -> Profile | None:
+    """The profile `--profile` names: a folder (a copy being tuned) or a shipped profile.
 
-
-def register_reprocess(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `reprocess [--case REF | --since DATE | --all] [--dry-run] [--acknowledge]`."""
-    text = "apply the current rules to cases already filed"
-    command = sub.add_parser("reprocess", help=text, description=text[0].upper() + text[1:] + ".")
-    which = command.add_mutually_exclusive_group(required=True)
-    which.add_argument("--case", dest="cases", action="append", metavar="REF",
-                       help="this case (repeat for more)")
-    which.add_argument("--since", type=since_date, metavar="DATE",
-                       help="cases with mail filed since this date (YYYY-MM-DD)")
-    which.add_argument("--all", action="store_true", help="every case")
-    command.add_argument("--dry-run", action="store_true",
-                         help="show what would change; write nothing")
-    command.add_argument("--acknowledge", action="store_true",
-                         help="queue a follow-up acknowledgement for a changed open case whose "
-                              "missing items changed (default: none)")
-    command.add_argument("--verbose", dest="show_unchanged", action="store_true",
-                         help="list the unchanged cases too")
-    command.add_argument("--profile-dir", type=Path, default=None, metavar="DIR",
-                         help="read the rules from DIR/<profile> instead of the shipped "
-                              "profiles (to try a change on a copy)")
-    command.set_defaults(handler=cmd_reprocess, command_name="reprocess")
-
+    It has the meaning `rules test --profile` gives it; its rules replace, for the cases of
+    the profile of its name, the rules those cases would otherwise be read with.
+    """
+    if name_or_folder is None:
+        return None
+    folder = Path(name_or_folder)
+    return load_profile_from(folder) if folder.is_dir() else load_profile(name_or_folder)

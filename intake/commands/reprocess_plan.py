@@ -8,34 +8,32 @@ the stored state. Nothing here writes; ``intake.commands.reprocess_apply`` recor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from config.errors import IntakeError
-from config.profiles import Profile, load_profile, load_profile_from, profile_root
+from config.profile_folders import profile_root
+from config.profiles import Profile, load_profile_from
 from config.templates import TemplateSet, load_templates
-from intake.filing import document_to_record, field_to_value, thread_hints
+from config.vocabulary import MessageRole
+from intake.filing import thread_hints
 from intake.runtime import Runtime
 from intake.stages import PREPARE_STAGES, run_stages
 from intake.work import Work
-from parsers.records import ExtractedDocument, FieldValue, Limits, ParsedMessage
-from storage.cases import case_by_ref, case_checklist
-from storage.fields import current_fields
+from parsers.records import ExtractedDocument, Limits, ParsedMessage
+from storage.cases import case_by_ref, case_checklist, reviewer_decision
+from storage.casestate import field_writes
+from storage.fields import FieldWrite, current_extracted, reviewer_values
 from storage.ledger import ledger_raw
 from storage.messages import case_documents, case_messages
-from storage.models import Case, CaseMessage, Document, ExtractedField, Ledger
+from storage.models import Case, CaseMessage, Document, Ledger
 from storage.records import MailboxKey
-from triage.checklist import evaluate_checklist
+from triage.case import COUNTED_ROLES, CaseState, case_state, facts_of, widened
 from triage.engine import triage_message
-from triage.records import ChecklistItem, Decision, TriageResult
-
-DECIDED = ("granted", "refused", "withdrawn", "closed")
-# Filing never re-checks a case for these roles (intake.filing._file_into); nor do we.
-NOT_RECHECKED = ("automated", "duplicate")
-_OPEN = ("missing", "unclear")
+from triage.records import TriageResult
 
 
 class ReprocessError(IntakeError):
@@ -46,19 +44,19 @@ class ReprocessError(IntakeError):
 
 
 class CurrentRules:
-    """The rules to apply: the shipped profiles, or those of a folder (to try a change)."""
+    """The rules to apply: a folder of profiles (the settings'), one maybe replaced by a copy."""
 
-    def __init__(self, limits: Limits, folder: Path | None = None) -> None:
+    def __init__(self, limits: Limits, folder: Path, override: Profile | None = None) -> None:
         self.limits = limits
         self.folder = folder
-        self._profiles: dict[str, Profile] = {}
+        self._profiles: dict[str, Profile] = {} if override is None else {override.name:
+                                                                          override}
         self._templates: dict[str, TemplateSet] = {}
 
     def profile(self, name: str) -> Profile:
-        """Return a profile by name (from the folder when one was given), loaded once."""
+        """Return a profile by name (the copy being tried, if it bears that name), loaded once."""
         if name not in self._profiles:
-            self._profiles[name] = (load_profile(name) if self.folder is None
-                                    else load_profile_from(profile_root(name, self.folder)))
+            self._profiles[name] = load_profile_from(profile_root(name, self.folder))
         return self._profiles[name]
 
     def templates(self, name: str) -> TemplateSet:
@@ -90,7 +88,7 @@ class Change:
     rule: str | None = None
 
     def describe(self) -> str:
-        """Return e.g. "device_name: (none) -> 'CardioFlow' [rule famhp.label.device_name#3]"."""
+        """Return e.g. "device_name: (none) -> 'X' [rule famhp.label.device_name.en.name]"."""
         show = _quoted if self.what == "field" else _plain
         prefix = {"checklist": "checklist ", "document": "document "}.get(self.what, "")
         text = f"{prefix}{self.name}: {show(self.old)} -> {show(self.new)}"
@@ -134,11 +132,11 @@ class Reading:
 
 def load_case(s: Session, ref: str, rt: Runtime) -> list[Stored]:
     """Return a case's messages with their kept bytes, in the order they were filed."""
-    case = _case(s, ref)
+    case = case_of(s, ref)
     return [_stored(s, case, m, rt) for m in case_messages(s, case)]
 
 
-def _case(s: Session, ref: str) -> Case:
+def case_of(s: Session, ref: str) -> Case:
     """Return the case with this reference, or fail."""
     case = case_by_ref(s, ref)
     if case is None:
@@ -199,15 +197,6 @@ def read_case(rt: Runtime, rules: CurrentRules, ref: str) -> ReadCase:
 # --- the case's new state -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FieldWrite:
-    """A key whose current extracted value changes: the candidates, or none to withdraw it."""
-
-    key: str
-    candidates: tuple[FieldValue, ...]
-    message: CaseMessage | None
-
-
 @dataclass
 class Plan:
     """A case's new state under the current rules, the changes, and what to write."""
@@ -215,14 +204,8 @@ class Plan:
     case: Case
     readings: list[Reading]
     version: str
-    request_type: Decision
-    regulation: Decision
-    language: Decision
-    urgent: bool
-    urgent_reasons: list[str]
-    fields: dict[str, FieldValue]
-    checklist: tuple[ChecklistItem, ...] = ()
-    status: str = ""
+    state: CaseState
+    decided: bool  # a reviewer has decided the case
     field_writes: list[FieldWrite] = field(default_factory=list)
     kind_writes: list[tuple[Document, ExtractedDocument]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
@@ -230,67 +213,41 @@ class Plan:
     @property
     def missing(self) -> tuple[str, ...]:
         """Required items not present."""
-        return tuple(i.id for i in self.checklist
-                     if i.severity == "required" and i.status in _OPEN)
+        return self.state.missing
+
+    def latest(self) -> Reading:
+        """The applicant's latest message (the last one that counts for the case)."""
+        return next((r for r in reversed(self.readings) if r.row.role in COUNTED_ROLES),
+                    self.readings[-1])
 
     def merged_triage(self) -> TriageResult:
-        """The last message's triage widened to the whole case, as filing records it."""
-        last = _rechecked(self.readings)[-1].result
-        urgent = Decision("yes" if self.urgent else "no", tuple(self.urgent_reasons))
-        return replace(last, request_type=self.request_type, regulation=self.regulation,
-                       language=self.language, urgent=urgent, checklist=self.checklist,
-                       fields={k: v for k, v in self.fields.items() if v.value.strip()},
-                       rules_version=self.version)
+        """The latest message's triage widened to the whole case, as filing records it."""
+        return replace(widened(self.latest().result, self.state), rules_version=self.version)
 
 
 def plan_case(s: Session, case: Case, readings: list[Reading], profile: Profile) -> Plan:
     """Compute the case's state under the current rules and list what differs."""
-    rechecked = _rechecked(readings)
-    plan = Plan(case, readings, profile.version,
-                request_type=_first(r.result.request_type for r in rechecked),
-                regulation=_first(r.result.regulation for r in reversed(rechecked)),
-                language=_first(r.result.language for r in rechecked),
-                urgent=case.urgent or any(r.result.urgent.value == "yes" for r in rechecked),
-                urgent_reasons=_urgent_reasons(case, rechecked), fields={})
+    facts = [facts_of(r.result, MessageRole(r.row.role), r.row.subject) for r in readings]
+    decision = reviewer_decision(s, case)
+    state = case_state(facts, reviewer_values(s, case), decision, profile.triage)
+    plan = Plan(case, readings, profile.version, state, decided=decision is not None)
     _case_changes(plan)
     _message_changes(plan)
-    _plan_fields(s, plan)
-    documents = _plan_documents(s, plan)
-    if plan.request_type.value:
-        plan.checklist = evaluate_checklist(plan.request_type.value, plan.fields, documents,
-                                            case.subject, profile.triage)
+    _field_changes(s, plan)
+    _plan_documents(s, plan)
     _checklist_changes(s, plan)
-    plan.status = _status(case, plan, rechecked[-1].row.role)
-    if plan.status != case.status:
-        plan.changes.append(Change("status", "status", case.status, plan.status))
+    if state.status != case.status:
+        plan.changes.append(Change("status", "status", case.status, state.status))
     return plan
-
-
-def _rechecked(readings: Sequence[Reading]) -> list[Reading]:
-    """The messages that set a case's triage when filed (all of them if none does)."""
-    return [r for r in readings if r.row.role not in NOT_RECHECKED] or list(readings)
-
-
-def _first(decisions: Iterable[Decision]) -> Decision:
-    """The first decision that has a value (filing never forgets one)."""
-    return next((d for d in decisions if d.value), Decision(None, ("no message states one",)))
-
-
-def _urgent_reasons(case: Case, rechecked: Sequence[Reading]) -> list[str]:
-    """Urgency is sticky: the stored reasons stay, the current rules' add to them."""
-    fresh = [reason for r in rechecked if r.result.urgent.value == "yes"
-             for reason in r.result.urgent.reasons]
-    kept = list(case.urgent_reasons or []) if case.urgent else []
-    return list(dict.fromkeys([*kept, *fresh]))
 
 
 def _case_changes(plan: Plan) -> None:
     """Request type, regulation, language and urgency."""
-    case = plan.case
-    for name, old, new in (("request_type", case.request_type, plan.request_type.value),
-                           ("regulation", case.regulation, plan.regulation.value),
-                           ("language", case.language, plan.language.value),
-                           ("urgent", _yes(case.urgent), _yes(plan.urgent))):
+    case, state = plan.case, plan.state
+    for name, old, new in (("request_type", case.request_type, state.request_type.value),
+                           ("regulation", case.regulation, state.regulation.value),
+                           ("language", case.language, state.language.value),
+                           ("urgent", _yes(case.urgent), state.urgent.value)):
         if old != new:
             plan.changes.append(Change("case", name, old, new))
 
@@ -308,68 +265,27 @@ def _message_changes(plan: Plan) -> None:
                                        reading.row.kind, reading.result.kind))
 
 
-def latest_candidates(readings: Sequence[Reading]) -> dict[str, tuple[Reading, list[FieldValue]]]:
-    """Each key's candidates from the last message that carries it, the best first.
-
-    As filing records them: each message's most confident candidate (the earliest on a tie)
-    supersedes the value before it, so the last message that has the key decides.
-    """
-    found: dict[str, tuple[Reading, list[FieldValue]]] = {}
-    for reading in readings:
-        groups: dict[str, list[FieldValue]] = {}
-        for value in reading.result.all_fields:
-            groups.setdefault(value.key, []).append(value)
-        for key, group in groups.items():
-            found[key] = (reading, sorted(group, key=lambda f: -f.confidence))
-    return found
+def _field_changes(s: Session, plan: Plan) -> None:
+    """Each key whose current extracted value changes (a reviewer's value settles a key)."""
+    current = current_extracted(s, plan.case)
+    plan.field_writes = field_writes(s, plan.case, plan.state)
+    for write in plan.field_writes:
+        row = current.get(write.key)
+        old = row.value if row is not None and row.value.strip() else None
+        new = write.value
+        plan.changes.append(Change("field", write.key, old, new.value if new else None,
+                                   new.rule if new else None))
 
 
-def _plan_fields(s: Session, plan: Plan) -> None:
-    """Compare each key's current extracted value with the current rules' one."""
-    stored = current_fields(s, plan.case)
-    fresh = latest_candidates(plan.readings)
-    for key in sorted({*stored, *fresh}):
-        row = stored.get(key)
-        if row is not None and row.origin == "reviewer":
-            plan.fields[key] = field_to_value(row)  # a reviewer's value is never overwritten
-            continue
-        _plan_field(plan, key, row, fresh.get(key))
-
-
-def _plan_field(plan: Plan, key: str, row: ExtractedField | None,
-                fresh: tuple[Reading, list[FieldValue]] | None) -> None:
-    """Keep, replace or withdraw one extracted value."""
-    old = row.value if row is not None and row.value.strip() else None
-    found = [f for f in fresh[1] if f.value.strip()] if fresh is not None else []
-    new = found[0] if found else None
-    if old == (new.value if new is not None else None):
-        if row is not None and old is not None:  # the same value keeps its first source
-            plan.fields[key] = field_to_value(row)
-        return
-    if new is None:
-        plan.field_writes.append(FieldWrite(key, (), None))
-        plan.changes.append(Change("field", key, old, None))
-        return
-    assert fresh is not None
-    plan.fields[key] = new
-    plan.field_writes.append(FieldWrite(key, tuple(found), fresh[0].row))
-    plan.changes.append(Change("field", key, old, new.value, new.rule))
-
-
-def _plan_documents(s: Session, plan: Plan) -> list[ExtractedDocument]:
-    """Give each stored document the kind the current rules read; return them for the checklist."""
+def _plan_documents(s: Session, plan: Plan) -> None:
+    """Give each stored document the kind the current rules read."""
     fresh = {r.row.id: list(r.result.documents) for r in plan.readings}
-    records = []
     for row in case_documents(s, plan.case):
-        record = document_to_record(row)
         match = _take(fresh.get(row.case_message_id, []), row.sha256)
         if match is not None and match.kind != row.kind:
-            record = replace(record, kind=match.kind, kind_rule=match.kind_rule)
             plan.kind_writes.append((row, match))
             plan.changes.append(Change("document", row.filename, row.kind, match.kind,
                                        match.kind_rule))
-        records.append(record)
-    return records
 
 
 def _take(documents: list[ExtractedDocument], sha256: str) -> ExtractedDocument | None:
@@ -383,15 +299,6 @@ def _take(documents: list[ExtractedDocument], sha256: str) -> ExtractedDocument 
 def _checklist_changes(s: Session, plan: Plan) -> None:
     """Items whose status differs from the stored one."""
     stored = {e.item_id: e.status for e in case_checklist(s, plan.case)}
-    for item in plan.checklist:
+    for item in plan.state.checklist:
         if stored.get(item.id) != item.status:
             plan.changes.append(Change("checklist", item.id, stored.get(item.id), item.status))
-
-
-def _status(case: Case, plan: Plan, role: str) -> str:
-    """Keep a reviewer's decision; otherwise derive the status as filing does."""
-    if case.status in DECIDED:
-        return case.status
-    if role == "enquiry":
-        return "enquiry"
-    return "complete" if plan.checklist and not plan.missing else "incomplete"

@@ -24,33 +24,25 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from config.errors import IntakeError, StorageError
-from config.extraction_rules import FIELD_KEYS
-from config.profiles import load_profile
 from config.settings import Settings
-from intake.filing import document_to_record, field_to_value
-from intake.runtime import Runtime, open_runtime
-from parsers.normalise import normalise
+from config.vocabulary import CaseStatus, names
+from intake.reviewing import ReviewError, case_url, correct_field, merge_into, record_decision
+from intake.runtime import Runtime, open_database, open_runtime
 from storage.blobs import BlobStore
-from storage.cases import case_by_ref, set_checklist, set_status
-from storage.events import add_event
-from storage.fields import current_fields, set_reviewer_field
+from storage.cases import case_by_ref
 from storage.ledger import ledger_raw
-from storage.messages import case_documents
-from storage.models import CASE_STATUSES, Case, JsonDict, Ledger
+from storage.models import Case, JsonDict, Ledger
 from storage.reports import case_report_data, digest_data
-from triage.checklist import evaluate_checklist
 from triage.reports.case_page import case_to_html
 from triage.reports.digest import digest_to_html, digest_to_text
 
 log = logging.getLogger(__name__)
 
-# Statuses that intake itself derives from the checklist; a person's decision is never undone.
-INTAKE_STATUSES = ("incomplete", "complete")
 STDOUT = "-"
 
 
 class ReportError(IntakeError):
-    """A report or a reviewer's change could not be made (unknown case, field or status)."""
+    """A report could not be made (unknown case, a folder where a file is wanted)."""
 
 
 # --- building the reports -------------------------------------------------------------------
@@ -93,12 +85,17 @@ def failed_headers(s: Session, ledger_id: int, blobs: BlobStore | None) -> dict[
 
 
 def digest(rt: Runtime, now: datetime) -> JsonDict:
-    """Return the digest data: the queue, counts, waiting cases and failed messages."""
+    """Return the digest data: queue, counts, waiting cases, failed and kept messages."""
     with rt.database.session() as s:
         data = digest_data(s, now)
-        data["failed"] = [{**f, **failed_headers(s, int(f["ledger_id"]), rt.blobs)}
-                          for f in data["failed"]]
+        for part in ("failed", "kept"):
+            data[part] = [{**f, **failed_headers(s, int(f["ledger_id"]), rt.blobs)}
+                          for f in data[part]]
     data["timezone"] = rt.settings.general.timezone
+    base = rt.settings.web.public_base_url
+    if base:  # the digest links each case to the reviewers' workspace
+        for entry in (*data["open_cases"], *data["waiting"]):
+            entry["href"] = case_url(base, str(entry["ref"]))
     return data
 
 
@@ -130,7 +127,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         if args.what == "case":
             return _report_case(runtime, args.ref, args.output)
         return _report_digest(runtime, args.output_dir, args.text)
-    except ReportError as exc:
+    except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -138,22 +135,25 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report_case(rt: Runtime, ref: str | None, output: Path | None) -> int:
-    """Render one case page to a file (default: the reports folder) or stdout."""
+    """Render one case page to a file, into a folder (default: the reports folder) or stdout."""
     if not ref:
         raise ReportError("report case needs a case reference")
     with rt.database.session() as s:
         html = case_page(s, ref, rt.settings.general.timezone, now_utc())
-        name = safe_filename(_case(s, ref).ref)
+        name = f"{safe_filename(_case(s, ref).ref)}.html"
     if output is not None and str(output) == STDOUT:
         sys.stdout.write(html)
         return 0
-    path = write_atomically(output or rt.settings.reports.output_dir / f"{name}.html", html)
-    print(f"case page written to {path}")
+    folder = rt.settings.reports.output_dir
+    path = output / name if output is not None and output.is_dir() else output or folder / name
+    print(f"case page written to {write_atomically(path, html)}")
     return 0
 
 
 def _report_digest(rt: Runtime, output_dir: Path | None, text: bool) -> int:
     """Print the text digest, or write the HTML digest into the reports folder."""
+    if output_dir is not None and output_dir.exists() and not output_dir.is_dir():
+        raise ReportError(f"--output-dir {output_dir} is a file, not a folder")
     now = now_utc()
     data = digest(rt, now)
     if text:
@@ -220,60 +220,22 @@ def default_actor() -> str:
         return "reviewer"
 
 
-def normalised_value(case: Case, key: str, value: str) -> str:
-    """Return a reviewer's value in the field's normal form, or raise ReportError."""
-    if key not in FIELD_KEYS:
-        raise ReportError(f"unknown field {key!r} (known: {', '.join(FIELD_KEYS)})")
-    rule = load_profile(case.authority).extraction.field_rule(key)
-    if rule is None:
-        return value.strip()
-    result = normalise(rule.normaliser, value)
-    if result is None:
-        raise ReportError(f"{value!r} is not a valid {key} ({rule.normaliser})")
-    return result[0]
-
-
-def recheck_checklist(s: Session, case: Case, actor: str, reason: str) -> list[str]:
-    """Re-evaluate a case's checklist over its current values; return the items that changed.
-
-    A case still under intake (incomplete/complete) follows its checklist; a person's
-    decision (granted, refused ...) is left as it is.
-    """
-    if not case.request_type:
-        return []
-    rules = load_profile(case.authority).triage
-    fields = {k: field_to_value(v) for k, v in current_fields(s, case).items()}
-    documents = [document_to_record(d) for d in case_documents(s, case)]
-    items = evaluate_checklist(case.request_type, fields, documents, case.subject, rules)
-    changes = set_checklist(s, case, items)
-    for item_id, old, new in changes:
-        add_event(s, case, actor, "checklist_changed", {"item": item_id, "from": old, "to": new})
-    missing = [i for i in items if i.severity == "required" and i.status in ("missing", "unclear")]
-    status = "complete" if items and not missing else "incomplete"
-    if case.status in INTAKE_STATUSES and status != case.status:
-        set_status(s, case, status, actor, reason)
-    return [f"{item_id}: {old or 'new'} -> {new}" for item_id, old, new in changes]
-
-
 def cmd_cases_set(args: argparse.Namespace, settings: Settings) -> int:
     """Record a reviewer's value for a field (`cases set REF FIELD VALUE [--actor NAME]`)."""
     actor = args.actor or default_actor()
-    runtime = open_runtime(settings)
+    database = open_database(settings)
     try:
-        with runtime.database.session() as s:
+        with database.session() as s:
             case = _case(s, args.ref)
-            value = normalised_value(case, args.field, args.value)
-            before = current_fields(s, case).get(args.field)
-            set_reviewer_field(s, case, args.field, value, actor)
-            changes = recheck_checklist(s, case, actor, f"checklist re-evaluated after "
-                                                        f"{args.field} was set by {actor}")
+            value, before, changes = correct_field(s, case, args.field, args.value, actor,
+                                                     settings.general.profiles_dir)
             ref, status = case.ref, case.status
-    except ReportError as exc:
+    except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
-        runtime.close()
-    was = f" (was {before.value!r})" if before is not None else ""
+        database.dispose()
+    was = f" (was {before!r})" if before is not None else ""
     print(f"{ref}: {args.field} = {value!r} set by {actor}{was}; status {status}")
     for change in changes:
         print(f"  checklist {change}")
@@ -284,68 +246,45 @@ def cmd_cases_status(args: argparse.Namespace, settings: Settings) -> int:
     """Record a decision on a case (`cases status REF STATUS --note TEXT [--actor NAME]`)."""
     actor = args.actor or default_actor()
     note = (args.note or "").strip()
-    if args.status not in CASE_STATUSES:
+    if args.status not in names(CaseStatus):
         print(f"derogation-intake: unknown status {args.status!r} "
-              f"(known: {', '.join(CASE_STATUSES)})", file=sys.stderr)
+              f"(known: {', '.join(names(CaseStatus))})", file=sys.stderr)
         return 1
     if not note:
         print("derogation-intake: a status change needs --note (the reason, for the record)",
               file=sys.stderr)
         return 1
-    runtime = open_runtime(settings)
+    database = open_database(settings)
     try:
-        with runtime.database.session() as s:
+        with database.session() as s:
             case = _case(s, args.ref)
-            before = case.status
-            set_status(s, case, args.status, actor, note)
+            before = record_decision(s, case, args.status, note, actor,
+                                     settings.general.profiles_dir)
             ref = case.ref
-    except ReportError as exc:
+    except (ReportError, ReviewError) as exc:
         print(f"derogation-intake: {exc}", file=sys.stderr)
         return 1
     finally:
-        runtime.close()
+        database.dispose()
     print(f"{ref}: status {before} -> {args.status} by {actor}: {note}")
     return 0
 
 
-# --- command-line registration (for intake.commands.cli) -----------------------------------
-
-def add_review_arguments(cases: argparse.ArgumentParser) -> None:
-    """Add the arguments of `cases set REF FIELD VALUE` and `cases status REF STATUS` to `cases`."""
-    cases.add_argument("field_or_status", nargs="?", metavar="FIELD|STATUS",
-                       help="set: the field to correct; status: the new status")
-    cases.add_argument("value", nargs="?", help="set: the reviewer's value")
-    cases.add_argument("--note", help="status: the reason for the decision (required)")
-    cases.add_argument("--actor", help="set, status: who decides (default: the login name)")
-
-
-def cmd_cases_review(args: argparse.Namespace, settings: Settings) -> int:
-    """Run `cases set` or `cases status` from the arguments add_review_arguments added."""
-    if not args.ref or not args.field_or_status or (args.action == "set") != bool(args.value):
-        usage = ("cases set REF FIELD VALUE [--actor NAME]" if args.action == "set"
-                 else "cases status REF STATUS --note TEXT [--actor NAME]")
-        print(f"derogation-intake: usage: {usage}", file=sys.stderr)
-        return 2
-    if args.action == "set":
-        return cmd_cases_set(argparse.Namespace(ref=args.ref, field=args.field_or_status,
-                                                value=args.value, actor=args.actor), settings)
-    return cmd_cases_status(argparse.Namespace(ref=args.ref, status=args.field_or_status,
-                                               note=args.note, actor=args.actor), settings)
-
-
-def register_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `report case REF [--output FILE]` and `report digest [--output-dir DIR] [--text]`."""
-    report = sub.add_parser("report", help="write a case page or the reviewers' digest",
-                            description="write a case page or the reviewers' digest")
-    report.set_defaults(handler=cmd_report)
-    report.add_argument("what", choices=["case", "digest"],
-                        help="case: one case's page; digest: the queue of open cases")
-    report.add_argument("ref", nargs="?", help="case reference (for case)")
-    report.add_argument("--output", type=Path, default=None,
-                        help="case: write the page here ('-' for stdout; default: "
-                             "reports.output_dir/REF.html)")
-    report.add_argument("--output-dir", type=Path, default=None,
-                        help="digest: folder of digest-YYYY-MM-DD.html "
-                             "(default: reports.output_dir)")
-    report.add_argument("--text", action="store_true",
-                        help="digest: print the plain-text digest instead of writing HTML")
+def cmd_cases_merge(args: argparse.Namespace, settings: Settings) -> int:
+    """Merge a case into another (`cases merge REF OTHER [--actor NAME]`)."""
+    actor = args.actor or default_actor()
+    database = open_database(settings)
+    try:
+        with database.session() as s:
+            target, source = _case(s, args.ref), _case(s, args.other)
+            changes = merge_into(s, target, source, actor, settings.general.profiles_dir)
+            ref, status = target.ref, target.status
+    except (ReportError, ReviewError, StorageError) as exc:
+        print(f"derogation-intake: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        database.dispose()
+    print(f"{args.other} merged into {ref} by {actor}; status {status}")
+    for change in changes:
+        print(f"  checklist {change}")
+    return 0

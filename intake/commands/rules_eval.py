@@ -20,13 +20,15 @@ from config.errors import IntakeError
 from config.profiles import Profile
 from config.settings import Settings
 from config.triage_rules import TriageRules
+from config.vocabulary import MessageKind, MessageRole
 from intake.commands.probe import MESSAGE_SUFFIXES, load_as_message
 from intake.commands.rules_probe import resolve_profile
 from intake.runtime import database_url, limits_from
 from parsers.extract import extract_message, file_to_document
 from parsers.records import Limits, ParsedMessage
+from triage.case import MessageFacts, case_state, facts_of, opening_role
 from triage.caseref import find_case_ref
-from triage.engine import retriage_case, triage_message
+from triage.engine import triage_message
 from triage.evaluate import (
     FieldCounts,
     FileScore,
@@ -47,8 +49,9 @@ from triage.evaluate import (
     same_value,
     score_changes,
 )
-from triage.kind import ThreadHints, thread_hints
+from triage.kind import thread_hints
 from triage.records import TriageResult
+from triage.threading import ThreadHints
 
 SAMPLE_SUFFIXES = (".eml", ".msg", ".pdf", ".docx")
 EXPECTED_SUFFIX = ".expected.json"
@@ -216,28 +219,26 @@ def observe_message(sample: Sample, profile: Profile, limits: Limits,
                          rules_version=profile.version)
     result = triage_message(parsed, extraction, profile.triage, profile.name,
                             book.hints_for(parsed, profile.triage))
-    chain, subject = book.file(sample, parsed, result)
-    return observed(parsed, result, chain, subject, profile.triage)
+    return observed(parsed, result, book.file(sample, parsed, result), profile.triage)
 
 
-def observed(parsed: ParsedMessage, result: TriageResult, chain: Sequence[TriageResult],
-             subject: str, rules: TriageRules) -> dict[str, Any]:
-    """The triage --json attributes compared; those of the merged case for a follow-up."""
-    seen: dict[str, Any] = {
-        "kind": result.kind, "language": result.language.value,
-        "urgent": result.urgent.value == "yes", "would_acknowledge": result.would_acknowledge,
+def observed(parsed: ParsedMessage, result: TriageResult, chain: Sequence[MessageFacts],
+             rules: TriageRules) -> dict[str, Any]:
+    """The triage --json attributes compared: the message's own, and its case's state.
+
+    The case's attributes are what filing stores (``triage.case.case_state``) once the
+    message is filed into the case it follows (or opens).
+    """
+    case = case_state(chain, (), None, rules)
+    return {
+        "kind": result.kind, "would_acknowledge": result.would_acknowledge,
         # Labels give the reference the message cites, not the case it was filed in.
         "case_ref": find_case_ref([parsed.subject, parsed.body_text], rules),
-        "request_type": result.request_type.value, "regulation": result.regulation.value,
-        "missing": list(result.missing), "complete": result.complete,
-        "fields": {k: v.value for k, v in result.fields.items()},
+        "language": case.language.value, "urgent": case.urgent.value == "yes",
+        "request_type": case.request_type.value, "regulation": case.regulation.value,
+        "missing": list(case.missing), "complete": case.complete,
+        "fields": {k: v.value for k, v in case.values.items()},
     }
-    if len(chain) > 1:
-        case = retriage_case(chain, subject, rules)
-        seen.update(request_type=case.request_type, regulation=case.regulation.value,
-                    missing=list(case.missing), complete=bool(case.checklist) and not case.missing,
-                    fields={k: v.value for k, v in case.fields.items()})
-    return seen
 
 
 @dataclass
@@ -245,8 +246,7 @@ class CaseBook:
     """What the case store would know while the labelled messages arrive (thread hints)."""
 
     refs: Mapping[str, str]  # first message of a case -> the reference its follow-ups cite
-    chains: dict[str, list[TriageResult]] = field(default_factory=dict)
-    subjects: dict[str, str] = field(default_factory=dict)
+    chains: dict[str, list[MessageFacts]] = field(default_factory=dict)
     case_of: dict[str, str] = field(default_factory=dict)  # sample name -> reference
     message_case: dict[str, str] = field(default_factory=dict)  # Message-ID -> reference
     types: dict[str, str] = field(default_factory=dict)  # reference -> request type
@@ -263,21 +263,23 @@ class CaseBook:
         return thread_hints(parsed, rules, set(self.types), ids, self.types)
 
     def file(self, sample: Sample, parsed: ParsedMessage,
-             result: TriageResult) -> tuple[list[TriageResult], str]:
+             result: TriageResult) -> list[MessageFacts]:
         """File a message into the case it follows, or open one; return the case so far."""
         followed = sample.expected.get("follows")
         if isinstance(followed, str) and followed in self.chains:
-            chain = [*self.chains[followed], result]
-            subject, ref = self.subjects[followed], self.case_of[followed]
+            role = (MessageRole.AUTOMATED if result.kind == MessageKind.AUTOMATED
+                    else MessageRole.FOLLOW_UP)
+            chain = [*self.chains[followed], facts_of(result, role, parsed.subject)]
+            ref = self.case_of[followed]
         else:
-            chain, subject = [result], parsed.subject
+            chain = [facts_of(result, opening_role(result.kind), parsed.subject)]
             ref = self.refs.get(sample.name, f"CASE-{sample.name}")
             self.types[ref] = result.request_type.value or ""
-        self.chains[sample.name], self.subjects[sample.name] = chain, subject
+        self.chains[sample.name] = chain
         self.case_of[sample.name] = ref
         if parsed.message_id:
             self.message_case[parsed.message_id] = ref
-        return chain, subject
+        return chain
 
 
 # --- reports -------------------------------------------------------------------------------

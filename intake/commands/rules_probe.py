@@ -31,11 +31,12 @@ _MARKS = {"present": "✓", "missing": "✗", "unclear": "?", "not_applicable": 
 
 
 def resolve_profile(name_or_folder: str | None, settings: Settings) -> Profile:
-    """A profile folder given as a path, a shipped profile by name, or the first mailbox's."""
+    """A profile folder given as a path, a profile of general.profiles_dir by name, or the
+    first mailbox's."""
     if name_or_folder and Path(name_or_folder).is_dir():
         return load_profile_from(Path(name_or_folder))
     default = settings.mailboxes[0].profile if settings.mailboxes else "famhp"
-    return load_profile(name_or_folder or default)
+    return load_profile(name_or_folder or default, settings.general.profiles_dir)
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def field_rule_ids(rule: FieldRule) -> set[str]:
 
 
 def rule_ids_in(text: str) -> set[str]:
-    """Rule ids named in a note, e.g. famhp.label.device_model#1."""
+    """Rule ids named in a note, e.g. famhp.label.device_model.en.model."""
     return set(_RULE_ID.findall(text))
 
 
@@ -169,8 +170,9 @@ def _count(number: int, thing: str) -> str:
 
 
 def _id_range(first: str, count: int) -> str:
-    stem = first.rsplit("#", 1)[0]
-    return f"{stem}#0" if count == 1 else f"{stem}#0..#{count - 1}"
+    """One id as it is; several as the field's stem: famhp.label.device_name.*."""
+    profile, rule, key = first.split(".")[:3]
+    return first if count == 1 else f"{profile}.{rule}.{key}.*"
 
 
 def document_lines(documents: Sequence[ExtractedDocument], names: Mapping[str, str],
@@ -205,7 +207,9 @@ def checklist_lines(result: TriageResult) -> list[str]:
 
 # --- near misses (pure) ----------------------------------------------------------------------
 
-_RULE_ID = re.compile(r"\b[a-z][a-z0-9_]*\.(?:label|name)\.[a-z0-9_]+#\d+")
+# <profile>.label.<field>.<language>.<slug> or <profile>.name.<field>.<slug> (config/rule_ids.py)
+_RULE_ID = re.compile(r"\b[a-z][a-z0-9_]*\.(?:label\.[a-z0-9_]+\.[a-z]{2}|name\.[a-z0-9_]+)"
+                      r"\.[a-z0-9_]+(?:-[a-z0-9_]+)*")
 _SEPARATOR = re.compile(r"\s*(?::|\t|\s\.{3,}|…|_{3,})\s*")
 _MAX_LABEL_WORDS = 10
 _MAX_NEAR_MISSES = 5

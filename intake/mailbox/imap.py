@@ -20,7 +20,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from config.errors import MailboxError
+from config.errors import MailboxError, TokenError
 from config.settings import MailboxSettings
 from intake.mailbox.oauth import TokenSource, token_source_for
 from intake.mailbox.sources import Cursor, uids_above
@@ -156,7 +156,11 @@ class ImapSource:
         if s.auth == "xoauth2":
             assert self._tokens is not None
             try:
-                client.oauth2_login(s.username, self._tokens.token().reveal())
+                token = self._tokens.token()
+            except TokenError as exc:
+                raise MailboxError(f"{self.name}: {exc}") from exc
+            try:
+                client.oauth2_login(s.username, token.reveal())
             except IMAPClientError:
                 self._tokens.invalidate()  # the next attempt asks for a fresh token
                 raise

@@ -1,7 +1,9 @@
-"""Bearer tokens for XOAUTH2 logins: from a command or a file, cached until they expire.
+"""Bearer tokens for XOAUTH2 logins (IMAP and SMTP): from a command or a file, cached until
+they expire.
 
 A command or file yields either the bare token or a JSON object
 ``{"access_token": "...", "expires_in": 3599}`` (or ``"expires_at"``: seconds since the epoch).
+Failures are TokenErrors, which the IMAP and SMTP sides translate into their own errors.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from config.errors import MailboxError
-from config.settings import MailboxSettings, Secret
+from config.errors import TokenError
+from config.settings import Secret
 
 # Refresh a little before expiry so that a token is never presented as it runs out.
 EXPIRY_MARGIN_SECONDS = 60.0
@@ -38,8 +40,8 @@ class TokenSource:
                  static: Secret | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
         if not (command or file or static):
-            raise MailboxError("no OAuth2 token source: set oauth2_token_command, "
-                               "oauth2_token_file or a password source")
+            raise TokenError("no OAuth2 token source: set oauth2_token_command, "
+                             "oauth2_token_file or a password source")
         self._command = command
         self._file = file
         self._static = static
@@ -73,10 +75,28 @@ class TokenSource:
         return Token(self._static)
 
 
-def token_source_for(mailbox: MailboxSettings) -> TokenSource:
-    """Build the token source a mailbox's settings describe."""
-    return TokenSource(mailbox.oauth2_token_command, mailbox.oauth2_token_file,
-                       mailbox.password)
+class OAuth2Settings(Protocol):
+    """The settings a token source is built from: a mailbox's or the SMTP relay's."""
+
+    @property
+    def oauth2_token_command(self) -> str: ...
+
+    @property
+    def oauth2_token_file(self) -> Path | None: ...
+
+    @property
+    def password(self) -> Secret | None: ...
+
+
+def token_source_for(settings: OAuth2Settings) -> TokenSource:
+    """Build the token source mailbox or SMTP settings describe (command, file or secret)."""
+    return TokenSource(settings.oauth2_token_command, settings.oauth2_token_file,
+                       settings.password)
+
+
+def xoauth2_response(username: str, token: Secret) -> str:
+    """Return the XOAUTH2 initial client response (before base64): holds the token itself."""
+    return f"user={username}\x01auth=Bearer {token.reveal()}\x01\x01"
 
 
 def run_token_command(command: str) -> str:
@@ -85,12 +105,12 @@ def run_token_command(command: str) -> str:
         done = subprocess.run(shlex.split(command), capture_output=True, text=True,
                               timeout=COMMAND_TIMEOUT_SECONDS, check=False)
     except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-        raise MailboxError(f"OAuth2 token command failed: {type(exc).__name__}: {exc}") from exc
+        raise TokenError(f"OAuth2 token command failed: {type(exc).__name__}: {exc}") from exc
     if done.returncode != 0:
         # stderr only: stdout may hold a token.
         detail = done.stderr.strip().splitlines()[-1:] or ["no message"]
-        raise MailboxError(f"OAuth2 token command exited with {done.returncode}: "
-                           f"{detail[0][:200]}")
+        raise TokenError(f"OAuth2 token command exited with {done.returncode}: "
+                         f"{detail[0][:200]}")
     return done.stdout
 
 
@@ -99,21 +119,21 @@ def read_token_file(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise MailboxError(f"cannot read OAuth2 token file {path}: "
-                           f"{type(exc).__name__}") from exc
+        raise TokenError(f"cannot read OAuth2 token file {path}: "
+                         f"{type(exc).__name__}") from exc
 
 
 def parse_token(text: str, now: float) -> Token:
     """Turn command or file output into a Token: a bare token or a JSON object."""
     stripped = text.strip()
     if not stripped:
-        raise MailboxError("OAuth2 token source gave an empty token")
+        raise TokenError("OAuth2 token source gave an empty token")
     if not stripped.startswith("{"):
         return Token(Secret(stripped.splitlines()[0].strip()))
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
-        raise MailboxError("OAuth2 token source gave JSON that cannot be read") from exc
+        raise TokenError("OAuth2 token source gave JSON that cannot be read") from exc
     return _token_from_json(data, now)
 
 
@@ -121,7 +141,7 @@ def _token_from_json(data: Any, now: float) -> Token:
     """Read access_token and expires_in / expires_at from a JSON token object."""
     value = data.get("access_token") if isinstance(data, dict) else None
     if not isinstance(value, str) or not value:
-        raise MailboxError("OAuth2 token JSON has no access_token")
+        raise TokenError("OAuth2 token JSON has no access_token")
     expires_in, expires_at = data.get("expires_in"), data.get("expires_at")
     if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
         return Token(Secret(value), now + float(expires_in))

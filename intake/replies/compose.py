@@ -20,15 +20,20 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from config.templates import FALLBACK_LANGUAGE, LANGUAGES, RenderedText, TemplateSet
+from config.templates import RenderedText, TemplateSet
+from config.vocabulary import FALLBACK_LANGUAGE, Language, Severity, names
 from intake.replies.policy import reply_recipient, usable_address
 from parsers.records import ParsedMessage
-from triage.records import ChecklistItem, TriageResult
+from triage.records import ChecklistItem, TriageResult, missing_items
 
 MAX_REFERENCES = 20  # RFC 5322 lets a thread grow without end; mail clients cope with ~20
-MAX_SUBJECT_CHARS = 200
+# What a reply repeats of the incoming message is capped: anyone may write to the mailbox
+# and name a third party's address, so the reply must not carry their text to it.
+MAX_SUBJECT_CHARS = 120
+MAX_DEVICE_CHARS = 60
+MAX_NAME_CHARS = 80
+MAX_DOCUMENTS = 10
 MAX_ID_CHARS = 250
-_MISSING_STATUSES = ("missing", "unclear")
 
 # Reply and forward prefixes of the mail clients our applicants use (EN, FR, NL, DE, ...),
 # with the counters some add ("Re[2]:", "AW(3):").
@@ -36,6 +41,8 @@ _PREFIX = re.compile(
     r"^\s*(?:re|aw|antw|antwoord|antwort|fw|fwd|wg|tr|doorst|rv|sv|vs|ref|réf)"
     r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
 _LABEL_SEPARATOR = re.compile(r"^\s*[-–—:|]+\s*")
+# Anything a mail client would turn into a link: a scheme, "www.", or an e-mail address.
+_LINK = re.compile(r"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.|mailto:)\S*|\S+@\S+\.\S+")
 _ID_TOKEN = re.compile(r"[^A-Za-z0-9_-]+")
 _MSGID = re.compile(r"^[!-~]+$")  # printable ASCII without spaces
 _FOLD_AT = 78
@@ -73,9 +80,10 @@ def choose_template(result: TriageResult, case_known: bool) -> str:
 def compose_acknowledgement(parsed: ParsedMessage, result: TriageResult, *, case_ref: str,
                             template: str, documents_received: Sequence[str],
                             checklist: Sequence[ChecklistItem], templates: TemplateSet,
-                            our_address: str, our_domain: str, now: datetime) -> OutgoingMail:
+                            our_address: str, our_domain: str, now: datetime,
+                            use_reply_to: bool = False) -> OutgoingMail:
     """Render and assemble the acknowledgement of one message, threaded under it."""
-    recipient = _checked_recipient(parsed, now)
+    recipient = _checked_recipient(parsed, now, use_reply_to)
     context = reply_context(parsed, result, case_ref=case_ref, documents=documents_received,
                             checklist=checklist, contact_address=our_address, now=now)
     rendered = templates.render(template, _language(result), context)
@@ -94,8 +102,8 @@ def compose_acknowledgement(parsed: ParsedMessage, result: TriageResult, *, case
                         rendered.language)
 
 
-def _checked_recipient(parsed: ParsedMessage, now: datetime) -> str:
-    recipient = reply_recipient(parsed)
+def _checked_recipient(parsed: ParsedMessage, now: datetime, use_reply_to: bool) -> str:
+    recipient = reply_recipient(parsed, use_reply_to)
     if recipient is None:
         raise ValueError("no usable recipient: never reply to a null return path or no sender")
     if now.tzinfo is None:
@@ -114,33 +122,50 @@ def _body(msg: EmailMessage, rendered: RenderedText) -> None:
 def reply_context(parsed: ParsedMessage, result: TriageResult, *, case_ref: str,
                   documents: Sequence[str], checklist: Sequence[ChecklistItem],
                   contact_address: str, now: datetime) -> dict[str, Any]:
-    """Return what a template sees: the case, its documents and what it still lacks."""
+    """Return what a template sees: the case, its documents and what it still lacks.
+
+    Never a reference the sender cited (whether it names a case is not theirs to learn),
+    never a link, and of the sender's own text only short, capped pieces.
+    """
     device = result.fields.get("device_name")
-    cited = result.case_ref if result.case_ref and result.case_ref != case_ref else None
     return {
         "case_ref": case_ref,
         "request_type": result.request_type.value,
         "regulation": result.regulation.value,
         # Only the device, never a patient field: the reference is all we repeat.
-        "device_name": clean_text(device.value, 120) if device else None,
-        "documents": [clean_text(name, 200) for name in documents],
-        "missing": _items(checklist, "required"),
-        "advisory": _items(checklist, "advisory"),
-        "cited_ref": clean_text(cited, 60) if cited else None,
+        "device_name": echo_text(device.value, MAX_DEVICE_CHARS) if device else None,
+        "documents": document_names(documents),
+        "missing": _items(checklist, Severity.REQUIRED),
+        "advisory": _items(checklist, Severity.ADVISORY),
         "contact_address": contact_address,
-        "original_subject": clean_text(parsed.subject, MAX_SUBJECT_CHARS),
+        "original_subject": echo_text(parsed.subject, MAX_SUBJECT_CHARS),
         "received_on": now.date(),
     }
 
 
-def _items(checklist: Sequence[ChecklistItem], severity: str) -> list[dict[str, str]]:
-    return [{"id": item.id, "status": item.status} for item in checklist
-            if item.severity == severity and item.status in _MISSING_STATUSES]
+def document_names(names: Sequence[str]) -> list[str]:
+    """Return the first file names, capped and without links, then how many more there are."""
+    shown = [echo_text(name, MAX_NAME_CHARS) for name in names[:MAX_DOCUMENTS]]
+    if len(names) > MAX_DOCUMENTS:
+        shown.append(f"… (+{len(names) - MAX_DOCUMENTS})")
+    return shown
+
+
+def echo_text(value: str, limit: int) -> str:
+    """Return a sender's text fit to repeat: one line, links removed, capped (with "…")."""
+    text = clean_text(_LINK.sub("[link removed]", clean_text(value, 4 * limit)), 4 * limit)
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _items(checklist: Sequence[ChecklistItem], severity: Severity) -> list[dict[str, str]]:
+    """The items of a severity the case lacks, with their status (missing or unclear)."""
+    status = {item.id: item.status for item in checklist}
+    return [{"id": item, "status": status[item]} for item in missing_items(checklist, severity)]
 
 
 def _language(result: TriageResult) -> str:
     value = result.language.value
-    return value if value in LANGUAGES else FALLBACK_LANGUAGE
+    return value if value in names(Language) else FALLBACK_LANGUAGE
 
 
 def clean_text(value: str, limit: int) -> str:
@@ -170,7 +195,7 @@ def strip_subject(subject: str, case_ref: str, labels: frozenset[str]) -> str:
         previous = text
         text = _PREFIX.sub("", text, count=1)
         text = _strip_label(text, labels).strip()
-    return text[:MAX_SUBJECT_CHARS].rstrip()
+    return echo_text(text, MAX_SUBJECT_CHARS)
 
 
 def _strip_label(text: str, labels: frozenset[str]) -> str:

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from config.errors import DeliveryError
+from config.errors import DeliveryError, TokenError
 from config.settings import SmtpSettings
 from intake.mailbox.imap import tls_context
 from intake.mailbox.maildir import scan, store_message
+from intake.mailbox.oauth import TokenSource, token_source_for, xoauth2_response
 from parsers.headers import raw_message_id
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class SmtpDelivery:
 
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
+        self._tokens = token_source_for(settings) if settings.auth == "xoauth2" else None
         self._smtp: smtplib.SMTP | None = None
         self._sent_in_session = 0
 
@@ -141,17 +143,42 @@ class SmtpDelivery:
         return smtp
 
     def _login(self, smtp: smtplib.SMTP) -> None:
-        """Authenticate when a user is configured."""
+        """Authenticate when a user is configured: password, or XOAUTH2 with a bearer token."""
         s = self.settings
         if not s.username:
             return
-        password = s.password.reveal() if s.password is not None else ""
         try:
-            smtp.login(s.username, password)
+            if self._tokens is not None:
+                self._xoauth2_login(smtp, self._tokens)
+            else:
+                smtp.login(s.username, s.password.reveal() if s.password is not None else "")
         except smtplib.SMTPAuthenticationError as exc:
+            if self._tokens is not None:
+                self._tokens.invalidate()  # the next session asks for a fresh token
             # Wrong credentials are the configuration's fault, not the message's: retry later.
-            raise DeliveryError(f"SMTP login refused for {s.username}: {exc.smtp_code}",
-                                permanent=False, smtp_code=exc.smtp_code) from exc
+            # The relay's text says why (e.g. Microsoft 365: authentication disabled).
+            detail = exc.smtp_error.decode(errors="replace")[:200] \
+                if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)[:200]
+            raise DeliveryError(f"SMTP {s.auth} login refused for {s.username}: "
+                                f"{exc.smtp_code} {detail}", permanent=False,
+                                smtp_code=exc.smtp_code) from exc
+
+    def _xoauth2_login(self, smtp: smtplib.SMTP, tokens: TokenSource) -> None:
+        """AUTH XOAUTH2 with the token as initial response (smtplib encodes it in base64)."""
+        try:
+            token = tokens.token()
+        except TokenError as exc:
+            raise DeliveryError(f"SMTP login for {self.settings.username}: {exc}",
+                                permanent=False) from exc
+        response = xoauth2_response(self.settings.username, token)
+
+        def answer(challenge: bytes | None = None) -> str:
+            # A refusal comes as a 334 challenge holding a JSON error; the client must
+            # answer it with an empty line, and the server then says 535.
+            return response if challenge is None else ""
+
+        smtp.ehlo_or_helo_if_needed()
+        smtp.auth("XOAUTH2", answer)
 
     def _transfer(self, smtp: smtplib.SMTP, raw: bytes, sender: str,
                   recipients: Sequence[str]) -> str:

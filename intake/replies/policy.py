@@ -36,7 +36,7 @@ class ReplyDecision:
 
     action: Action
     reason: str
-    recipient: str | None = None  # where the reply goes (Reply-To, else From)
+    recipient: str | None = None  # where the reply goes (From; Reply-To if a setting says so)
     flag: str | None = None  # e.g. "rate_limited": for the caller to record on the case
 
 
@@ -52,12 +52,42 @@ def usable_address(value: str | None) -> str | None:
     return None
 
 
-def reply_recipient(parsed: ParsedMessage) -> str | None:
-    """Return the address a reply goes to (Reply-To, else From); None when there is none."""
+def reply_recipient(parsed: ParsedMessage, use_reply_to: bool = False) -> str | None:
+    """Return the address a reply goes to: the author (From); None when there is none.
+
+    RFC 3834 section 4: an automatic response goes to the sender, not to a Reply-To that
+    anyone may point at a third party (an open reflector); ``use_reply_to`` (a setting)
+    restores the Reply-To.
+    """
     if parsed.return_path == "":
         # The null return path marks a bounce or report: replying to it is what loops.
         return None
-    return usable_address(parsed.reply_to) or usable_address(parsed.sender)
+    if use_reply_to:
+        return usable_address(parsed.reply_to) or usable_address(parsed.sender)
+    return usable_address(parsed.sender)
+
+
+def rate_key(address: str) -> str:
+    """Return the address the rate limit counts: lower case, without a +tag (victim+1@)."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if local else address.strip().lower()
+
+
+@dataclass(frozen=True)
+class RecentReplies:
+    """How many acknowledgements went, in the window, to an address and to its domain."""
+
+    to_address: int
+    to_domain: int
+
+
+def count_recent(recipient: str, recent_recipients: Iterable[str]) -> RecentReplies:
+    """Count recent acknowledgements to the same normalised address and the same domain."""
+    key = rate_key(recipient)
+    domain = key.rpartition("@")[2]
+    keys = [rate_key(r) for r in recent_recipients]
+    return RecentReplies(sum(1 for k in keys if k == key),
+                         sum(1 for k in keys if k.rpartition("@")[2] == domain))
 
 
 def is_blocked(address: str, block_list: Sequence[str]) -> str | None:
@@ -93,17 +123,25 @@ def automated_header(parsed: ParsedMessage) -> str | None:
 
 def reply_decision(parsed: ParsedMessage, result: TriageResult, *,
                    our_addresses: Collection[str], block_list: Sequence[str],
-                   recent_acks_to_sender: int, rate_limit: int, hold: bool) -> ReplyDecision:
+                   recent_acks_to_sender: int, rate_limit: int, hold: bool,
+                   recent_acks_to_domain: int = 0, domain_rate_limit: int | None = None,
+                   use_reply_to: bool = False) -> ReplyDecision:
     """Decide whether to send, hold or suppress the acknowledgement of one message."""
     refusal = _refusal(parsed, result)
     if refusal is not None:
         return ReplyDecision("suppress", refusal)
-    recipient = reply_recipient(parsed)
+    recipient = reply_recipient(parsed, use_reply_to)
     if recipient is None:
         reason = "null return path" if parsed.return_path == "" else "no usable recipient"
         return ReplyDecision("suppress", reason)
-    return _decide_for(recipient, parsed, our_addresses, block_list,
-                       recent_acks_to_sender, rate_limit, hold)
+    decision = _decide_for(recipient, parsed, our_addresses, block_list,
+                           recent_acks_to_sender, rate_limit, hold)
+    if decision.action != "suppress" and domain_rate_limit is not None \
+            and recent_acks_to_domain >= domain_rate_limit:
+        return ReplyDecision(
+            "suppress", f"rate limit: {recent_acks_to_domain} acknowledgements to this "
+                        "sender's domain in the window", recipient, RATE_LIMITED)
+    return decision
 
 
 def _refusal(parsed: ParsedMessage, result: TriageResult) -> str | None:

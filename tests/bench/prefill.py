@@ -56,7 +56,8 @@ def templates(rt: Runtime, profile: str, count: int) -> list[tuple[bytes, Work]]
     made = []
     for index in range(count):
         raw = small_message(1_000_000 + index)
-        made.append((raw, prepare(Work(0, key, profile, raw), rt.limits)))
+        work = Work(0, key, profile, raw)
+        made.append((raw, prepare(work, rt.limits, rt.settings.general.profiles_dir)))
     return made
 
 

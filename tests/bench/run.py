@@ -26,7 +26,7 @@ from typing import Any
 
 from imapclient import IMAPClient
 
-from tests.bench import corpus
+from tests.bench import bench_ocr, corpus
 from tests.bench.harness import (
     Child,
     Install,
@@ -43,7 +43,7 @@ from tests.bench.harness import (
 )
 
 RESULTS = corpus.REPO / "bench-results"
-PHASES = ("throughput", "latency", "memory", "scale")
+PHASES = ("throughput", "latency", "memory", "scale", "ocr")
 TARGETS = {"ratio_pipeline_floor": 2.0, "latency_p95_s": 2.0, "large_attachment_rss_mb": 350.0,
            "backlog_rss_growth": 1.10, "scale_slowdown": 1.10}
 READY_TIMEOUT = 180
@@ -314,8 +314,14 @@ def scale_batch(args: argparse.Namespace, setup: Install, number: int) -> float:
     return seconds / int(args.scale_batch)
 
 
+def ocr(args: argparse.Namespace, running: Servers, root: Path) -> dict[str, Any]:
+    """Seconds per scanned page and a worker's peak memory doing OCR (apart from the floor)."""
+    return bench_ocr.measure(root)
+
+
 PHASE_FUNCTIONS: dict[str, Callable[[argparse.Namespace, Servers, Path], dict[str, Any]]] = {
-    "throughput": throughput, "latency": latency, "memory": memory, "scale": scale}
+    "throughput": throughput, "latency": latency, "memory": memory, "scale": scale,
+    "ocr": ocr}
 
 
 # --- verdicts and output -------------------------------------------------------------------
@@ -371,6 +377,8 @@ def table(results: dict[str, Any]) -> str:
                      f"({t['pipeline']['messages_per_s_with_startup']:.2f} with start-up), "
                      f"{t['floor']['messages_per_s']:.2f} msg/s floor ({t['floor']['engine']}), "
                      f"{t['acknowledged']}/{t['expected_acknowledgements']} acknowledged")
+    if results.get("ocr"):
+        lines.append(bench_ocr.render(results["ocr"]))
     return "\n".join(lines)
 
 

@@ -9,12 +9,12 @@ import pytest
 from config.errors import ConfigError
 from config.extraction_rules import (
     DOCUMENT_KINDS,
-    DOMAIN_FIELD_KEYS,
     FIELD_KEYS,
     ExtractionRules,
     load_extraction_rules,
 )
-from parsers.normalise import NORMALISERS, fold
+from config.text import fold
+from parsers.normalise import NORMALISERS
 
 PROFILES = Path(__file__).resolve().parents[2] / "config" / "profiles"
 FAMHP = PROFILES / "famhp" / "extraction.toml"
@@ -71,7 +71,6 @@ def test_famhp_profile_loads_with_a_rule_for_every_canonical_field() -> None:
     assert rules.profile == "famhp"
     assert {rule.key for rule in rules.fields} == set(FIELD_KEYS)
     # domain.md's table, plus the period that its `scope` checklist item needs.
-    assert set(FIELD_KEYS) - set(DOMAIN_FIELD_KEYS) == {"period"}
     assert all(rule.labels for rule in rules.fields)
     assert {rule.normaliser for rule in rules.fields} <= set(NORMALISERS)
 
@@ -82,16 +81,22 @@ def test_famhp_labels_cover_the_four_languages_for_every_field() -> None:
         assert {label.language for label in rule.labels} == {"en", "fr", "nl", "de"}, rule.key
 
 
-def test_rule_ids_are_stable_names_of_profile_kind_field_and_number() -> None:
+def test_rule_ids_name_profile_field_language_and_text() -> None:
     rules = load_extraction_rules(FAMHP)
     device = rules.field_rule("device_name")
     assert device is not None
-    assert device.labels[0].id == "famhp.label.device_name#0"
+    assert device.labels[0].id == "famhp.label.device_name.en.name-of-the-device"
     assert device.labels[0].text == "Name of the device"
-    assert device.names[0].id == "famhp.name.device_name#0"
-    assert rules.label(fold("Naam van het hulpmiddel:")) is not None
+    dutch = rules.label(fold("Naam van het hulpmiddel:"))
+    assert dutch is not None and dutch.id == "famhp.label.device_name.nl.naam-van-het-hulpmiddel"
+    assert device.names[0].id.startswith("famhp.name.device_name.")
     assert {kind.kind for kind in rules.kinds} <= set(DOCUMENT_KINDS)
-    assert "famhp.kind.form_part1#0" in {kind.id for kind in rules.kinds}
+    kinds = {kind.id for kind in rules.kinds}
+    # The second Part 2 rule writes its own id, so the first keeps the plain one.
+    assert {"famhp.kind.form_part1", "famhp.kind.form_part2",
+            "famhp.kind.form_part2_by_fields"} <= kinds
+    assert {box.id for box in rules.checkboxes} >= {"famhp.checkbox.regulation.mdr",
+                                                    "famhp.checkbox.applicant_role.manufacturer"}
 
 
 def test_ansm_profile_includes_famhp_and_replaces_some_fields() -> None:
@@ -102,10 +107,10 @@ def test_ansm_profile_includes_famhp_and_replaces_some_fields() -> None:
     applicant = rules.field_rule("applicant_name")
     device = rules.field_rule("device_name")
     assert applicant is not None and device is not None
-    assert applicant.labels[0].id.startswith("ansm.label.applicant_name#")
+    assert applicant.labels[0].id == "ansm.label.applicant_name.fr.operateur-de-marche"
     assert rules.label(fold("Opérateur de marché")) is not None
     # Fields it does not write are FAMHP's, ids and all.
-    assert device.labels[0].id == "famhp.label.device_name#0"
+    assert device.labels[0].id == "famhp.label.device_name.en.name-of-the-device"
     assert {kind.id.split(".")[0] for kind in rules.kinds} == {"ansm"}
     assert rules.checkboxes and rules.signatures.labels
 
@@ -124,11 +129,12 @@ def test_a_valid_file_gives_labels_names_checkboxes_and_kinds(tmp_path: Path) ->
     device = rules.field_rule("device_name")
     assert device is not None
     assert [(label.id, label.language) for label in device.labels] == [
-        ("test.label.device_name#0", "en"), ("test.label.device_name#1", "en"),
-        ("test.label.device_name#2", "fr")]
+        ("test.label.device_name.en.name-of-the-device", "en"),
+        ("test.label.device_name.en.device-name", "en"),
+        ("test.label.device_name.fr.nom-du-dispositif", "fr")]
     assert device.names[0].pattern.search("Device_Name")  # case-insensitive
-    assert rules.checkboxes[0].id == "test.checkbox.applicant_role.manufacturer#0"
-    assert [kind.id for kind in rules.kinds] == ["test.kind.ifu#0", "test.kind.mandate#0"]
+    assert rules.checkboxes[0].id == "test.checkbox.applicant_role.manufacturer"
+    assert [kind.id for kind in rules.kinds] == ["test.kind.ifu", "test.kind.mandate"]
     assert rules.field_rule("udi_di") is None
 
 
@@ -247,10 +253,10 @@ def test_including_file_replaces_a_field_and_keeps_the_others(tmp_path: Path) ->
     rules = load_extraction_rules(path)
     quantity, device = rules.field_rule("quantity"), rules.field_rule("device_name")
     assert quantity is not None and device is not None
-    assert [label.id for label in quantity.labels] == ["child.label.quantity#0"]
-    assert device.labels[0].id == "test.label.device_name#0"
+    assert [label.id for label in quantity.labels] == ["child.label.quantity.fr.quantite-demandee"]
+    assert device.labels[0].id == "test.label.device_name.en.name-of-the-device"
     assert rules.label(fold("Quantity")) is None
-    assert [kind.id for kind in rules.kinds] == ["test.kind.ifu#0", "test.kind.mandate#0"]
+    assert [kind.id for kind in rules.kinds] == ["test.kind.ifu", "test.kind.mandate"]
 
 
 def test_also_names_a_known_field_with_a_regex(tmp_path: Path) -> None:

@@ -10,9 +10,12 @@ from config.errors import ConfigError
 from config.settings import (
     DEFAULT_CONFIG,
     MASK,
+    PROFILES_DIR,
     MailboxSettings,
     Secret,
+    SettingsErrors,
     load_settings,
+    mask_url_password,
     settings_to_dict,
 )
 
@@ -126,6 +129,18 @@ def test_data_dir_override_moves_every_derived_path(tmp_path: Path) -> None:
     assert settings.database.url.endswith(f"{tmp_path / 'd' / 'intake.sqlite3'}")
 
 
+def test_profiles_dir_is_the_shipped_folder_unless_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(env={}).general.profiles_dir == PROFILES_DIR
+    assert (PROFILES_DIR / "famhp" / "extraction.toml").is_file()
+    path = write(tmp_path, '[general]\nprofiles_dir = "rules/profiles"\n')
+    assert load_settings(path, env={}).general.profiles_dir == tmp_path / "rules" / "profiles"
+    override = {"DEROGATION_INTAKE_GENERAL__PROFILES_DIR": "/etc/derogation-intake/profiles"}
+    assert load_settings(path, env=override).general.profiles_dir == Path(
+        "/etc/derogation-intake/profiles")
+
+
 def test_environment_can_add_a_mailbox(tmp_path: Path) -> None:
     env = {"DEROGATION_INTAKE_MAILBOXES__ANSM__TYPE": "maildir",
            "DEROGATION_INTAKE_MAILBOXES__ANSM__PATH": str(tmp_path / "ansm"),
@@ -152,6 +167,9 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
     assert (caught.value.key, caught.value.line) == ("mailbox", 3)
 
 
+MAILDIR = '[mailboxes.famhp]\ntype = "maildir"\nprofile = "famhp"\npath = "mail"\n'
+
+
 @pytest.mark.parametrize(("body", "key", "line", "reason"), [
     ('[mailboxes.famhp]\ntype = "imap"\nhost = "h"\nusername = "u"\npassword_env = "P"\n'
      'security = "ssl"\n', "mailboxes.famhp.security", 6, "must be one of tls|starttls|plain"),
@@ -163,6 +181,18 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
     ('[general]\ntimezone = "Europe/Bruxelles"\n', "general.timezone", 2, "unknown time zone"),
     ('[general]\ncase_ref_format = "{prefix}-{number}"\n', "general.case_ref_format", 2,
      "cannot be filled"),
+    # Settings that `config check` accepted but that broke every poll (hardening):
+    ('[general]\nour_address = "intake@agency.example\\r\\nBcc: x@y.example"\n',
+     "general.our_address", 2, "plain e-mail address"),
+    ('[general]\nour_address = "intake@agency.example\\n"\n', "general.our_address", 2,
+     "plain e-mail address"),
+    ('[general]\nour_domain = "agency example"\n', "general.our_domain", 2, "domain name"),
+    ('[general]\ncase_ref_format = "{prefix}-{year}"\n', "general.case_ref_format", 2,
+     "must contain {seq}"),
+    ('[general]\ncase_ref_prefix = "DEROG"\n' + MAILDIR, "general.case_ref_prefix", 2,
+     "do not match the case_ref pattern of profile 'famhp'"),
+    ('[general]\ncase_ref_format = "{prefix}/{year}/{seq}"\n' + MAILDIR, "general.case_ref_prefix",
+     None, "do not match the case_ref pattern"),
 ])
 def test_bad_values_name_key_and_line(tmp_path: Path, body: str, key: str, line: int,
                                       reason: str) -> None:
@@ -201,6 +231,33 @@ def test_xoauth2_accepts_a_token_command(tmp_path: Path) -> None:
     famhp = load_settings(path, env={}).mailbox("famhp")
     assert famhp.auth == "xoauth2" and famhp.password is None
     assert famhp.oauth2_token_command == "get-token --user u"
+
+
+SMTP_RELAY = '[smtp]\nmode = "smtp"\nhost = "smtp.office365.com"\nusername = "u@agency.example"\n'
+
+
+def test_smtp_xoauth2_takes_the_token_command_or_file(tmp_path: Path) -> None:
+    path = write(tmp_path, SMTP_RELAY + 'auth = "xoauth2"\noauth2_token_command = "get-token"\n')
+    smtp = load_settings(path, env={}).smtp
+    assert (smtp.auth, smtp.oauth2_token_command, smtp.password) == ("xoauth2", "get-token", None)
+    path = write(tmp_path, SMTP_RELAY + 'auth = "xoauth2"\noauth2_token_file = "t.json"\n')
+    assert load_settings(path, env={}).smtp.oauth2_token_file == Path("t.json").absolute()
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (SMTP_RELAY + 'auth = "xoauth2"\n', "missing a token source for xoauth2"),
+    ('[smtp]\nmode = "smtp"\nhost = "h"\nauth = "xoauth2"\noauth2_token_command = "t"\n',
+     "missing key 'username' (required for auth xoauth2)"),
+    (SMTP_RELAY + 'auth = "oauth"\n', "password|xoauth2"),
+])
+def test_smtp_xoauth2_needs_a_user_and_a_token_source(tmp_path: Path, text: str,
+                                                       reason: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), env={})
+    # Every problem of the file is reported at once; this one is among them.
+    errors = getattr(caught.value, "errors", (caught.value,))
+    assert any(e.key is not None and e.key.startswith("smtp") and reason in e.reason
+               for e in errors)
 
 
 def test_password_written_in_the_file_is_refused(tmp_path: Path) -> None:
@@ -284,3 +341,46 @@ def test_settings_are_frozen() -> None:
 def test_log_level_is_case_insensitive(tmp_path: Path) -> None:
     path = write(tmp_path, '[general]\nlog_level = "debug"\n')
     assert load_settings(path, env={}).general.log_level == "DEBUG"
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, '[general]\ncolour = "blue"\ntimezone = "Mars/Olympus"\n\n'
+                           '[smtp]\nport = "five"\n\n[nonsense]\nx = 1\n')
+    with pytest.raises(SettingsErrors) as caught:
+        load_settings(path, env={})
+    found = [(e.key, e.line) for e in caught.value.errors]
+    assert found == [("nonsense", 8), ("general.colour", 2), ("general.timezone", 3),
+                     ("smtp.port", 6)]
+    assert str(caught.value).count(f"{path}:") == 4
+
+
+def test_commands_that_do_not_connect_load_no_mailbox_or_smtp_secret(imap_config: Path) -> None:
+    settings = load_settings(imap_config, env={}, secrets=False)  # FAMHP_IMAP_PASSWORD unset
+    assert settings.mailbox("famhp").password is None and settings.smtp.password is None
+    with pytest.raises(ConfigError, match="FAMHP_IMAP_PASSWORD is not set"):
+        load_settings(imap_config, env={})
+
+
+def test_the_database_password_is_never_in_the_file_and_masked_in_urls(tmp_path: Path) -> None:
+    literal = write(tmp_path, '[database]\nurl = "postgresql://u@h/d"\npassword = "x"\n')
+    with pytest.raises(ConfigError, match="never written in the settings file"):
+        load_settings(literal, env={})
+    both = write(tmp_path, '[database]\nurl = "postgresql://u:pw@h/d"\npassword_env = "P"\n')
+    with pytest.raises(ConfigError, match="keep one"):
+        load_settings(both, env={"P": "x"})
+    unset = write(tmp_path, '[database]\nurl = "postgresql://u@h/d"\npassword_env = "DB_PW"\n')
+    assert load_settings(unset, env={}, secrets=False).database.password_env == "DB_PW"
+    with pytest.raises(ConfigError, match="DB_PW is not set"):
+        load_settings(unset, env={})
+    assert mask_url_password("see postgresql+psycopg://intake:s3cret@db/intake and "
+                             "imap://u:p@h") == ("see postgresql+psycopg://intake:***@db/intake "
+                                                 "and imap://u:***@h")
+
+
+def test_a_folder_setting_that_names_a_file_is_an_error(tmp_path: Path) -> None:
+    a_file = tmp_path / "data"
+    a_file.write_text("not a folder", encoding="utf-8")
+    path = write(tmp_path, f'[general]\ndata_dir = "{a_file}"\n')
+    with pytest.raises(ConfigError, match="is a file, not a folder") as caught:
+        load_settings(path, env={})
+    assert caught.value.key == "general.data_dir"

@@ -64,7 +64,6 @@ def context(**overrides: Any) -> dict[str, Any]:
         "missing": [{"id": "form_part2", "status": "missing"},
                     {"id": "patient_reference", "status": "missing"}],
         "advisory": [{"id": "ifu", "status": "missing"}],
-        "cited_ref": None,
         "contact_address": "derogation.meddev@fagg-afmps.be",
         "original_subject": "Compassionate Use – UZ Leuven – J.D.",
         "received_on": date(2025, 3, 4),
@@ -98,7 +97,7 @@ def load_copy(root: Path) -> TemplateSet:
 @pytest.mark.parametrize("name", TEMPLATE_NAMES)
 def test_every_famhp_template_speaks_the_applicants_language(
         famhp: TemplateSet, name: str, language: str) -> None:
-    ctx = context(cited_ref="DRG-2024-000999" if name == "unknown_ref" else None)
+    ctx = context()
     rendered = famhp.render(name, language, ctx)
     greeting, type_name, label, part2, patient = FAMHP_WORDS[language]
     assert rendered.language == language
@@ -113,8 +112,6 @@ def test_every_famhp_template_speaks_the_applicants_language(
     if name != "enquiry" or ctx["documents"]:
         assert "Part1_CardioFlow.pdf" in rendered.text
         assert "mandat-signé.pdf" in rendered.text
-    if name == "unknown_ref":
-        assert "DRG-2024-000999" in rendered.text
     assert "{{" not in rendered.text and "{%" not in rendered.text
 
 

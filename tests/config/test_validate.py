@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,7 +10,6 @@ import pytest
 
 from config.validate import check_path, key_at_line, validate_profile
 from intake.commands import cli
-from intake.commands.rules import register_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES = ROOT / "config" / "profiles"
@@ -24,11 +22,6 @@ def intake_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Main:
     """`derogation-intake` as a function, on the embedded default settings."""
     monkeypatch.delenv("DEROGATION_INTAKE_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    commands = next(a.choices for a in cli.build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction))
-    if "rules" not in commands:
-        # Until intake.commands.cli registers `rules`, add it exactly as it is to be registered.
-        monkeypatch.setattr(cli, "_REGISTRARS", (*cli._REGISTRARS, register_rules))
     return cli.main
 
 

@@ -138,8 +138,8 @@ def test_content_controls_by_tag_title_and_check_box(rules: ExtractionRules) -> 
     fields = {f.key: f for f in found.fields}
     assert fields["device_name"].source.channel == "docx_content_control"
     assert fields["device_name"].source.form_field == "DeviceName"
-    assert fields["device_name"].rule == "famhp.name.device_name#0"
-    assert fields["device_model"].rule.startswith("famhp.label.device_model#")
+    assert fields["device_name"].rule.startswith("famhp.name.device_name.device-")
+    assert fields["device_model"].rule.startswith("famhp.label.device_model.")
     assert fields["patient_reference"].confidence < 0.7  # a full name cut to initials
     assert "udi_di" not in fields  # a placeholder is no value
 

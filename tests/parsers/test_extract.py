@@ -120,9 +120,10 @@ def test_a_value_may_carry_a_second_field(rules: ExtractionRules) -> None:
                             "Verordening: MDR, klasse IIa\n", rules)
     found = {f.key: (f.value, f.rule, f.source.line) for f in fields}
     assert found == {
-        "applicant_name": ("Respira Medical BV (fabrikant)", "famhp.label.applicant_name#10", 1),
+        "applicant_name": ("Respira Medical BV (fabrikant)",
+                           "famhp.label.applicant_name.nl.aanvrager", 1),
         "applicant_role": ("manufacturer", "famhp.also.applicant_name.applicant_role", 1),
-        "regulation": ("MDR", "famhp.label.regulation#10", 2),
+        "regulation": ("MDR", "famhp.label.regulation.nl.verordening", 2),
         "risk_class": ("IIa", "famhp.also.regulation.risk_class", 2)}
     derived = next(f for f in fields if f.key == "risk_class")
     assert derived.confidence < next(f for f in fields if f.key == "regulation").confidence

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+from sqlalchemy.orm import Session
+
+from config.vocabulary import ItemStatus, MessageKind, Severity
 from parsers.records import ExtractedDocument, FieldValue, ParsedMessage, Source
+from storage.fields import (
+    current_extracted,
+    field_to_value,
+    keep_alternatives,
+    standing_writes,
+    write_fields,
+)
+from storage.models import Case, CaseMessage, Document, ExtractedField
 from storage.records import MailboxKey, RawMessage
-from triage.records import ChecklistItem, Decision, MessageKind, TriageResult
+from triage.case import message_fields
+from triage.records import ChecklistItem, Decision, TriageResult
 
 MAILBOX = "derogation.meddev@fagg-afmps.be"
 APPLICANT = "regulatory@cardioflow.example"
@@ -75,18 +88,31 @@ def field(key: str, value: str, *, doc: ExtractedDocument | None = None,
 
 def checklist(**statuses: str) -> tuple[ChecklistItem, ...]:
     """Return required checklist items with the given statuses."""
-    return tuple(ChecklistItem(item, "required", status, f"{item}: {status}")  # type: ignore[arg-type]
+    return tuple(ChecklistItem(item, Severity.REQUIRED, ItemStatus(status), f"{item}: {status}")
                  for item, status in statuses.items())
 
 
-def triage(kind: MessageKind = "new_request", *, language: str = "fr",
+def record_values(s: Session, case: Case, msg: CaseMessage | None,
+                  candidates: Sequence[FieldValue],
+                  documents_by_sha: Mapping[str, Document]) -> list[ExtractedField]:
+    """Record a message's values as filing does when the message's values stand."""
+    standing = {key: (field_to_value(row), row.case_message_id)
+                for key, row in current_extracted(s, case).items()}
+    msg_id = msg.id if msg is not None else None
+    standing |= {key: (value, msg_id) for key, value in message_fields(candidates).items()}
+    writes = standing_writes(current_extracted(s, case), standing)
+    added = write_fields(s, case, writes, list(documents_by_sha.values()), "test")
+    return added + keep_alternatives(s, case, msg, candidates, documents_by_sha)
+
+
+def triage(kind: str = "new_request", *, language: str = "fr",
            request_type: str | None = "compassionate_use", regulation: str | None = "MDR",
            urgent: bool = False, fields: tuple[FieldValue, ...] = (),
            documents: tuple[ExtractedDocument, ...] = (),
            items: tuple[ChecklistItem, ...] = (), rules_version: str = "rules-v1") -> TriageResult:
     """Return a triage result as the triage stage would."""
     return TriageResult(
-        kind=kind, kind_reasons=("famhp.kind.new_request#0",),
+        kind=MessageKind(kind), kind_reasons=("famhp.kind.new_request#0",),
         language=Decision(language, ("lingua: fr 0.93",)), authority="famhp",
         request_type=Decision(request_type, ("subject: Compassionate Use",)),
         regulation=Decision(regulation, ("field regulation",)),

@@ -23,11 +23,12 @@ from storage.cases import (
     open_cases_for_sender,
     set_checklist,
     set_status,
-    update_case_triage,
+    triage_to_dict,
 )
+from storage.casestate import record_case_state, stored_case_state
 from storage.db import Database
 from storage.events import add_event, case_events
-from storage.fields import add_fields, current_fields
+from storage.fields import current_fields
 from storage.ledger import ledger_record
 from storage.messages import add_documents, add_message
 from storage.models import Case
@@ -40,8 +41,10 @@ from tests.storage.factories import (
     field,
     parsed,
     raw,
+    record_values,
     triage,
 )
+from tests.triage.builders import profile_rules
 
 PART1 = document("part1.pdf", b"%PDF-1.7 part one")
 PART2 = document("part2.pdf", b"%PDF-1.7 part two", kind="form_part2")
@@ -226,21 +229,23 @@ def test_checklist_upsert_reports_what_changed(database: Database) -> None:
                      ("justification", "unclear", "justification: unclear")]
 
 
-def test_a_follow_up_triage_updates_without_forgetting(database: Database) -> None:
+def test_a_follow_up_widens_the_recorded_state_without_forgetting(database: Database) -> None:
     case = file_request(database, "req-1@hospital.example")
     later = triage("follow_up", language="en", request_type=None, regulation="IVDR", urgent=True,
-                   items=checklist(form_part1="present"), rules_version="rules-v2")
+                   rules_version="rules-v2")
     with database.session() as s:
-        update_case_triage(s, case, later, "complete")
+        add_message(s, case, None, parsed("fu-1@hospital.example"), later, "follow_up")
+        state = stored_case_state(s, case, profile_rules())
+        record_case_state(s, case, state, "intake", triage_to_dict(later))
     with database.session() as s:
         stored = case_by_ref(s, case.ref)
     assert stored is not None
+    # The first request type and language stick; the newest stated regulation stands.
     assert (stored.request_type, stored.regulation, stored.language) == (
         "compassionate_use", "IVDR", "fr")
-    assert (stored.status, stored.urgent, stored.rules_version) == ("complete", True, "rules-v2")
+    assert (stored.status, stored.urgent, stored.rules_version) == ("incomplete", True, "rules-v2")
     assert stored.triage["kind"] == "follow_up"
-    with pytest.raises(StorageError, match="unknown case status"), database.session() as s:
-        update_case_triage(s, case, later, "pending-review")
+    assert stored.triage["missing"] == list(state.missing)
 
 
 def test_set_status_is_audited(database: Database) -> None:
@@ -253,7 +258,9 @@ def test_set_status_is_audited(database: Database) -> None:
         events = [(e.actor, e.action, e.detail) for e in case_events(s, case)]
     assert events == [("reviewer@famhp.example", "status_changed",
                        {"from": "incomplete", "to": "granted",
-                        "note": "authorised for one patient"})]
+                        "note": "authorised for one patient", "decision": True})]
+    with pytest.raises(StorageError, match="unknown case status"), database.session() as s:
+        set_status(s, case, "pending-review", "reviewer@famhp.example", "no such status")
 
 
 def test_list_cases_by_status(database: Database) -> None:
@@ -275,7 +282,7 @@ def test_nul_characters_from_broken_files_are_stored_on_every_database(
         msg = add_message(s, case, None, parsed("req-1@hospital.example",
                                                 subject="Subject\x00with NUL"), result, "request")
         docs = add_documents(s, case, msg, (PART1,))
-        add_fields(s, case, msg, result.all_fields, {d.sha256: d for d in docs})
+        record_values(s, case, msg, result.all_fields, {d.sha256: d for d in docs})
         add_event(s, case, "intake", "message_filed", {"subject": "Subject\x00with NUL"})
     with database.session() as s:
         stored = case_by_ref(s, case.ref)

@@ -10,7 +10,7 @@ from storage.cases import create_case, next_case_ref, set_checklist
 from storage.db import Database
 from storage.events import add_event
 from storage.export import case_to_dict
-from storage.fields import add_fields, set_reviewer_field
+from storage.fields import set_reviewer_field
 from storage.ledger import ledger_record
 from storage.messages import add_documents, add_message
 from storage.outbox import outbox_add
@@ -22,6 +22,7 @@ from tests.storage.factories import (
     field,
     parsed,
     raw,
+    record_values,
     triage,
 )
 
@@ -38,7 +39,7 @@ def test_case_to_dict_holds_the_whole_case(database: Database, blobs: BlobStore)
                            "Compassionate Use – UZ Leuven – J.D.", APPLICANT)
         msg = add_message(s, case, row, parsed("req-1@hospital.example"), result, "request")
         docs = add_documents(s, case, msg, result.documents)
-        add_fields(s, case, msg, result.all_fields, {d.sha256: d for d in docs})
+        record_values(s, case, msg, result.all_fields, {d.sha256: d for d in docs})
         set_checklist(s, case, result.checklist)
         set_reviewer_field(s, case, "patient_reference", "J.D.", "reviewer@famhp.example")
         add_event(s, case, "intake", "case_opened", {"kind": "new_request"})
@@ -69,7 +70,8 @@ def test_case_to_dict_holds_the_whole_case(database: Database, blobs: BlobStore)
     assert exported["documents"] == [{
         "filename": "part1.pdf", "sha256": PART1.sha256, "content_type": "application/pdf",
         "size": PART1.size, "kind": "form_part1", "kind_rule": "famhp.kind.form_part1#0",
-        "pages": 2, "error": None, "message_id": "req-1@hospital.example"}]
+        "pages": 2, "error": None, "message_id": "req-1@hospital.example",
+        "signatures": [], "page_problems": []}]
     assert exported["checklist"] == [
         {"id": "form_part1", "severity": "required", "status": "present",
          "evidence": "form_part1: present"},

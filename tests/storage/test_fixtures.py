@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import tests.dbs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +39,7 @@ def test_an_unreachable_server_fails_the_postgresql_variants(tmp_path: Path) -> 
     assert "SQLite: 1 tests (1 passed), PostgreSQL: 1 tests (1 error)" in run.stdout
 
 
+@pytest.mark.postgres
 def test_the_summary_counts_tests_per_backend(tmp_path: Path) -> None:
     run = run_probe(tmp_path, tests.dbs.PG_ADMIN_URL)
     assert run.returncode == 0, run.stdout

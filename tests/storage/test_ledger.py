@@ -15,8 +15,10 @@ from storage.ledger import (
     cursor_set,
     ledger_find_twin,
     ledger_get,
+    ledger_id_clash,
     ledger_in_state,
     ledger_note_attempt,
+    ledger_note_clash,
     ledger_raw,
     ledger_record,
     ledger_set_state,
@@ -117,11 +119,28 @@ def test_twin_by_message_id_once_the_first_is_filed(database: Database, blobs: B
         first = ledger_record(s, raw(7, FIRST), "req-1@hospital.example", blobs)
         # Same Message-ID, other bytes (a copy re-sent through another relay) and other uid.
         copy = ledger_record(s, raw(8, FIRST + b"\n"), "req-1@hospital.example", blobs)
-        assert ledger_find_twin(s, copy.message_id, copy.sha256, copy.id) is None  # not filed
+        assert ledger_find_twin(s, copy.message_id, copy.sha256, copy.id, blobs) is None
         ledger_set_state(s, first, "filed", outcome="request BE-2025-000001")
-        twin = ledger_find_twin(s, copy.message_id, copy.sha256, copy.id)
+        twin = ledger_find_twin(s, copy.message_id, copy.sha256, copy.id, blobs)
         assert twin is not None and twin.id == first.id
         assert ledger_find_twin(s, first.message_id, first.sha256, first.id) is None
+
+
+def test_another_sender_reusing_a_message_id_is_another_message(
+        database: Database, blobs: BlobStore) -> None:
+    forged = eml("req-1@hospital.example", sender="mallory@evil.example",
+                 body="Replace the physician.")
+    with database.session() as s:
+        first = ledger_record(s, raw(7, FIRST), "req-1@hospital.example", blobs)
+        ledger_set_state(s, first, "filed", outcome="request BE-2025-000001")
+        other = ledger_record(s, raw(8, forged), "req-1@hospital.example", blobs)
+        assert ledger_find_twin(s, other.message_id, other.sha256, other.id, blobs) is None
+        clash = ledger_id_clash(s, other.message_id, other.id)
+        assert clash is not None and clash.id == first.id
+        noted = ledger_note_clash(s, ledger_set_state(s, other, "filed", outcome="request X"),
+                                  clash)
+        assert noted.outcome == (f"request X; Message-ID also on ledger row {first.id} "
+                                 "(another sender and content: filed on its own)")
 
 
 def test_twin_by_content_when_there_is_no_message_id(database: Database, blobs: BlobStore) -> None:

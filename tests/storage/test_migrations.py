@@ -23,6 +23,8 @@ from tests.storage.factories import triage
 TABLES = {
     "mailbox_ledger", "mailbox_cursor", "raw_message", "case_sequence", "case", "case_message",
     "document", "extracted_field", "checklist_item", "outgoing_message", "case_event",
+    "web_user", "web_token", "web_session", "login_attempt", "web_audit", "case_assignment",
+    "case_note", "case_link", "rule_version",
 }
 
 

@@ -12,7 +12,7 @@ from storage.cases import create_case
 from storage.db import Database, StorageConflict
 from storage.models import Case, OutgoingMessage
 from storage.outbox import (
-    acks_sent_to_since,
+    ack_recipients_since,
     outbox_add,
     outbox_due,
     outbox_in_state,
@@ -184,6 +184,8 @@ def test_rate_limit_counts_recent_replies_to_a_recipient(database: Database) -> 
     with database.session() as s:
         outbox_suppress(s, suppressed, "rate limit")
     with database.session() as s:
-        assert acks_sent_to_since(s, APPLICANT, NOW - timedelta(hours=1)) == 1
-        assert acks_sent_to_since(s, APPLICANT, NOW - timedelta(hours=3)) == 2
-        assert acks_sent_to_since(s, "nobody@x.example", NOW - timedelta(hours=3)) == 0
+        recent = ack_recipients_since(s, "cardioflow.example", NOW - timedelta(hours=1))
+        assert [r.lower() for r in recent] == [APPLICANT.lower()]
+        every = ack_recipients_since(s, "CardioFlow.example", NOW - timedelta(hours=3))
+        assert sorted(r.lower() for r in every) == [APPLICANT.lower()] * 2
+        assert ack_recipients_since(s, "x.example", NOW - timedelta(hours=3)) == []

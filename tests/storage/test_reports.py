@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from storage.blobs import BlobStore
 from storage.cases import create_case, set_checklist, set_status
 from storage.db import Database
-from storage.fields import add_fields, set_reviewer_field
+from storage.fields import set_reviewer_field
 from storage.ledger import ledger_record, ledger_set_state
 from storage.messages import add_documents, add_message
 from storage.models import Case, CaseMessage, OutgoingMessage
@@ -22,7 +22,16 @@ from storage.reports import (
     open_cases,
     waiting_for_applicant,
 )
-from tests.storage.factories import APPLICANT, document, eml, field, parsed, raw, triage
+from tests.storage.factories import (
+    APPLICANT,
+    document,
+    eml,
+    field,
+    parsed,
+    raw,
+    record_values,
+    triage,
+)
 from triage.records import ChecklistItem
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -188,25 +197,25 @@ def test_the_field_history_keeps_superseded_alternative_and_reviewer_values(
     with database.session() as s:
         msg = add_message(s, case, None, parsed("docs@hospital.example"), triage(), "follow_up")
         by_sha = {d.sha256: d for d in add_documents(s, case, msg, (PART1, PART2))}
-        add_fields(s, case, msg, [field("signature_date", "2026-03-01", doc=PART1,
+        record_values(s, case, msg, [field("signature_date", "2026-03-01", doc=PART1,
                                         confidence=0.95),
                                   field("signature_date", "2026-03-04", doc=PART2, page=2,
                                         confidence=0.85),
                                   field("quantity", "1", doc=PART1)], by_sha)
     with database.session() as s:
-        add_fields(s, case, msg, [field("quantity", "2", doc=PART2)], by_sha)
+        record_values(s, case, msg, [field("quantity", "2", doc=PART2)], by_sha)
         set_reviewer_field(s, case, "quantity", "3", "alice")
     with database.session() as s:
         history = case_field_history(s, case)
     summary = [(e["key"], e["value"], e["origin"], e["state"], e["document"]) for e in history]
     assert summary == [
+        ("quantity", "1", "extracted", "superseded", "part1.pdf"),
         ("signature_date", "2026-03-01", "extracted", "current", "part1.pdf"),
         ("signature_date", "2026-03-04", "extracted", "alternative", "part2.pdf"),
-        ("quantity", "1", "extracted", "superseded", "part1.pdf"),
         ("quantity", "2", "extracted", "current", "part2.pdf"),
         ("quantity", "3", "reviewer", "current", None),
     ]
-    alternative = history[1]
+    alternative = history[2]
     assert alternative["source"]["page"] == 2
     assert alternative["source_text"] == "part2.pdf p.2 field Text1"
     assert alternative["message_id"] == "docs@hospital.example"

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import email.policy
+from email.message import EmailMessage
+
 import pytest
 
-from tests.triage.builders import mail, parse, profile_rules
+from config.extraction_rules import load_extraction_rules
+from parsers.extract import extract_message
+from parsers.mime import message_to_parts
+from parsers.records import ParsedMessage
+from tests.triage.builders import PROFILES, ROOT, mail, parse, profile_rules
 from triage.automated import is_automated
+from triage.engine import triage_message
+from triage.records import TriageResult
 
 RULES = profile_rules()
 
@@ -99,3 +108,101 @@ def test_an_absence_in_a_signature_does_not_make_a_request_automated() -> None:
            'Content-Disposition: attachment; filename="part1.pdf"\n'
            "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b--\n")
     assert is_automated(parse(raw), RULES).value == "no"
+
+
+# --- Hardening: automated-mail words are ordinary words here (cues), headers are decisive ---
+
+FORMS = ROOT / "tests" / "fixtures" / "forms"
+PART1 = (FORMS / "part1_en_fillable.pdf").read_bytes()
+# An Outlook signature's logo: a real PNG header is enough for the parser.
+LOGO = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489")
+
+
+def mime(subject: str, body: str, *, form: bool = False, logo: bool = False,
+         headers: tuple[tuple[str, str], ...] = ()) -> ParsedMessage:
+    """Build a message as a mail client would and parse it with the real parser."""
+    msg = EmailMessage()
+    msg["From"] = "Jan Peeters <jan.peeters@azgroeninge.be>"
+    msg["To"] = "derogation.meddev@fagg-afmps.be"
+    msg["Subject"] = subject
+    msg["Message-ID"] = "<hardening-1@azgroeninge.be>"
+    for name, value in headers:
+        msg[name] = value
+    msg.set_content(body)
+    if logo:
+        html = f"<p>{body}</p><p><img src=\"cid:image001.png@01DA\"></p>"
+        msg.add_alternative(html, subtype="html")
+        html_part = msg.get_payload()[1]
+        html_part.add_related(LOGO, maintype="image", subtype="png", cid="<image001.png@01DA>",
+                              filename="image001.png", disposition="inline")
+    if form:
+        msg.add_attachment(PART1, maintype="application", subtype="pdf",
+                           filename="Part1_request.pdf")
+    return message_to_parts(msg.as_bytes(policy=email.policy.SMTP))
+
+
+def triaged(parsed: ParsedMessage) -> TriageResult:
+    """Extract with the FAMHP rules and triage, as the pipeline does."""
+    rules = load_extraction_rules(PROFILES / "famhp" / "extraction.toml")
+    return triage_message(parsed, extract_message(parsed, rules), RULES, "famhp")
+
+
+REQUEST_SUBJECTS = ["CE-markering afwezig – aanvraag stent",
+                    "Compassionate use: patient on holiday",
+                    "Dispositif non délivré en Belgique – demande", "Delivery delay of the valve",
+                    "Undeliverable device: compassionate use request"]
+
+
+@pytest.mark.parametrize("subject", REQUEST_SUBJECTS)
+def test_a_request_form_outweighs_automated_words_in_the_subject(subject: str) -> None:
+    result = triaged(mime(subject, "Dear colleagues,\nPlease find attached our request.\n",
+                          form=True))
+    assert result.kind == "new_request", result.kind_reasons
+    assert result.would_acknowledge
+    assert any("outweighed by kind.request_documents" in r for r in result.kind_reasons)
+
+
+def test_request_fields_in_the_body_outweigh_an_absence_announced_in_it() -> None:
+    body = ("I will be away next week, so please answer my colleague.\n\n"
+            "Device name: CardioFlow\nDevice model: CF-200\nManufacturer: Cardio NV\n"
+            "Justification: no alternative device exists for this patient.\n"
+            "Quantity: 1\n")
+    assert is_automated(mime("Derogation request", body), RULES).value == "yes"  # a cue hit
+    result = triaged(mime("Derogation request", body))
+    assert result.kind == "new_request", result.kind_reasons
+
+
+def test_automated_words_without_a_request_still_make_an_out_of_office() -> None:
+    result = triaged(mime("Out of office", "I am out of the office until Monday."))
+    assert result.kind == "automated"
+    assert not result.would_acknowledge
+
+
+def test_an_automated_header_is_decisive_even_beside_a_request_form() -> None:
+    result = triaged(mime("Re: request", "Text.", form=True,
+                          headers=(("Auto-Submitted", "auto-replied"),)))
+    assert result.kind == "automated"
+    assert any(r.startswith("automated.auto-submitted:") for r in result.kind_reasons)
+
+
+def test_an_out_of_office_with_a_signature_logo_is_automated() -> None:
+    body = ("Bonjour,\nJe suis absente du bureau jusqu'au 12 mars. En cas d'urgence, "
+            "contactez le secrétariat.\nCamille Arnaud\n")
+    parsed = mime("Re: votre demande", body, logo=True)
+    assert [a.filename for a in parsed.attachments] == ["image001.png"]
+    assert parsed.attachments[0].is_inline_image(parsed.body_html)
+    result = triaged(parsed)
+    assert result.kind == "automated", result.kind_reasons
+    assert result.urgent.value == "no"
+    assert not result.would_acknowledge
+
+
+def test_an_attached_image_is_still_a_file_of_the_message() -> None:
+    msg = EmailMessage()
+    msg["From"] = "jan.peeters@azgroeninge.be"
+    msg["Subject"] = "Re: request"
+    msg.set_content("I am out of the office until Monday.")
+    msg.add_attachment(LOGO, maintype="image", subtype="png", filename="scan.png")
+    parsed = message_to_parts(msg.as_bytes(policy=email.policy.SMTP))
+    assert not parsed.attachments[0].is_inline_image(parsed.body_html)
+    assert is_automated(parsed, RULES).value == "no"

@@ -145,3 +145,46 @@ def test_a_national_derogation_needs_quantity_and_period() -> None:
 
 def test_an_unknown_request_type_has_no_checklist() -> None:
     assert evaluate_checklist("global_derogation", {}, [], "", RULES) == ()
+
+
+# --- scanned documents that OCR could not read well ------------------------------------------
+
+
+def _badly_read(doc: ExtractedDocument, page: int = 1) -> ExtractedDocument:
+    """The document with one page OCR read with a low confidence."""
+    from dataclasses import replace
+
+    from parsers.records import PageProblem
+
+    problem = PageProblem(page, "ocr_low_confidence",
+                          "read from a scan with low OCR confidence (mean 41%)")
+    return replace(doc, page_problems=(problem,))
+
+
+def test_items_that_could_be_on_a_badly_read_page_are_unclear_not_missing() -> None:
+    scan = _badly_read(document("other", "scan.pdf"))
+    items = check([part1(), scan])
+    for item_id in ("form_part2", "physician_signature", "justification"):
+        assert items[item_id].status == "unclear", items[item_id]
+        assert "scan.pdf p.1 read from a scan with low OCR confidence" in items[item_id].evidence
+    assert items["form_part1"].status == "present"
+    assert items["subject_convention"].status == "present"
+
+
+def test_a_value_read_from_a_badly_read_page_leaves_its_item_unclear() -> None:
+    from dataclasses import replace
+
+    doc = part2()
+    doc = replace(doc, fields=tuple(replace(f, source=replace(f.source, sha256=doc.sha256))
+                                    for f in doc.fields))
+    items = check([part1(), _badly_read(doc)])
+    assert items["justification"].status == "unclear"
+    assert "could not read well" in items["justification"].evidence
+    # The subject line names the patient too: that way needs no scan.
+    assert items["patient_reference"].status == "present"
+
+
+def test_without_page_problems_a_scanned_request_is_judged_as_any_other() -> None:
+    items = check([part1(), part2()])
+    assert all(i.status in ("present", "not_applicable") for i in items.values()
+               if i.severity == "required")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from parsers.records import ExtractedDocument, FieldValue
 from tests.triage.builders import document, extraction, field, mail, profile_rules
 from triage.engine import triage_message
-from triage.kind import ThreadHints, thread_hints
+from triage.kind import thread_hints
+from triage.threading import ThreadHints
 
 RULES = profile_rules()
 

@@ -17,12 +17,15 @@ from typing import Any
 import pytest
 
 from config.triage_rules import TriageRules
+from config.vocabulary import MessageRole
 from parsers.mime import message_to_parts
 from parsers.records import Extraction, ParsedMessage
 from tests.triage.builders import PROFILES, ROOT, profile_rules
-from triage.engine import retriage_case, triage_message
-from triage.kind import ThreadHints, thread_hints
+from triage.case import case_state, facts_of, opening_role
+from triage.engine import triage_message
+from triage.kind import thread_hints
 from triage.records import TriageResult
+from triage.threading import ThreadHints
 
 MESSAGES = ROOT / "tests" / "fixtures" / "messages"
 ASSERTED = ("kind", "request_type", "regulation", "language", "missing")
@@ -156,8 +159,10 @@ def triage_all() -> list[Triaged]:
 def observed(item: Triaged, rules: TriageRules) -> dict[str, Any]:
     """What triage says for the attributes compared; for a follow-up, of its whole case."""
     if item.case:
-        case = retriage_case(item.case, item.case_subject, rules)
-        return {"kind": item.result.kind, "request_type": case.request_type,
+        facts = [facts_of(r, opening_role(r.kind) if n == 0 else MessageRole.FOLLOW_UP,
+                          item.case_subject) for n, r in enumerate(item.case)]
+        case = case_state(facts, (), None, rules)
+        return {"kind": item.result.kind, "request_type": case.request_type.value,
                 "regulation": case.regulation.value, "language": item.result.language.value,
                 "missing": list(case.missing), "urgent": item.result.urgent.value == "yes"}
     return {"kind": item.result.kind, "request_type": item.result.request_type.value,

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from intake.commands.review import case_page, cmd_cases_set
+from intake.commands.review import case_page, cmd_cases_merge, cmd_cases_set
 from intake.runtime import open_runtime
 from storage.db import Database
 from tests.dbs import BACKENDS
@@ -46,6 +46,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0")
 THREAD = ("cu_en_missing_part2_bare", "fu_en_unsigned_part2", "fu_en_signed_part2_completes")
+FOLLOW_UP_IDS = ("AM0PR06MB4410B2C1D0E9F8A7@zna.be", "AM0PR06MB4410C3D2E1F0A9B8@zna.be")
 
 
 def chromium() -> str:
@@ -124,9 +125,16 @@ def pages(request: pytest.FixtureRequest,
                         for i, n in enumerate(THREAD)]
             file_all(rt, [*messages, (hostile_message(), None)])
             hostile = ref_of_message(rt, "hostile-1@evil.example")
+            # The physician who sends Part 2 is not on the case yet: each follow-up files
+            # apart, flagged, until a reviewer merges it (docs/security.md).
+            apart = [ref_of_message(rt, m) for m in FOLLOW_UP_IDS]
         finally:
             rt.close()
         assert hostile is not None
+        for ref in apart:
+            assert ref is not None and ref != "DRG-2026-000134"
+            merge = argparse.Namespace(ref="DRG-2026-000134", other=ref, actor="a.peeters")
+            assert cmd_cases_merge(merge, settings) == 0
         correction = argparse.Namespace(ref="DRG-2026-000134", field="quantity", value="2",
                                         actor="a.peeters")
         assert cmd_cases_set(correction, settings) == 0

@@ -25,16 +25,15 @@ import pytest
 from sqlalchemy import select
 
 from config.settings import Settings, load_settings
+from config.vocabulary import OPEN_CASE_STATUSES
+from intake.commands.cli import build_parser
 from intake.commands.review import (
-    add_review_arguments,
     case_page,
-    cmd_cases_review,
     cmd_cases_set,
     cmd_cases_status,
     cmd_report,
     digest,
     digest_job,
-    register_report,
 )
 from intake.mailbox.maildir import store_message
 from intake.pipeline import poll_mailbox
@@ -44,7 +43,7 @@ from storage.cases import case_by_ref, case_checklist, list_cases
 from storage.db import Database
 from storage.export import case_to_dict
 from storage.messages import case_documents, case_messages
-from storage.models import OPEN_CASE_STATUSES, CaseMessage, CaseSequence
+from storage.models import CaseMessage, CaseSequence
 from storage.reports import case_report_data
 from tests.dbs import BACKENDS, PostgresServer
 from triage.reports.case_page import case_to_html
@@ -161,13 +160,15 @@ def section_rows(dom: Node, anchor: str) -> list[list[str]]:
 def assert_inert(dom: Node) -> None:
     """Check nothing in the page can run: no script or media element, no event handler."""
     tags = {n.tag for n in dom.iter()}
-    assert not tags & {"script", "img", "iframe", "object", "embed", "svg", "form", "link"}
+    assert not tags & {"script", "iframe", "object", "embed", "svg", "form", "link"}
     for node in dom.iter():
         for name, value in node.attrs.items():
             assert not name.startswith("on"), (node.tag, name, value)
             assert not value.strip().lower().startswith("javascript:"), (node.tag, name)
-            if name in ("href", "src"):
+            if name == "href":
                 assert value.startswith("#"), (node.tag, name, value)
+        if node.tag == "img":  # only the picture of a scanned signing area, inline PNG
+            assert node.attrs.get("src", "").startswith("data:image/png;base64,"), node.attrs
 
 
 # --- filing messages through the real pipeline ------------------------------------------------
@@ -708,32 +709,20 @@ def test_a_decision_is_recorded_with_its_note_and_leaves_the_queue(
     assert counts[0][:2] == ["compassionate use", "1"]
 
 
-def command_line() -> argparse.ArgumentParser:
-    """Return a parser shaped like the CLI, with the reviewers' commands registered."""
-    parser = argparse.ArgumentParser(prog="derogation-intake")
-    sub = parser.add_subparsers()
-    cases = sub.add_parser("cases")
-    cases.add_argument("action", choices=["list", "show", "export", "set", "status"])
-    cases.add_argument("ref", nargs="?")
-    cases.add_argument("--status")  # `cases list --status S` must keep working beside ours
-    add_review_arguments(cases)
-    register_report(sub)
-    return parser
-
-
 def test_the_command_line_runs_set_status_and_report(
         tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     settings, ref = file_one(tmp_path, db_url, "cu_en_role_unticked")
-    parser = command_line()
+    parser = build_parser()
     correct = parser.parse_args(["cases", "set", ref, "applicant_role", "manufacturer",
                                  "--actor", "dana"])
-    assert cmd_cases_review(correct, settings) == 0
+    assert correct.handler(correct, settings) == 0
     decide = parser.parse_args(["cases", "status", ref, "refused", "--note",
                                 "An alternative exists", "--actor", "dana"])
-    assert cmd_cases_review(decide, settings) == 0
-    incomplete = parser.parse_args(["cases", "set", ref, "quantity"])
-    assert cmd_cases_review(incomplete, settings) == 2
-    assert "usage: cases set REF FIELD VALUE" in capsys.readouterr().err
+    assert decide.handler(decide, settings) == 0
+    with pytest.raises(SystemExit) as wrong:
+        parser.parse_args(["cases", "set", ref, "quantity"])
+    assert wrong.value.code == 2
+    assert "the following arguments are required: VALUE" in capsys.readouterr().err
     report = parser.parse_args(["report", "case", ref, "--output", "-"])
     assert report.handler(report, settings) == 0
     dom = parse_html(capsys.readouterr().out)
@@ -777,8 +766,8 @@ def test_report_digest_writes_html_or_prints_text(
     text = argparse.Namespace(what="digest", ref=None, output=None, output_dir=None, text=True)
     assert cmd_report(text, settings) == 0
     out = capsys.readouterr().out
-    assert f"  {ref}  0 min old  incomplete  compassionate use  missing: device_identified" \
-        in out
+    assert f"  {ref}  0 min old  status incomplete  compassionate use  missing: " \
+           f"device_identified" in out
 
 
 def test_the_digest_job_keeps_the_digest_and_mails_it(tmp_path: Path, db_url: str) -> None:
@@ -886,3 +875,51 @@ def test_the_page_is_self_contained_and_printable() -> None:
     assert policy[0].attrs["content"].startswith("default-src 'none'")
     assert "http://" not in html and "https://" not in html
 
+
+
+# --- a case read from scans ---------------------------------------------------------------------
+
+PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4"
+       "nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg==")
+
+
+def test_the_case_page_shows_what_was_read_from_a_scan() -> None:
+    source = {"filename": "part2-scan.pdf", "channel": "ocr", "page": 1,
+              "label": "Patient initials", "ocr_confidence": 91.5}
+    data = {
+        "ref": "DRG-2026-000009", "status": "incomplete",
+        "checklist": [{"id": "physician_signature", "severity": "required",
+                       "status": "unclear",
+                       "evidence": "could be on part2-scan.pdf p.2 read from a scan with "
+                                   "low OCR confidence (mean 41%)"}],
+        "fields": {"patient_reference": {"value": "L.M.", "source": source,
+                                         "source_text": "part2-scan.pdf p.1", "rule": "r",
+                                         "confidence": 0.66, "origin": "extracted"}},
+        "documents": [{"filename": "part2-scan.pdf", "kind": "form_part2", "pages": 2,
+                       "size": 1000, "sha256": "ab" * 32, "error": None,
+                       "page_problems": [{"page": 2, "reason": "ocr_low_confidence",
+                                          "detail": "read from a scan with low OCR "
+                                                    "confidence (mean 41%)"}],
+                       "signatures": [{"name": "Signature", "signed": True, "page": 1,
+                                       "channel": "ocr", "picture": PNG,
+                                       "evidence": "p.1 area x 66-366 pt, y 463-519 pt by "
+                                                   "'Signature': 150 pt² of ink"}]}],
+    }
+    dom = parse_html(case_to_html(data))
+    assert_inert(dom)
+    assert "needs review: physician_signature" in dom.text()
+    fields = section_rows(dom, "fields")
+    assert "read from a scan (OCR 92 %)" in fields[0][2]
+    documents = section_rows(dom, "documents")
+    assert "pages not read well" in documents[0][5] and "p.2 read from a scan" in documents[0][5]
+    assert "signed" in documents[0][6] and "150 pt² of ink" in documents[0][6]
+    [picture] = dom.by_id("documents").find_all("img")
+    assert picture.attrs["src"] == PNG and "Signature" in picture.attrs["alt"]
+
+
+def test_a_signature_picture_that_is_not_an_inline_png_is_not_shown() -> None:
+    data = {"ref": "DRG-2026-000010", "documents": [{
+        "filename": "x.pdf", "kind": "form_part2", "signatures": [{
+            "name": "Signature", "signed": False, "picture": "https://example.org/x.png"}]}]}
+    dom = parse_html(case_to_html(data))
+    assert not dom.by_id("documents").find_all("img")

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from triage.reports.html import (
     size,
     table,
     tag,
+    void,
     words,
 )
 from triage.reports.styles import CSS
@@ -54,10 +56,19 @@ CONTENTS = (("summary", "Summary"), ("checklist", "Checklist"), ("decisions", "D
 
 def case_to_html(data: Data) -> str:
     """Return the reviewer's page of a case: summary, checklist, fields with sources, thread."""
+    return str(page(f"Case {data.get('ref', '?')}", CSS,
+                    [_header(data, data.get("timezone")), *case_sections(data)]))
+
+
+def case_sections(data: Data) -> list[Html]:
+    """Return the page's parts below its title: contents, summary, checklist ... event log.
+
+    Documents and messages that carry an ``href`` (the workspace adds one) link to it.
+    """
     tz = data.get("timezone")
     history = field_history_of(data)
-    body = [
-        _header(data, tz),
+    return [
+
         tag("nav", [tag("a", label, href=f"#{anchor}") for anchor, label in CONTENTS],
             class_="contents"),
         _summary(data, tz),
@@ -73,16 +84,9 @@ def case_to_html(data: Data) -> str:
                 _acknowledgements(data.get("outgoing") or [], tz)),
         section("events", "Event log", _events(data.get("events") or [], tz)),
     ]
-    return str(page(f"Case {data.get('ref', '?')}", CSS, body))
 
 
 # --- data helpers ---------------------------------------------------------------------------
-
-def required_not_done(checklist: Sequence[Data]) -> list[str]:
-    """Return the required checklist items that are missing or unclear."""
-    return [str(i.get("id")) for i in checklist
-            if i.get("severity") == "required" and i.get("status") in ("missing", "unclear")]
-
 
 # --- header and summary ---------------------------------------------------------------------
 
@@ -135,9 +139,13 @@ def _waiting_text(data: Data, tz: str | None) -> Html | str:
 def _request_card(data: Data, tz: str | None) -> Html:
     """Return the card with the request's decisions and status."""
     checklist = data.get("checklist") or []
-    missing = required_not_done(checklist)
+    missing = [str(item) for item in data.get("missing") or []]  # storage.export decides it
+    unclear = {str(i.get("id")) for i in checklist if i.get("status") == "unclear"}
+    # Only unclear items left (a scan read badly, a file that could not be opened): the
+    # request may be complete, and a person must look before anyone says so.
     complete = ("complete" if checklist and not missing else
-                f"incomplete: {', '.join(missing)}" if missing else "no checklist")
+                f"needs review: {', '.join(missing)}" if missing and set(missing) <= unclear
+                else f"incomplete: {', '.join(missing)}" if missing else "no checklist")
     facts = [
         _fact("Reference", tag("strong", data.get("ref", "?"))),
         _fact("Status", words(data.get("status"))),
@@ -248,15 +256,39 @@ def _decisions(triage: Data) -> Html:
 # --- documents, thread, acknowledgements, events --------------------------------------------
 
 def _document_status(doc: Data) -> Html:
-    """Return 'readable', or the reason a document could not be read."""
+    """Return 'readable', the reason a document could not be read, or its pages read badly."""
     if doc.get("error"):
         return badge(f"UNREADABLE: {words(doc['error'])}", "bad")
+    problems = [tag("div", f"p.{p.get('page')} {p.get('detail') or words(p.get('reason'))}",
+                    class_="muted") for p in doc.get("page_problems") or []]
+    if problems:
+        return Html(badge("pages not read well", "warn") + join(problems, ""))
     return badge("readable", "ok")
+
+
+_PNG_URI = re.compile(r"^data:image/png;base64,[A-Za-z0-9+/=]{1,60000}$")
+
+
+def _signatures(doc: Data) -> Html:
+    """Each signature of a document: signed or not, what was seen, and the area's picture."""
+    parts = []
+    for sig in doc.get("signatures") or []:
+        picture = str(sig.get("picture") or "")
+        image = (void("img", src=picture, alt=f"signing area of {sig.get('name')}",
+                      class_="signature") if _PNG_URI.match(picture) else None)
+        parts.append(tag("div", badge("signed" if sig.get("signed") else "not signed",
+                                      "ok" if sig.get("signed") else "bad"),
+                         " ", sig.get("name") or "signature",
+                         tag("div", sig.get("evidence"), class_="muted")
+                         if sig.get("evidence") else None, optional(image)))
+    return Html("".join(parts)) if parts else tag("span", "—", class_="muted")
 
 
 def _documents(documents: Sequence[Data]) -> Html:
     """Return the documents: name, kind, pages, size, short hash, readability."""
-    rows = [tag("tr", tag("td", tag("span", d.get("filename"), class_="mono")),
+    rows = [tag("tr", tag("td", tag("a" if d.get("href") else "span", d.get("filename"),
+                                   class_="mono", href=d.get("href"),
+                                   download=bool(d.get("href")))),
                 tag("td", words(d.get("kind")),
                     tag("div", d.get("kind_rule") or "no rule: fallback", class_="muted"),
                     *[tag("div", "part: ", words(p.get("kind")), f" ({p.get('where')})")
@@ -264,9 +296,9 @@ def _documents(documents: Sequence[Data]) -> Html:
                 tag("td", d.get("pages") if d.get("pages") is not None else "—", class_="num"),
                 tag("td", size(d.get("size")), class_="num"),
                 tag("td", tag("code", str(d.get("sha256") or "")[:12], title=d.get("sha256"))),
-                tag("td", _document_status(d)),
+                tag("td", _document_status(d)), tag("td", _signatures(d)),
                 class_="unreadable" if d.get("error") else None) for d in documents]
-    return table(["File", "Kind", "Pages", "Size", "SHA-256", "Readable"], rows,
+    return table(["File", "Kind", "Pages", "Size", "SHA-256", "Readable", "Signatures"], rows,
                  "No attachment.", class_="documents")
 
 
@@ -290,7 +322,10 @@ def _thread(data: Data, history: Sequence[Data], tz: str | None) -> Html:
     rows = [tag("tr", tag("td", local_time(m.get("sent_at"), tz),
                           tag("div", f"filed {local_time(m.get('filed_at'), tz)}",
                               class_="muted")),
-                tag("td", m.get("sender") or "—"), tag("td", m.get("subject") or "(no subject)"),
+                tag("td", m.get("sender") or "—"),
+                tag("td", m.get("subject") or "(no subject)",
+                    tag("div", tag("a", "original message (.eml)", href=m["href"], download=True))
+                    if m.get("href") else None),
                 tag("td", words(m.get("role")), tag("div", words(m.get("kind")), class_="muted")),
                 tag("td", _added(m, documents, history)))
             for m in data.get("messages") or []]

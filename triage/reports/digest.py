@@ -1,8 +1,9 @@
 """The reviewers' queue and daily digest: open cases in the order to look at them.
 
 ``digest_to_html`` and ``digest_to_text`` take the JSON data of
-``storage.reports.digest_data`` (``failed`` entries may carry the ``subject``, ``sender`` and
-``date`` the report command reads from the kept messages) and return the page or the text.
+``storage.reports.digest_data`` (``failed`` and ``kept`` entries may carry the ``subject``,
+``sender`` and ``date`` the report command reads from the kept messages) and return the page
+or the text.
 """
 
 from __future__ import annotations
@@ -56,11 +57,12 @@ def count_table(counts: Sequence[Data]) -> tuple[list[str], list[str], dict[tupl
 
 
 def completeness(case: Data) -> str:
-    """Return 'complete', 'missing: a, b' or 'no checklist' for a queue line."""
+    """Return 'nothing missing', 'missing: a, b' or 'no checklist' for a queue line."""
     missing = case.get("missing") or []
     if missing:
         return "missing: " + ", ".join(missing)
-    return "complete" if case.get("checklist_items") else "no checklist"
+    # Not "complete": the line shows the status beside it, and one word must not mean two.
+    return "nothing missing" if case.get("checklist_items") else "no checklist"
 
 
 # --- HTML -----------------------------------------------------------------------------------
@@ -80,8 +82,16 @@ def digest_to_html(data: Data) -> str:
         section("waiting", "Waiting for the applicant", _waiting(data.get("waiting") or [], tz)),
         section("failed", "Messages that need attention (not filed)",
                 _failed(data.get("failed") or [], tz)),
+        section("kept", "Messages kept without a case (last day): no acknowledgement",
+                _kept(data.get("kept") or [], tz)),
     ]
     return str(page("Derogation mailbox: daily digest", CSS, body))
+
+
+def case_link(case: Data) -> Html:
+    """Return a case's reference, a link to the workspace when the data carries its href."""
+    ref = tag("strong", case.get("ref"))
+    return tag("a", ref, href=case["href"]) if case.get("href") else ref
 
 
 def _urgency_cell(case: Data) -> Html:
@@ -104,7 +114,7 @@ def _completeness_cell(case: Data) -> Html:
 
 def _queue(cases: Sequence[Data], tz: str | None) -> Html:
     """Return one row per open case."""
-    rows = [tag("tr", tag("td", tag("strong", c.get("ref"))), tag("td", _urgency_cell(c)),
+    rows = [tag("tr", tag("td", case_link(c)), tag("td", _urgency_cell(c)),
                 tag("td", duration(c.get("age_seconds")),
                     tag("div", local_time(c.get("created_at"), tz), class_="muted"),
                     class_="num"),
@@ -135,7 +145,7 @@ def _counts(counts: Sequence[Data]) -> Html:
 
 def _waiting(waiting: Sequence[Data], tz: str | None) -> Html:
     """Return the cases waiting for the applicant, longest wait first."""
-    rows = [tag("tr", tag("td", tag("strong", w.get("ref"))),
+    rows = [tag("tr", tag("td", case_link(w)),
                 tag("td", duration(w.get("waiting_seconds")), class_="num"),
                 tag("td", local_time(w.get("since"), tz)), tag("td", w.get("recipient") or "—"),
                 tag("td", join([tag("code", m) for m in w.get("missing") or []]) or "—"))
@@ -157,6 +167,17 @@ def _failed(failed: Sequence[Data], tz: str | None) -> Html:
                  "Every message was filed.", class_="failed")
 
 
+def _kept(kept: Sequence[Data], tz: str | None) -> Html:
+    """Return the messages kept with no case and no acknowledgement, with the reason."""
+    rows = [tag("tr", tag("td", local_time(k.get("received_at"), tz)),
+                tag("td", k.get("sender") or "—"), tag("td", k.get("subject") or "—"),
+                tag("td", f"{k.get('mailbox')}/{k.get('folder')} uid {k.get('uid')}"),
+                tag("td", k.get("reason") or "—"))
+            for k in kept]
+    return table(["Received", "From", "Subject", "Where", "Why no case"], rows,
+                 "No message was kept without a case.", class_="kept")
+
+
 # --- text -----------------------------------------------------------------------------------
 
 def digest_to_text(data: Data) -> str:
@@ -171,22 +192,26 @@ def digest_to_text(data: Data) -> str:
              f"WAITING FOR THE APPLICANT ({len(data.get('waiting') or [])}):",
              *_waiting_lines(data.get("waiting") or [], tz), "",
              f"NEEDS ATTENTION: messages not filed ({len(data.get('failed') or [])}):",
-             *_failed_lines(data.get("failed") or [], tz)]
+             *_failed_lines(data.get("failed") or [], tz), "",
+             f"KEPT WITHOUT A CASE, last day, not acknowledged ({len(data.get('kept') or [])}):",
+             *_kept_lines(data.get("kept") or [], tz)]
     return "\n".join(lines) + "\n"
 
 
 def _case_line(case: Data) -> str:
     """Return one queue line and its subject line."""
     urgent = "URGENT " if case.get("urgent") else ""
+    link = f"\n      {case['href']}" if case.get("href") else ""
     return (f"  {urgent}{case.get('ref')}  {duration(case.get('age_seconds'))} old  "
-            f"{words(case.get('status'))}  {words(case.get('request_type'))}  "
-            f"{completeness(case)}\n      {_one_line(case.get('subject') or '(no subject)')}")
+            f"status {words(case.get('status'))}  {words(case.get('request_type'))}  "
+            f"{completeness(case)}\n      {_one_line(case.get('subject') or '(no subject)')}"
+            f"{link}")
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: str, limit: int = 120) -> str:
     """Return text on one line (a subject may fold), capped for a digest."""
     flat = " ".join(str(text).split())
-    return flat if len(flat) <= 120 else flat[:117] + "..."
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 def _count_lines(counts: Sequence[Data]) -> list[str]:
@@ -204,6 +229,16 @@ def _waiting_lines(waiting: Sequence[Data], tz: str | None) -> list[str]:
     return [f"  {w.get('ref')}  waiting {duration(w.get('waiting_seconds'))} (since "
             f"{local_time(w.get('since'), tz)}, to {w.get('recipient')})  missing: "
             f"{', '.join(w.get('missing') or []) or '-'}" for w in waiting] or ["  none"]
+
+
+def _kept_lines(kept: Sequence[Data], tz: str | None) -> list[str]:
+    """Return two lines per message kept without a case: what it was and why."""
+    lines = []
+    for k in kept:
+        lines.append(f"  {local_time(k.get('received_at'), tz)}  from {k.get('sender') or '?'}: "
+                     f"{_one_line(k.get('subject') or '(no subject)')}")
+        lines.append(f"      why: {_one_line(k.get('reason') or '-', 300)}")
+    return lines or ["  none"]
 
 
 def _failed_lines(failed: Sequence[Data], tz: str | None) -> list[str]:

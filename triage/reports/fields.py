@@ -16,6 +16,7 @@ from triage.reports.html import (
     badge,
     join,
     local_time,
+    optional,
     percent,
     table,
     tag,
@@ -53,11 +54,12 @@ def render_value(value: Any) -> Html:
     return tag("span", value, class_="value") if value not in (None, "") else Html("—")
 
 
-def _source_parts(source: Data) -> list[Html | str]:
-    """Return the parts of a location: file, page, form field, table cell, line, label."""
+def _source_parts(source: Data, href: str | None = None) -> list[Html | str]:
+    """Return the parts of a location: file (a link when href), page, form field, cell, label."""
     parts: list[Html | str] = []
     if source.get("filename"):
-        parts.append(tag("span", source["filename"], class_="mono"))
+        parts.append(tag("a" if href else "span", source["filename"], class_="mono",
+                         href=href, download=bool(href)))
     elif source.get("channel"):
         parts.append(f"e-mail {source['channel']}")
     for key, label in (("page", "page"), ("form_field", "form field"), ("paragraph",
@@ -77,11 +79,23 @@ def source_html(entry: Data) -> Html:
     if entry.get("origin") == "reviewer":
         return Html("set by " + tag("span", entry.get("actor") or "a reviewer"))
     source = entry.get("source") or {}
-    parts = _source_parts(source) if isinstance(source, Mapping) else []
+    # A workspace page links each value to the document it came from (document_href).
+    href = entry.get("document_href")
+    parts = _source_parts(source, href) if isinstance(source, Mapping) else []
     if not parts:
         return tag("span", entry.get("source_text") or "unknown")
     channel = source.get("channel") if source.get("filename") else None
-    return Html(join(parts, " · ") + (tag("div", channel, class_="muted") if channel else ""))
+    scanned = None
+    if channel == "ocr":  # OCR misreads letters: the reviewer checks such values
+        scanned = badge(f"read from a scan (OCR {percent(_ocr_share(source))})", "warn")
+    return Html(join(parts, " · ") + (tag("div", channel, class_="muted") if channel else "")
+                + optional(scanned))
+
+
+def _ocr_share(source: Data) -> float | None:
+    """Tesseract's confidence (0-100) in the value's words as a share, if recorded."""
+    value = source.get("ocr_confidence")
+    return value / 100.0 if isinstance(value, int | float) else None
 
 
 def confidence(entry: Data) -> Html:

@@ -79,6 +79,7 @@ tr.status-unclear td { background: var(--warn-bg) !important; }
 tr.unreadable td { background: var(--bad-bg) !important; }
 tr.overridden td.value { text-decoration: line-through; color: var(--muted); }
 .low { color: var(--bad); font-weight: 600; }
+img.signature { display: block; max-width: 240px; border: 1px solid var(--line); margin-top: 4px; }
 .conflict { border: 1px solid var(--warn); border-radius: 6px; padding: 8px 12px; margin: 10px 0;
   background: #fffdf6; break-inside: avoid; }
 .sides { display: grid; grid-template-columns: repeat(auto-fit, minmax(240px, 1fr)); gap: 10px; }

@@ -1,12 +1,11 @@
 """`reprocess` as an administrator uses it after changing a rule: real pipeline, real databases.
 
 Requests are filed by `poll --once` from a Maildir into SQLite or PostgreSQL; the rules are
-then changed in a copy of the FAMHP profile (given with --profile-dir) and the cases read again.
+then changed in a copy of the FAMHP profile (given with --profile) and the cases read again.
 """
 
 from __future__ import annotations
 
-import argparse
 import email
 import email.policy
 import io
@@ -23,7 +22,7 @@ import pytest
 from config.profiles import load_profile, load_profile_from
 from config.settings import load_settings
 from intake.commands import cli
-from intake.commands.reprocess import Options, decide_case, register_reprocess, reprocess_cases
+from intake.commands.reprocess import Options, decide_case, reprocess_cases
 from intake.commands.reprocess_plan import Change, CurrentRules, ReprocessError, read_case
 from intake.mailbox.maildir import store_message
 from intake.runtime import open_runtime
@@ -107,11 +106,6 @@ def command_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in [n for n in os.environ if n.startswith("DEROGATION_INTAKE_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
-    commands = next(a.choices for a in cli.build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction))
-    if "reprocess" not in commands:
-        # Until intake.commands.cli registers it, add it exactly as it is to be registered.
-        monkeypatch.setattr(cli, "_REGISTRARS", (*cli._REGISTRARS, register_reprocess))
 
 
 @pytest.fixture
@@ -208,7 +202,7 @@ def test_a_dry_run_lists_exactly_the_cases_the_rule_change_touches(
     before = snapshot(filed)
     capsys.readouterr()
 
-    assert filed.main("reprocess", "--all", "--dry-run", "--profile-dir", str(folder)) == 0
+    assert filed.main("reprocess", "--all", "--dry-run", "--profile", str(folder / "famhp")) == 0
 
     # The follow-up's Part 2 is merged as filing merged it: only the device name is lost.
     assert report(capsys.readouterr().out) == [
@@ -220,7 +214,7 @@ def test_a_dry_run_lists_exactly_the_cases_the_rule_change_touches(
     assert snapshot(filed) == before
 
     assert filed.main("reprocess", "--all", "--dry-run", "--verbose", "--acknowledge",
-                      "--profile-dir", str(folder)) == 0
+                      "--profile", str(folder / "famhp")) == 0
     lines = report(capsys.readouterr().out)
     assert [line for line in lines if line.endswith(": unchanged")] == [
         f"{filed.ref_of(name)}: unchanged" for name in UNTOUCHED]
@@ -237,7 +231,7 @@ def test_reprocess_records_the_new_state_and_sends_nothing(
     before = snapshot(filed)
     capsys.readouterr()
 
-    assert filed.main("reprocess", "--all", "--profile-dir", str(folder)) == 0
+    assert filed.main("reprocess", "--all", "--profile", str(folder / "famhp")) == 0
 
     assert report(capsys.readouterr().out) == [
         lost(bare, "FlowGuard ND"),
@@ -276,7 +270,7 @@ def test_reprocess_records_the_new_state_and_sends_nothing(
         db.dispose()
 
     # Again with the same rules: nothing left to change.
-    assert filed.main("reprocess", "--all", "--profile-dir", str(folder)) == 0
+    assert filed.main("reprocess", "--all", "--profile", str(folder / "famhp")) == 0
     assert report(capsys.readouterr().out) == [
         f"reprocessed 5 case(s): 0 changed, 5 unchanged, 0 failed (rules famhp {version})"]
 
@@ -307,7 +301,7 @@ def test_reviewers_values_and_decisions_are_kept(
             set_status(s, second, "granted", "reviewer@famhp", "authorised for one patient")
         capsys.readouterr()
 
-        assert filed.main("reprocess", "--all", "--profile-dir", str(folder)) == 0
+        assert filed.main("reprocess", "--all", "--profile", str(folder / "famhp")) == 0
 
         # The reviewer's device name keeps the first case identified: it is unchanged. The
         # second loses its device but keeps the decision: no status change is listed.
@@ -336,7 +330,7 @@ def test_acknowledge_queues_a_follow_up_acknowledgement(
     capsys.readouterr()
 
     assert intake.main("reprocess", "--case", ref, "--acknowledge",
-                       "--profile-dir", str(folder)) == 0
+                       "--profile", str(folder / "famhp")) == 0
 
     assert report(capsys.readouterr().out)[0] == lost(
         ref, "PediHeart VAD 15", status="complete -> incomplete") + "; acknowledgement queued"
@@ -363,7 +357,7 @@ def test_acknowledge_queues_a_follow_up_acknowledgement(
 
     # Unchanged the second time: nothing more to say to the applicant.
     assert intake.main("reprocess", "--case", ref, "--acknowledge",
-                       "--profile-dir", str(folder)) == 0
+                       "--profile", str(folder / "famhp")) == 0
     assert snapshot(intake)["outbox"] == 2
 
 
@@ -374,7 +368,7 @@ def test_cases_are_chosen_by_reference_or_date_and_a_failure_does_not_stop_the_b
     folder = intake.changed_rules()
     ref = intake.ref_of(URGENT)
     capsys.readouterr()
-    dry = ("--dry-run", "--profile-dir", str(folder))
+    dry = ("--dry-run", "--profile", str(folder / "famhp"))
 
     assert intake.main("reprocess", "--since", str(date.today() + timedelta(days=2)), *dry) == 0
     assert report(capsys.readouterr().out)[0].startswith("dry run: 0 of 0 case(s)")
@@ -383,10 +377,13 @@ def test_cases_are_chosen_by_reference_or_date_and_a_failure_does_not_stop_the_b
 
     assert intake.main("reprocess", "--case", "DRG-1999-000999", "--case", ref.lower(),
                        *dry) == 1
+    shown = capsys.readouterr()
+    assert shown.out == ""  # a mistyped reference stops the run before any case is read
+    assert "no such case: DRG-1999-000999 (nothing was reprocessed)" in shown.err
+    assert intake.main("reprocess", "--case", ref.lower(), *dry) == 0
     lines = report(capsys.readouterr().out)
-    assert lines[0] == "DRG-1999-000999: cannot reprocess: no case DRG-1999-000999"
-    assert lines[1].startswith(f"{ref}: device_name: ")  # the reference as filed
-    assert lines[2].startswith("dry run: 1 of 2 case(s) would change, 0 unchanged, 1 failed")
+    assert lines[0].startswith(f"{ref}: device_name: ")  # the reference as filed
+    assert lines[1].startswith("dry run: 1 of 1 case(s) would change, 0 unchanged, 0 failed")
 
     db = intake.database()
     try:
@@ -411,7 +408,7 @@ def test_a_case_filed_into_while_it_is_read_is_left_for_the_next_run(intake: Ins
     ref = intake.ref_of(BARE)
     runtime = open_runtime(load_settings(intake.config))
     try:
-        rules = CurrentRules(runtime.limits, intake.changed_rules())
+        rules = CurrentRules(runtime.limits, load_profile_from(intake.changed_rules() / "famhp"))
         read = read_case(runtime, rules, ref)
         intake.deliver(labelled(FOLLOW_UP).replace(FOLLOW_UP_CITES, ref.encode()))
         intake.poll()
@@ -435,8 +432,8 @@ def test_a_selection_is_required(tmp_path: Path, capsys: pytest.CaptureFixture[s
         with pytest.raises(SystemExit) as stopped:
             cli.main(["reprocess", *wrong])
         assert stopped.value.code == 2
-    assert cli.main(["reprocess", "--all", "--profile-dir", str(tmp_path / "none")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    assert cli.main(["reprocess", "--all", "--profile", str(tmp_path / "none")]) == 78
+    assert "unknown authority profile" in capsys.readouterr().err
     assert not (tmp_path / "var").exists()  # refused before any database is opened
 
 
@@ -450,7 +447,7 @@ def test_progress_is_drawn_only_on_a_terminal(intake: Installation) -> None:
     ref = intake.ref_of(URGENT)
     runtime = open_runtime(load_settings(intake.config))
     try:
-        rules = CurrentRules(runtime.limits, intake.changed_rules())
+        rules = CurrentRules(runtime.limits, load_profile_from(intake.changed_rules() / "famhp"))
         screen, out = Terminal(), io.StringIO()
         reprocess_cases(runtime, rules, [ref], Options(dry_run=True), out=out, err=screen)
         assert screen.getvalue().startswith(f"\r\x1b[K[1/1] {ref}\r\x1b[K")

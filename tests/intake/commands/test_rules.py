@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import re
@@ -14,21 +13,21 @@ import pytest
 
 from config.extraction_rules import ExtractionRules, load_extraction_rules
 from intake.commands import cli
-from intake.commands.rules import register_rules
 from intake.commands.rules_eval import Progress
 from intake.commands.rules_probe import TextLine, near_misses
 from storage.cases import create_case
 from storage.db import Database
-from storage.fields import add_fields, set_reviewer_field
+from storage.fields import set_reviewer_field
 from storage.messages import add_message
-from tests.fixtures.forms import make_forms
-from tests.storage.factories import field, parsed, triage
+from tests.storage.factories import field, parsed, record_values, triage
 from triage.evaluate import baseline_from_json, precision_recall
 
 ROOT = Path(__file__).resolve().parents[3]
 PROFILES = ROOT / "config" / "profiles"
 FORMS = ROOT / "tests" / "fixtures" / "forms"
 MESSAGES = ROOT / "tests" / "fixtures" / "messages"
+# The tuning guide's labelled forms: the fixtures written again printing the variant.
+EXAMPLE = ROOT / "docs" / "example" / "labelled"
 # A wording of the device's name that no label or synonym of the rules reaches: its words
 # share only "device" with a label, too little to be read, so it is a near miss.
 VARIANT = "Brand of the device"
@@ -43,11 +42,6 @@ def intake_main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Main:
     """`derogation-intake` as a function, on the embedded default settings."""
     monkeypatch.delenv("DEROGATION_INTAKE_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    commands = next(a.choices for a in cli.build_parser()._actions
-                    if isinstance(a, argparse._SubParsersAction))
-    if "rules" not in commands:
-        # Until intake.commands.cli registers `rules`, add it exactly as it is to be registered.
-        monkeypatch.setattr(cli, "_REGISTRARS", (*cli._REGISTRARS, register_rules))
     return cli.main
 
 
@@ -67,19 +61,6 @@ def with_variant(profile: Path) -> str:
     assert at < original.index("[fields.", start + 1), "the variant left device_name's labels"
     rules.write_text(f'{original[:at]}, "{VARIANT}"{original[at:]}', encoding="utf-8")
     return original
-
-
-def printing_variant(tmp_path: Path, names: Sequence[str]) -> Path:
-    """Fixture forms written again by their writer, the flattened ones printing the variant
-    for the device's name; each with its expected JSON."""
-    folder = tmp_path / "labelled"
-    folder.mkdir()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(make_forms.LABELS["en"], "device_name", ("Name of the device", VARIANT))
-        for stem, data, fmt, style in make_forms.FIXTURES:
-            if stem in names:
-                make_forms.write(folder, stem, data, fmt, style)
-    return folder
 
 
 def labelled_subset(tmp_path: Path, names: Sequence[str], source: Path = FORMS) -> Path:
@@ -104,9 +85,8 @@ def block(out: str, title: str) -> list[str]:
 
 
 def test_rules_test_on_a_bare_pdf_shows_rules_sources_and_near_misses(
-        tmp_path: Path, profile: Path, intake_main: Main,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    pdf = printing_variant(tmp_path, ["part1_en_flat"]) / "part1_en_flat.pdf"
+        profile: Path, intake_main: Main, capsys: pytest.CaptureFixture[str]) -> None:
+    pdf = EXAMPLE / "part1_en_flat.pdf"
 
     status = intake_main(["rules", "test", "--profile", str(profile), str(pdf)])
 
@@ -114,7 +94,8 @@ def test_rules_test_on_a_bare_pdf_shows_rules_sources_and_near_misses(
     assert status == 0
     assert out.startswith(f"== {pdf}\nprofile famhp (version ")
     found = block(out, "Fields found")
-    assert re.search(r"^  device_model = 'PVJ-18'  \[rule famhp\.label\.device_model#\d+ "
+    assert re.search(r"^  device_model = 'PVJ-18'  "
+                     r"\[rule famhp\.label\.device_model\.[a-z]{2}\.[\w-]+ "
                      r"\(label \"[^\"]+\"\); part1_en_flat\.pdf p\.1, printed label "
                      r"'[^']+'; confidence 0\.\d\d\]$", "\n".join(found), re.MULTILINE)
     assert any(line.startswith("  applicant_role = 'manufacturer'  [rule famhp.checkbox.")
@@ -127,11 +108,11 @@ def test_rules_test_on_a_bare_pdf_shows_rules_sources_and_near_misses(
     assert len(near) == 1
     assert re.fullmatch(
         r'    near miss: printed label "Brand of the device" on part1_en_flat\.pdf text line '
-        r"\d+, value 'PulmoValve Junior' is close to \"Device\" \(famhp\.label\.device_name#5, "
+        r"\d+, value 'PulmoValve Junior' is close to \"Device\" \(famhp\.label\.device_name\.en\.device, "
         r"score 0\.50, 0\.75 needed and clear of other fields\): add \"Brand of the device\" to "
         r"fields\.device_name\.labels\.en\?", near[0]), near[0]
     documents = block(out, "Documents")
-    assert documents[1].startswith("  part1_en_flat.pdf: form_part1 by famhp.kind.form_part1#")
+    assert documents[1].startswith("  part1_en_flat.pdf: form_part1 by famhp.kind.form_part1 ")
     checklist = block(out, "Checklist (compassionate_use)")
     assert "  ✓ form_part1 (required): part1_en_flat.pdf" in checklist
     assert "  ✗ device_identified (required): no device_name" in checklist
@@ -145,14 +126,15 @@ def test_rules_test_on_a_message_shows_each_document_and_what_nearly_matched(
 
     out = capsys.readouterr().out
     found = "\n".join(block(out, "Fields found"))
-    assert re.search(r"^  hospital_name = 'ZOL Genk'  \[rule famhp\.\w+\.hospital_name#\d+ .*; "
+    assert re.search(r"^  hospital_name = 'ZOL Genk'  "
+                     r"\[rule famhp\.\w+\.hospital_name\.[\w.-]+ .*; "
                      r"AortaFlex_TBE_Part2\.pdf p\.1", found, re.MULTILINE)
     missing = block(out, "Canonical fields not found")
     model = next(n for n, line in enumerate(missing) if line.startswith("  device_model: "))
     assert missing[model].endswith("none matched")
     assert "Device model" in missing[model + 1]
     assert missing[model + 1].startswith("    near miss: ")
-    assert "famhp.label.device_model#" in missing[model + 1]
+    assert "famhp.label.device_model." in missing[model + 1]
     documents = block(out, "Documents")
     assert documents[1].startswith("  AortaFlex_TBE_Part1.docx: form_part1 by famhp.kind.")
     assert documents[2].startswith("  AortaFlex_TBE_Part2.pdf: form_part2 by famhp.kind.")
@@ -197,7 +179,7 @@ def test_an_srn_alone_on_its_line_is_a_near_miss() -> None:
 
 def test_a_label_whose_value_the_normaliser_refuses_says_so() -> None:
     (note,) = notes_for("risk_class", "Risk class: to be confirmed")
-    assert note.startswith('label "Risk class" (famhp.label.risk_class#')
+    assert note.startswith('label "Risk class" (famhp.label.risk_class.en.risk-class)')
     assert note.endswith(') on body line 1: value \'to be confirmed\' refused by normaliser '
                          '"risk_class"')
 
@@ -218,7 +200,7 @@ def field_row(out: str, key: str) -> list[str]:
 def test_a_label_variant_raises_recall_and_removing_it_is_a_regression(
         tmp_path: Path, profile: Path, intake_main: Main,
         capsys: pytest.CaptureFixture[str]) -> None:
-    folder = printing_variant(tmp_path, SUBSET)
+    folder = labelled_subset(tmp_path, SUBSET, EXAMPLE)
     before, after = tmp_path / "before.json", tmp_path / "after.json"
     eval_args = ["rules", "eval", str(folder), "--profile", str(profile)]
 
@@ -351,14 +333,14 @@ def file_reviewed_cases(database: Database) -> None:
     with database.session() as s:
         first = create_case(s, "DRG-2026-000001", triage(), "subject", None)
         msg = add_message(s, first, None, parsed("a@hospital.example"), triage(), "request")
-        add_fields(s, first, msg, [field("device_name", "CardioFlow"),
+        record_values(s, first, msg, [field("device_name", "CardioFlow"),
                                    field("device_model", "CF-1")], {})
         set_reviewer_field(s, first, "device_name", "CardioFlow", "reviewer@famhp")
         set_reviewer_field(s, first, "device_model", "CF-2", "reviewer@famhp")
         set_reviewer_field(s, first, "patient_reference", "J.D.", "reviewer@famhp")
         second = create_case(s, "DRG-2026-000002", triage(), "subject", None)
         msg = add_message(s, second, None, parsed("b@hospital.example"), triage(), "request")
-        add_fields(s, second, msg, [field("device_name", "Valve X")], {})
+        record_values(s, second, msg, [field("device_name", "Valve X")], {})
         set_reviewer_field(s, second, "device_name", "ValveX Pro", "reviewer@famhp")
 
 

@@ -17,13 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import MailboxError
+from config.errors import MailboxError, TokenError
 from config.settings import MailboxSettings, Secret
 from intake.mailbox.connect import open_source
 from intake.mailbox.imap import ImapSource, chunk_by_size, is_new_mail
 from intake.mailbox.oauth import TokenSource, parse_token
 from storage.records import MailboxKey
-from tests.servers import DovecotServer, MailboxUser, free_port
+from tests.intake.e2e import Intake, sample_messages, write_settings
+from tests.servers import (
+    DovecotServer,
+    MailboxUser,
+    OAuth2DovecotServer,
+    XOAuth2SmtpServer,
+    free_port,
+)
 
 
 def make_message(number: int, attachment: bytes = b"") -> bytes:
@@ -310,7 +317,7 @@ def test_open_source_gives_the_imap_source(mailbox_user: MailboxUser, tmp_path: 
         source.close()
 
 
-# --- pure helpers and token acquisition (XOAUTH2 login itself: see the report) --------------
+# --- pure helpers and token acquisition ------------------------------------------------------
 
 def test_chunks_respect_count_and_bytes() -> None:
     sizes = [(1, 10), (2, 10), (3, 100), (4, 10), (5, 10), (6, 10)]
@@ -358,7 +365,7 @@ def test_bare_token_without_expiry_is_asked_for_each_time(tmp_path: Path) -> Non
 
 def test_failing_token_command_does_not_show_its_output(tmp_path: Path) -> None:
     tokens = TokenSource(command=token_script(tmp_path, "secret-token", exit_code=3))
-    with pytest.raises(MailboxError) as caught:
+    with pytest.raises(TokenError) as caught:
         tokens.token()
     assert "exited with 3" in str(caught.value) and "token service says no" in str(caught.value)
     assert "secret-token" not in str(caught.value)
@@ -375,8 +382,106 @@ def test_token_file_is_read_each_time(tmp_path: Path) -> None:
 
 
 def test_token_parsing_errors() -> None:
-    with pytest.raises(MailboxError, match="empty"):
+    with pytest.raises(TokenError, match="empty"):
         parse_token("  \n", 0)
-    with pytest.raises(MailboxError, match="no access_token"):
+    with pytest.raises(TokenError, match="no access_token"):
         parse_token('{"token_type": "Bearer"}', 0)
     assert parse_token('{"access_token": "a", "expires_at": 50}', 0).expires_at == 50.0
+
+
+# --- XOAUTH2 against a Dovecot that checks bearer tokens by introspection ---------------------
+
+@pytest.fixture
+def oauth2_user(oauth2_dovecot: OAuth2DovecotServer) -> MailboxUser:
+    """A fresh user of the Dovecot that takes bearer tokens."""
+    return oauth2_dovecot.add_user("oauth")
+
+
+def xoauth2_settings(user: MailboxUser, command: str) -> MailboxSettings:
+    """Settings that log in with XOAUTH2, the token printed by a command, no password."""
+    return settings_for(user, auth="xoauth2", password=None, oauth2_token_command=command)
+
+
+def hour_token(token: str) -> str:
+    """What a token command prints: a token valid for an hour."""
+    return json.dumps({"access_token": token, "expires_in": 3600})
+
+
+def test_xoauth2_login_fetches_and_files(oauth2_dovecot: OAuth2DovecotServer,
+                                         oauth2_user: MailboxUser, tmp_path: Path) -> None:
+    token = f"imap-token-{oauth2_user.user}"
+    oauth2_dovecot.introspection.grant(token, oauth2_user.user)
+    uid = oauth2_user.append("INBOX", make_message(1))
+
+    with ImapSource(xoauth2_settings(oauth2_user, token_script(tmp_path, token))) as source:
+        [fetched] = source.fetch_new(None)
+        source.mark_done(fetched.key)
+
+    assert (fetched.key.uid, fetched.data) == (uid, make_message(1))
+    assert oauth2_user.folder_uids("INBOX") == []
+    assert len(oauth2_user.folder_uids("Processed")) == 1
+    assert oauth2_dovecot.introspection.asked[-1] == token  # Dovecot checked the token
+
+
+def test_refused_token_is_a_mailbox_error_and_a_fresh_one_is_asked_for(
+        oauth2_dovecot: OAuth2DovecotServer, oauth2_user: MailboxUser, tmp_path: Path) -> None:
+    revoked, renewed = f"revoked-{oauth2_user.user}", f"renewed-{oauth2_user.user}"
+    command = token_script(tmp_path, hour_token(revoked))
+    source = ImapSource(xoauth2_settings(oauth2_user, command))
+
+    with pytest.raises(MailboxError) as caught:
+        source.connect()
+
+    message = str(caught.value)
+    assert message.startswith(f"famhp: connect to {oauth2_user.host}:{oauth2_user.port} as "
+                              f"{oauth2_user.user} failed: LoginError")
+    assert "AUTHENTICATIONFAILED" in message and revoked not in message
+    assert oauth2_dovecot.introspection.asked[-1] == revoked
+
+    oauth2_dovecot.introspection.grant(renewed, oauth2_user.user)
+    token_script(tmp_path, hour_token(renewed))  # the token service issues a new one
+    with source:
+        source.connect()
+    assert (tmp_path / "runs").read_text() == "2"  # the refused token was not kept
+    assert oauth2_dovecot.introspection.asked[-1] == renewed
+
+
+def test_failing_token_command_is_a_mailbox_error(oauth2_user: MailboxUser,
+                                                  tmp_path: Path) -> None:
+    source = ImapSource(xoauth2_settings(oauth2_user, token_script(tmp_path, "x", exit_code=4)))
+    with pytest.raises(MailboxError, match=r"^famhp: OAuth2 token command exited with 4: "
+                                           r"token service says no$"):
+        source.connect()
+
+
+def test_poll_with_oauth2_for_the_mailbox_and_the_relay(
+        oauth2_dovecot: OAuth2DovecotServer, oauth2_user: MailboxUser,
+        xoauth2_smtp_server: XOAuth2SmtpServer, sqlite_template: Path,
+        tmp_path: Path) -> None:
+    (tmp_path / "imap").mkdir()
+    (tmp_path / "smtp").mkdir()
+    imap_token = f"imap-token-{oauth2_user.user}"  # the endpoint serves the whole session
+    oauth2_dovecot.introspection.grant(imap_token, oauth2_user.user)
+    xoauth2_smtp_server.accept_token("smtp-token")
+    database = tmp_path / "intake.sqlite3"
+    database.write_bytes(sqlite_template.read_bytes())
+    config = write_settings(
+        tmp_path, oauth2_user, xoauth2_smtp_server, f"sqlite:///{database}",
+        mailbox_extra=f'auth = "xoauth2"\n'
+                      f'oauth2_token_command = "{token_script(tmp_path / "imap", imap_token)}"',
+        extra=f'username = "{xoauth2_smtp_server.username}"\nauth = "xoauth2"\n'
+              f'oauth2_token_command = "{token_script(tmp_path / "smtp", "smtp-token")}"')
+    oauth2_user.append("INBOX", sample_messages()[0])
+    asked_before = len(oauth2_dovecot.introspection.asked)
+
+    result = Intake(config, oauth2_user, xoauth2_smtp_server, f"sqlite:///{database}").poll()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert oauth2_user.folder_uids("INBOX") == []
+    assert len(oauth2_user.folder_uids("Processed")) == 1
+    [acknowledgement] = xoauth2_smtp_server.wait_for(1)
+    assert acknowledgement.authenticated_as == xoauth2_smtp_server.username
+    assert [a.token for a in xoauth2_smtp_server.attempts] == ["smtp-token"]
+    assert set(oauth2_dovecot.introspection.asked[asked_before:]) == {imap_token}
+    assert imap_token not in result.stdout + result.stderr
+    assert "smtp-token" not in result.stdout + result.stderr

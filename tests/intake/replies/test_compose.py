@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from email import policy
@@ -265,12 +266,36 @@ def test_unsafe_message_ids_are_not_repeated(templates: TemplateSet) -> None:
     assert mail["Bcc"] is None
 
 
-def test_reply_goes_to_reply_to(templates: TemplateSet) -> None:
-    parsed = message(reply_to="Regulatory Affairs <ra@cardioflow.example>")
+def test_reply_goes_to_the_author_not_to_reply_to(templates: TemplateSet) -> None:
+    parsed = message(reply_to="Someone Else <victim@elsewhere.example>")
     out = compose(templates, parsed)
     mail = parse(out.raw)
+    assert out.recipient == "an.peeters@uzleuven.be"
+    assert mail["To"].addresses[0].addr_spec == "an.peeters@uzleuven.be"
+    assert "victim@elsewhere.example" not in out.raw.decode("ascii", "replace")
+
+
+def test_reply_goes_to_reply_to_when_a_setting_says_so(templates: TemplateSet) -> None:
+    parsed = message(reply_to="Regulatory Affairs <ra@cardioflow.example>")
+    out = compose(templates, parsed, use_reply_to=True)
     assert out.recipient == "ra@cardioflow.example"
-    assert mail["To"] == "ra@cardioflow.example"
+    assert parse(out.raw)["To"] == "ra@cardioflow.example"
+
+
+def test_a_reply_repeats_little_of_the_message_and_no_link(templates: TemplateSet) -> None:
+    subject = "Compassionate use – see https://evil.example/login now " + "x" * 200
+    device = field("device_name", "Go to www.evil.example to claim " + "y" * 100)
+    names = [f"file{n}.pdf" for n in range(25)]
+    out = compose(templates, message(subject=subject),
+                  result=triage(fields={"device_name": device}), documents_received=names)
+    mail = parse(out.raw)
+    body = plain_body(mail)
+    assert "evil.example" not in str(mail["Subject"]) and "evil.example" not in body
+    assert len(str(mail["Subject"]).split(" – ", 1)[1]) <= 120
+    assert "[link removed]" in str(mail["Subject"])
+    assert re.findall(r"file\d+\.pdf", body) == names[:10]
+    assert "… (+15)" in body
+    assert "y" * 61 not in body
 
 
 def test_no_reply_to_a_null_return_path(templates: TemplateSet) -> None:
@@ -328,7 +353,7 @@ def test_header_injection_through_the_subject_is_impossible(templates: TemplateS
         "Content-Language"])
     assert mail["Bcc"] is None and mail["Cc"] is None
     assert mail["Subject"] == (f"[{REF}] Ontvangstbevestiging – Compassionate Use "
-                               "Bcc: victim@example.com Injected body[31m")
+                               "Bcc: [link removed] Injected body[31m")
     assert "\x00" not in mail["Subject"] and "\x1b" not in mail["Subject"]
     assert mail["To"].addresses[0].addr_spec == "an.peeters@uzleuven.be"
     assert "Injected body" not in plain_body(mail)
@@ -364,7 +389,8 @@ def test_message_citing_an_unknown_reference(templates: TemplateSet) -> None:
     out = compose(templates, result=result, template=template)
     body = plain_body(parse(out.raw))
     assert template == "unknown_ref"
-    assert "DRG-2024-999999" in body
+    # Whether a reference names a case is never told to the sender: not even repeated.
+    assert "DRG-2024-999999" not in body
     assert f"unter dem Aktenzeichen {REF} registriert" in body
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 import os
 import socket
 import time
@@ -14,8 +17,8 @@ from config.errors import DeliveryError
 from config.settings import Secret, SmtpSettings
 from intake.replies.delivery import MaildirDelivery, SmtpDelivery, open_delivery
 from parsers.headers import raw_message_id
-from tests.intake.mailbox.test_imap import make_message
-from tests.servers import HOST, SmtpServer, free_port
+from tests.intake.mailbox.test_imap import make_message, token_script
+from tests.servers import HOST, SmtpServer, XOAuth2Attempt, XOAuth2SmtpServer, free_port
 
 OUR_ADDRESS = "derogation.meddev@fagg-afmps.be"
 APPLICANT = "applicant1@hospital.example"
@@ -218,3 +221,103 @@ def test_open_delivery_follows_the_mode(tmp_path: Path) -> None:
     assert isinstance(maildir, MaildirDelivery) and maildir.path == tmp_path / "out"
     smtp = open_delivery(SmtpSettings(mode="smtp", host=HOST, port=free_port()), tmp_path)
     assert isinstance(smtp, SmtpDelivery)
+
+
+# --- AUTH XOAUTH2 (Microsoft 365, Google) ------------------------------------------------------
+
+def with_token_command(server: SmtpServer, command: str, **changes: object) -> SmtpSettings:
+    """Settings that log in with XOAUTH2, the bearer token printed by a command."""
+    return settings_for(server, username=server.username, auth="xoauth2",
+                        oauth2_token_command=command, **changes)
+
+
+def token_json(token: str) -> str:
+    """What a token command prints: a token valid for an hour."""
+    return json.dumps({"access_token": token, "expires_in": 3600})
+
+
+def test_xoauth2_login_presents_the_token_and_reuses_it_while_valid(
+        xoauth2_smtp_server: XOAuth2SmtpServer, tmp_path: Path) -> None:
+    xoauth2_smtp_server.accept_token("token-one")
+    delivery = SmtpDelivery(with_token_command(
+        xoauth2_smtp_server, token_script(tmp_path, token_json("token-one"))))
+    delivery.send(make_message(1), OUR_ADDRESS, [APPLICANT])
+    delivery.send(make_message(2), OUR_ADDRESS, [APPLICANT])
+    delivery.close()
+    delivery.send(make_message(3), OUR_ADDRESS, [APPLICANT])  # a new session logs in again
+    delivery.close()
+
+    mails = xoauth2_smtp_server.wait_for(3)
+    assert [m.data for m in mails] == [make_message(n) for n in (1, 2, 3)]
+    assert all(m.authenticated_as == xoauth2_smtp_server.username for m in mails)
+    user = xoauth2_smtp_server.username
+    assert xoauth2_smtp_server.attempts == [XOAuth2Attempt(user, "token-one", True)] * 2
+    assert (tmp_path / "runs").read_text() == "1"  # cached for its hour, not run per session
+
+
+def test_refused_token_is_temporary_sends_nothing_and_is_asked_for_again(
+        xoauth2_smtp_server: XOAuth2SmtpServer, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    xoauth2_smtp_server.accept_token("fresh-token")
+    command = token_script(tmp_path, token_json("revoked-token"))
+    delivery = SmtpDelivery(with_token_command(xoauth2_smtp_server, command))
+
+    with pytest.raises(DeliveryError) as caught:
+        delivery.send(make_message(1), OUR_ADDRESS, [APPLICANT])
+
+    assert caught.value.permanent is False and caught.value.smtp_code == 535
+    assert str(caught.value) == (f"SMTP xoauth2 login refused for {xoauth2_smtp_server.username}"
+                                 ": 535 5.7.3 Authentication unsuccessful")
+    sent = base64.b64encode(f"user={xoauth2_smtp_server.username}\x01auth=Bearer "
+                            "revoked-token\x01\x01".encode()).decode()
+    for text in (str(caught.value), caplog.text):
+        assert "revoked-token" not in text and sent not in text
+    [refused] = xoauth2_smtp_server.attempts
+    assert (refused.token, refused.accepted) == ("revoked-token", False)
+    assert refused.answer_to_error == b""  # the empty line that ends a refused exchange
+    assert xoauth2_smtp_server.xoauth2.mail_commands == 0 and xoauth2_smtp_server.received == []
+
+    token_script(tmp_path, token_json("fresh-token"))  # the token service issues a new one
+    delivery.send(make_message(1), OUR_ADDRESS, [APPLICANT])
+    delivery.close()
+    assert (tmp_path / "runs").read_text() == "2"  # the cached token was dropped
+    assert xoauth2_smtp_server.wait_for(1)[0].authenticated_as == xoauth2_smtp_server.username
+    assert xoauth2_smtp_server.attempts[-1].token == "fresh-token"
+
+
+def test_xoauth2_after_starttls_with_a_token_file(xoauth2_smtp_server: XOAuth2SmtpServer,
+                                                  tmp_path: Path) -> None:
+    token_file = tmp_path / "smtp-token"
+    token_file.write_text("file-token\n")  # another process keeps it fresh
+    xoauth2_smtp_server.accept_token("file-token")
+    settings = settings_for(xoauth2_smtp_server, security="starttls",
+                            tls_ca_file=xoauth2_smtp_server.ca_file,
+                            username=xoauth2_smtp_server.username, auth="xoauth2",
+                            oauth2_token_file=token_file)
+    assert SmtpDelivery(settings).send(make_message(1), OUR_ADDRESS, [APPLICANT]) \
+        .startswith("250 ")
+    assert xoauth2_smtp_server.wait_for(1)[0].authenticated_as == xoauth2_smtp_server.username
+
+
+def test_failing_token_command_is_temporary_and_never_reaches_the_relay(
+        xoauth2_smtp_server: XOAuth2SmtpServer, tmp_path: Path) -> None:
+    command = token_script(tmp_path, "printed-secret", exit_code=2)
+    with pytest.raises(DeliveryError) as caught:
+        SmtpDelivery(with_token_command(xoauth2_smtp_server, command)).send(
+            make_message(1), OUR_ADDRESS, [APPLICANT])
+    assert caught.value.permanent is False and caught.value.smtp_code is None
+    assert "token command exited with 2: token service says no" in str(caught.value)
+    assert "printed-secret" not in str(caught.value)
+    assert xoauth2_smtp_server.attempts == [] and xoauth2_smtp_server.received == []
+
+
+def test_a_relay_without_xoauth2_is_named_in_the_error(smtp_server: SmtpServer,
+                                                       tmp_path: Path) -> None:
+    command = token_script(tmp_path, token_json("some-token"))
+    with pytest.raises(DeliveryError) as caught:
+        SmtpDelivery(with_token_command(smtp_server, command)).send(
+            make_message(1), OUR_ADDRESS, [APPLICANT])
+    assert caught.value.permanent is False and caught.value.smtp_code == 504
+    assert "Unrecognized authentication type" in str(caught.value)
+    assert smtp_server.received == []

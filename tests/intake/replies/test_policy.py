@@ -9,7 +9,9 @@ import pytest
 from intake.replies.policy import (
     RATE_LIMITED,
     ReplyDecision,
+    count_recent,
     is_blocked,
+    rate_key,
     reply_decision,
     reply_recipient,
     usable_address,
@@ -115,7 +117,7 @@ def test_malformed_sender() -> None:
     {"sender": "derogation.meddev@fagg-afmps.be", "reply_to": "someone@hospital.example"},
 ])
 def test_our_own_address(overrides: dict[str, Any]) -> None:
-    decision = decide(message(**overrides))
+    decision = decide(message(**overrides), use_reply_to=True)
     assert (decision.action, decision.reason) == ("suppress", "our own address")
 
 
@@ -130,8 +132,8 @@ def test_blocked_senders(address: str, entry: str) -> None:
     assert (decision.action, decision.reason) == ("suppress", f"blocked: {entry}")
 
 
-def test_block_list_applies_to_the_reply_to_address() -> None:
-    decision = decide(message(reply_to="victim@bulk.example.com"))
+def test_block_list_applies_to_the_reply_to_address_when_it_is_answered() -> None:
+    decision = decide(message(reply_to="victim@bulk.example.com"), use_reply_to=True)
     assert decision.reason == "blocked: @bulk.example.com"
 
 
@@ -163,11 +165,37 @@ def test_suppression_outranks_hold() -> None:
     assert decide(recent_acks_to_sender=9, hold=True).action == "suppress"
 
 
-def test_recipient_is_reply_to_then_from() -> None:
-    assert reply_recipient(message(reply_to="RA <RA@MedTech.example>")) == "ra@medtech.example"
-    assert reply_recipient(message(reply_to="not an address")) == \
-        "claire.martin@medtech.example"
+def test_recipient_is_the_author_not_an_unverified_reply_to() -> None:
+    # RFC 3834 section 4: anyone may set Reply-To to a third party (an open reflector).
+    third_party = message(reply_to="Victim <victim@elsewhere.example>")
+    assert reply_recipient(third_party) == "claire.martin@medtech.example"
+    assert decide(third_party).recipient == "claire.martin@medtech.example"
     assert reply_recipient(message(return_path="")) is None
+
+
+def test_a_setting_restores_the_reply_to() -> None:
+    parsed = message(reply_to="RA <RA@MedTech.example>")
+    assert reply_recipient(parsed, use_reply_to=True) == "ra@medtech.example"
+    assert reply_recipient(message(reply_to="not an address"), use_reply_to=True) == \
+        "claire.martin@medtech.example"
+
+
+def test_the_rate_limit_counts_plus_tags_and_case_as_one_address() -> None:
+    recent = ["victim+1@hospital.example", "Victim+2@Hospital.example", "VICTIM@hospital.example",
+              "other@hospital.example", "victim@elsewhere.example"]
+    assert rate_key("Victim+abc@Hospital.Example") == "victim@hospital.example"
+    counted = count_recent("victim+99@hospital.example", recent)
+    assert (counted.to_address, counted.to_domain) == (3, 4)
+    decision = decide(recent_acks_to_sender=counted.to_address, rate_limit=3)
+    assert (decision.action, decision.flag) == ("suppress", RATE_LIMITED)
+
+
+def test_the_rate_limit_per_domain() -> None:
+    assert decide(recent_acks_to_domain=29, domain_rate_limit=30).action == "send"
+    decision = decide(recent_acks_to_domain=30, domain_rate_limit=30)
+    assert decision.action == "suppress" and decision.flag == RATE_LIMITED
+    assert decision.reason == ("rate limit: 30 acknowledgements to this sender's domain "
+                               "in the window")
 
 
 @pytest.mark.parametrize("value", [

@@ -1,0 +1,1 @@
+"""The reviewers' workspace: a server-rendered web application over the intake's database."""
