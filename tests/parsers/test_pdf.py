@@ -12,6 +12,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import (
     ArrayObject,
     ByteStringObject,
+    DecodedStreamObject,
     DictionaryObject,
     FloatObject,
     NameObject,
@@ -340,3 +341,44 @@ def test_values_after_all_labels_in_the_text_layer_are_paired_by_position(
     assert by_key(document) == {
         "applicant_role": "manufacturer", "manufacturer_name": "Valvia Cardio Ltd",
         "device_name": "PulmoValve Junior", "device_model": "PVJ-18", "regulation": "MDR"}
+
+
+def xfa_form(datasets: bytes) -> bytes:
+    """A one-page PDF whose form is an XFA form holding the given datasets packet."""
+    writer = PdfWriter(clone_from=io.BytesIO(draw([lambda sheet: sheet.drawString(
+        50, TOP - 80, "Application form (please fill in with Adobe Reader)")])))
+    packets = ArrayObject()
+    for name, body in (("template", b"<template xmlns='http://www.xfa.org/schema/xfa-template/3.3/'/>"),
+                       ("datasets", datasets)):
+        stream = DecodedStreamObject()
+        stream.set_data(body)
+        packets.extend([TextStringObject(name), writer._add_object(stream)])
+    writer.root_object[NameObject("/AcroForm")] = DictionaryObject(
+        {NameObject("/Fields"): ArrayObject(), NameObject("/XFA"): packets})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_the_data_of_an_xfa_form_is_read_like_form_fields(rules: ExtractionRules) -> None:
+    data = (b"<xfa:datasets xmlns:xfa='http://www.xfa.org/schema/xfa-data/1.0/'><xfa:data>"
+            b"<form1><Device><DeviceName>PulmoValve Junior</DeviceName><DeviceModel>PVJ-18"
+            b"</DeviceModel></Device><Regulation>MDR</Regulation><Notes/></form1>"
+            b"</xfa:data></xfa:datasets>")
+    document = read(xfa_form(data), rules)
+    assert by_key(document) == {"device_name": "PulmoValve Junior", "device_model": "PVJ-18",
+                                "regulation": "MDR"}
+    assert next(f for f in document.fields if f.key == "device_name").source.form_field == \
+        "form1.Device.DeviceName"
+    assert document.page_problems == ()
+
+
+@pytest.mark.parametrize("datasets", [
+    b"<xfa:datasets><broken",
+    b"<!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>",
+])
+def test_an_xfa_form_whose_data_cannot_be_read_is_said_so(
+        rules: ExtractionRules, datasets: bytes) -> None:
+    document = read(xfa_form(datasets), rules)
+    assert document.fields == ()
+    assert [p.detail for p in document.page_problems] == ["XFA form: values not read"]
