@@ -62,8 +62,8 @@ def docx_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
                      limits: Limits = DEFAULT_LIMITS) -> ExtractedDocument:
     """Read a Word document's labelled values, controls and boxes; never raises."""
     try:
-        body, meta = _open(_unpack(data, limits))
-        return to_document(rules, info, _findings(body, meta, rules, limits))
+        body, meta, margins = _open(_unpack(data, limits))
+        return to_document(rules, info, _findings(body, meta, rules, limits, margins))
     except _Refused as exc:
         return failed_document(rules, info, exc.reason, exc.detail)
     except (Exception, RecursionError) as exc:  # a hostile file must not stop the batch
@@ -104,13 +104,21 @@ def _stored(members: Sequence[archive.Member]) -> bytes:
     return out.getvalue()
 
 
-def _open(package: bytes) -> tuple[Any, list[str]]:
+def _open(package: bytes) -> tuple[Any, list[str], list[Any]]:
     try:
         document = _word(package)
     except (Exception, RecursionError) as exc:  # python-docx raises many kinds of errors
         raise _Refused("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
     props = document.core_properties
-    return document.element.body, [t for t in (props.title, props.subject) if t]
+    return (document.element.body, [t for t in (props.title, props.subject) if t],
+            _headers_and_footers(document))
+
+
+def _headers_and_footers(document: Any) -> list[Any]:
+    """The header and footer parts' elements, each once (sections may share them)."""
+    parts = {id(rel.target_part): rel.target_part for rel in document.part.rels.values()
+             if not rel.is_external and rel.reltype.endswith(("/header", "/footer"))}
+    return [part.element for part in parts.values() if hasattr(part, "element")]
 
 
 def _word(data: bytes) -> Any:
@@ -191,9 +199,15 @@ class _Body:
     pictured: set[int] = field(default_factory=set)  # body paragraphs holding a picture
 
 
-def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits) -> Findings:
+def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits,
+              margins: Sequence[Any] = ()) -> Findings:
     walked = _Body()
     _blocks(body, walked, depth=0)
+    segments = tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK))
+    # Content controls and labels in headers and footers (a template's reference fields) are
+    # read after the body; they open no part of their own.
+    for margin in margins:
+        _blocks(margin, walked, depth=0)
     text = "\n".join(walked.text).replace(PAGE_BREAK, "\n")[:limits.max_text_chars]
     values, labels = _table_values(rules, walked.tables)
     for run in walked.runs:
@@ -206,7 +220,7 @@ def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits
         form_names=tuple(c.tag or c.alias for c in walked.controls),
         signatures=_all_signatures(rules, walked),
         near_misses=tuple(_unnamed(rules, walked.controls, values)),
-        segments=tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK)),
+        segments=segments,
     )
 
 
@@ -288,9 +302,19 @@ def _wrapped(parent: Any, name: str) -> Iterator[tuple[Any, Any]]:
         if tag == name:
             yield child, None
         elif tag == "sdt":
-            content = child.find(f"{{{W}}}sdtContent")
-            for inner in content.iterfind(f"{{{W}}}{name}") if content is not None else ():
-                yield inner, child
+            yield from _in_control(child, name, depth=1)
+
+
+def _in_control(control: Any, name: str, depth: int) -> Iterator[tuple[Any, Any]]:
+    """Children w:<name> of a control's content, through nested controls (a repeating
+    section holds an item control per row), each with the innermost control around it."""
+    content = control.find(f"{{{W}}}sdtContent")
+    for inner in content if content is not None else ():
+        tag = _local(inner)
+        if tag == name:
+            yield inner, control
+        elif tag == "sdt" and depth < 8:
+            yield from _in_control(inner, name, depth + 1)
 
 
 def _cell_text(tc: Any, walked: _Body, where: Source, depth: int) -> str:

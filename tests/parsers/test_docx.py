@@ -144,6 +144,42 @@ def test_content_controls_by_tag_title_and_check_box(rules: ExtractionRules) -> 
     assert "udi_di" not in fields  # a placeholder is no value
 
 
+def test_content_controls_in_the_header_and_footer_are_read(rules: ExtractionRules) -> None:
+    document = docx.Document()
+    document.add_paragraph("Compassionate use - Part 1")
+    section = document.sections[0]
+    section.header.paragraphs[0]._p.append(sdt_text("DeviceName", "", "Scolix MagRod"))
+    section.footer.paragraphs[0].text = "Model: SMR-5.5"
+    found = read(saved(document), rules)
+    assert by_key(found) == {"device_name": "Scolix MagRod", "device_model": "SMR-5.5"}
+
+
+def repeating_section(rows: list[tuple[str, str]]) -> Any:
+    """A table whose rows sit in a repeating section: a control per row inside a control."""
+    ns = nsdecls("w")
+    items = "".join(
+        f'<w:sdt><w:sdtPr><w:tag w:val="item{n}"/></w:sdtPr><w:sdtContent><w:tr>'
+        f'<w:tc><w:p><w:r><w:t>{label}</w:t></w:r></w:p></w:tc>'
+        f'<w:tc><w:p><w:r><w:t>{value}</w:t></w:r></w:p></w:tc></w:tr></w:sdtContent></w:sdt>'
+        for n, (label, value) in enumerate(rows))
+    return parse_xml(
+        f'<w:tbl {ns}><w:tblGrid><w:gridCol/><w:gridCol/></w:tblGrid><w:sdt><w:sdtPr>'
+        f'<w:tag w:val="devices"/><w15:repeatingSection xmlns:w15="http://schemas.microsoft.com/'
+        f'office/word/2012/wordml"/></w:sdtPr><w:sdtContent>{items}</w:sdtContent></w:sdt>'
+        f'</w:tbl>')
+
+
+def test_rows_of_a_repeating_section_are_read_as_table_rows(rules: ExtractionRules) -> None:
+    document = docx.Document()
+    document.add_paragraph("Compassionate use - Part 1")
+    document.element.body.insert(1, repeating_section(
+        [("Name of the device", "Scolix MagRod"), ("Model", "SMR-5.5")]))
+    found = read(saved(document), rules)
+    assert by_key(found) == {"device_name": "Scolix MagRod", "device_model": "SMR-5.5"}
+    name = next(f for f in found.fields if f.key == "device_name")
+    assert (name.source.table, name.source.row, name.source.cell) == (1, 1, 2)
+
+
 def legacy_field(name: str, kind: str, value: str | bool) -> list[Any]:
     ns = nsdecls("w")
     if kind == "text":
