@@ -513,7 +513,7 @@ def _table_pairs(rules: ExtractionRules, number: int, rows: list[list[Cell]],
         header = _header_row(rules, row, rows[r + 1] if r + 1 < len(rows) else None)
         for c, cell in enumerate(row):
             match = split_line(rules, collapse(cell.text))
-            if match is None:
+            if match is None or (c and _value_of_left(rules, row, c)):
                 continue
             if match.value:
                 source = _cell_source(number, (r + 1, c + 1), match.label)
@@ -549,10 +549,21 @@ def _cell_source(number: int, where: tuple[int, int], label: str) -> Source:
                   row=where[0], cell=where[1], label=label)
 
 
+def _value_of_left(rules: ExtractionRules, row: list[Cell], c: int) -> bool:
+    """Whether a cell that reads like a label is the value of the label left of it
+    ('Role of the applicant | Manufacturer')."""
+    left = split_line(rules, collapse(row[c - 1].text))
+    return (left is not None and not left.value
+            and reads_as_value(rules, left.rule.key, row[c].text))
+
+
 def _header_row(rules: ExtractionRules, row: list[Cell], below: list[Cell] | None) -> bool:
     """Whether a row holds the labels of the row below (a header row)."""
     # Every cell a known label; or two known labels or more, half the row at least, over a
-    # row without any (a form's own columns may not all be known to the rules).
+    # row without any (a form's own columns may not all be known to the rules). A cell that
+    # is the value of the label left of it makes no header.
+    if any(_value_of_left(rules, row, c) for c in range(1, len(row))):
+        return False
     filled = [c for c in row if c.text.strip()]
     labels = sum(_is_bare_label(rules, c) for c in filled)
     if len(filled) < 2 or not labels:

@@ -34,6 +34,7 @@ MARGIN_ALONE = 0.1
 # A word most labels of a field use is its head word ('address'): a printed label holding
 # another field's head word, foreign to a field, is less likely that field's.
 _CORE_SHARE = 0.5
+_HEAD_FIELDS = 3  # a word many fields use ('name') heads none of them
 _FOREIGN_HEAD = 0.2
 # Fields within TIE of a best that is not clear are the value's to choose between.
 TIE = 0.1
@@ -149,7 +150,9 @@ def build_index(rules: ExtractionRules) -> LabelIndex:
     """Word sets of every label, word weights (rarer across fields: heavier), vocabulary."""
     synonyms = _with_stems(rules.synonyms)
     first = {label.id: raw_words(label.text, synonyms) for r in rules.fields for label in r.labels}
-    vocabulary = frozenset(w for words in first.values() for w in words if len(w) >= 4)
+    # Canonical words of any length: a compound's parts are long enough as printed
+    # ('gebruiks|datum' -> use, date), whatever word they stand for.
+    vocabulary = frozenset(w for words in first.values() for w in words)
     labels = tuple((label, frozenset(w for word in first[label.id]
                                      for w in _split_compound(word, vocabulary, synonyms)))
                    for r in rules.fields for label in r.labels)
@@ -171,7 +174,8 @@ def build_index(rules: ExtractionRules) -> LabelIndex:
         counts[""] += 1
         for word in words:
             counts[word] = counts.get(word, 0) + 1
-    core = {key: frozenset(w for w, n in counts.items() if w and n >= _CORE_SHARE * counts[""])
+    core = {key: frozenset(w for w, n in counts.items() if w and n >= _CORE_SHARE * counts[""]
+                           and len(fields_of[w]) <= _HEAD_FIELDS)
             for key, counts in uses.items()}
     return LabelIndex(labels, {w: tuple(n) for w, n in by_word.items()}, weights,
                       frozenset(fields_of), synonyms, max(weights.values(), default=1.0),
@@ -245,7 +249,7 @@ def field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
         for number in {n for w in words for n in index.by_word.get(w, ())}:
             label, label_words = index.labels[number]
             score = _overlap(index, words, label_words) - penalty
-            score -= _FOREIGN_HEAD * _foreign_heads(index, label.key, heads)
+            score -= _FOREIGN_HEAD * _foreign_heads(index, label.key, heads, words)
             if len(words) < 2 and words != label_words:
                 score = min(score, NEAR)  # one word alone must be a label's whole word set
             kept = best.get(label.key)
@@ -262,11 +266,19 @@ def _printed_in(label: LabelRule, seen: frozenset[str]) -> int:
     return sum(1 for word in label.folded.split() if word in seen)
 
 
-def _foreign_heads(index: LabelIndex, key: str, heads: Mapping[str, str]) -> int:
-    """How many printed words are head words of another field and foreign to this one
-    ('Address of the legal manufacturer' is no manufacturer_name: 'address' is foreign)."""
+def _foreign_heads(index: LabelIndex, key: str, heads: Mapping[str, str],
+                   words: frozenset[str]) -> int:
+    """Whether printed words are head words of another field and foreign to this one
+    ('Address of the legal manufacturer' is no manufacturer_name: 'address' is foreign),
+    plus one when none of the field's own head words is printed."""
     own = index.field_words.get(key, frozenset())
-    return min(1, sum(1 for word, other in heads.items() if other != key and word not in own))
+    foreign = min(1, sum(1 for word, other in heads.items() if other != key and word not in own))
+    # A field whose own head words are all missing, under a label holding a word its labels
+    # never use but others do, counts one more ('C. Identification of the device' is no
+    # patient's identification).
+    core = index.core_words.get(key, frozenset())
+    stranger = any(word in index.weights and word not in own for word in words)
+    return foreign + (1 if core and not core & words and stranger else 0)
 
 
 def best_label(rules: ExtractionRules, text: str) -> LabelHit | None:

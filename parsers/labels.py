@@ -66,7 +66,18 @@ def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
             return hit
     if exact is not None:
         return LabelHit(exact, 1.0)
-    return best_label(rules, text)
+    return best_label(rules, text) or _bracketed_label(rules, text)
+
+
+_BRACKETED = re.compile(r"\(([^()]{2,40})\)")
+BRACKETED_SCORE = 0.9
+
+
+def _bracketed_label(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """A label given only in brackets after words no rule knows: 'Identifiant unique
+    (IUD-ID)', 'Single Registration Number (SRN)'."""
+    hits = {rule for inner in _BRACKETED.findall(text) if (rule := rules.label(fold(inner)))}
+    return LabelHit(hits.pop(), BRACKETED_SCORE) if len(hits) == 1 else None
 
 
 def may_start_label(rules: ExtractionRules, text: str) -> bool:
