@@ -547,6 +547,8 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
     candidates = [*findings.fields, *derived_values(rules, findings.fields)]
     if not any(value.key == "regulation" for value in candidates):
         candidates.extend(stated_regulation(rules, findings.text))
+    if not any(value.key == "applicant_role" for value in candidates):
+        candidates.extend(stated_role(rules, findings.text))
     fields = tuple(_stamped(f, info) for f in best_per_key(candidates))
     signatures = tuple(replace(s, source=_stamp(s.source, info)) for s in findings.signatures)
     cues = KindCues(info.filename, findings.first_text, findings.form_names,
@@ -586,6 +588,43 @@ def stated_regulation(rules: ExtractionRules, text: str) -> list[FieldValue]:
     source = Source(filename=None, sha256=None, channel="document_text", line=number)
     return [FieldValue("regulation", name, collapse(line)[:200], source,
                        f"{rules.profile}.text.regulation", TEXT_REGULATION_CONFIDENCE)]
+
+
+TEXT_ROLE_CONFIDENCE = 0.5
+_ROLE_WORDS = 5
+_LINE_PARTS = re.compile(r"\s*(?::|\t)\s*")
+
+
+def stated_role(rules: ExtractionRules, text: str) -> list[FieldValue]:
+    """The applicant's role when no label or box gave it: a value that is a role and nothing
+    else ('Authorised representative', 'Tiers mandaté') after a label no rule reads as
+    another field's, all such values naming the same role. A line without a label and a
+    value ('Fabricant' over the manufacturer's name) tells nothing."""
+    stated: list[tuple[str, int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        role = _role_value(rules, line)
+        if role is not None:
+            stated.append((role, number, line))
+    if len({role for role, _, _ in stated}) != 1:
+        return []
+    role, number, line = stated[0]
+    source = Source(filename=None, sha256=None, channel="document_text", line=number)
+    return [FieldValue("applicant_role", role, collapse(line)[:200], source,
+                       f"{rules.profile}.text.applicant_role", TEXT_ROLE_CONFIDENCE)]
+
+
+def _role_value(rules: ExtractionRules, line: str) -> str | None:
+    parts = [p for p in _LINE_PARTS.split(line.strip()) if p]
+    if len(parts) != 2:
+        return None
+    label, value = parts
+    hit = match_label(rules, label)
+    if hit is not None and hit.decided and hit.rule.key != "applicant_role":
+        return None  # another field's label: its value is that field's
+    if len(value.split()) > _ROLE_WORDS or any(c.isdigit() for c in value):
+        return None
+    found = normalise("role", value)
+    return found[0] if found else None
 
 
 def _unanswered(labels: Sequence[LabelRule], fields: Sequence[FieldValue]) -> list[str]:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from config.extraction_rules import ExtractionRules, load_extraction_rules
 from parsers.label_match import close_labels
-from parsers.labels import derived_values, label_value, match_label, split_line, stated_regulation
+from parsers.labels import (
+    derived_values,
+    label_value,
+    match_label,
+    split_line,
+    stated_regulation,
+    stated_role,
+)
 from parsers.parts import Segment, split_parts
 from parsers.records import Source
 
@@ -113,3 +120,14 @@ def test_a_regulation_named_in_the_form_text_is_read_when_no_label_gave_it() -> 
     # A title naming both, or lines that disagree, state nothing.
     assert stated_regulation(rules(), "Art. 59 MDR / Art. 54 IVDR\nApplicant: X") == []
     assert stated_regulation(rules(), "MDR 2017/745\nIVDR") == []
+
+
+def test_a_role_after_a_label_no_rule_knows_is_read_when_nothing_else_gave_it() -> None:
+    (value,) = stated_role(rules(), "Applicant company: Valvia Cardio Ltd\n"
+                                    "Acting for this request as: Authorised representative (EU)")
+    assert (value.key, value.value, value.source.line) == (
+        "applicant_role", "authorised_representative", 2)
+    # A company's name holding a role word, a label alone, two roles: nothing.
+    assert stated_role(rules(), "Applicant: Valvia Cardio Ltd (manufacturer)") == []
+    assert stated_role(rules(), "Fabricant\nOculix Surgical SAS") == []
+    assert stated_role(rules(), "Acting as: Manufacturer\nOr as: Mandated third party") == []
