@@ -366,8 +366,8 @@ def _continuation(rules: ExtractionRules, lines: Sequence[Line], start: int,
             break
         if not text:
             continue
-        if split_line(rules, text) is not None or has_box(text):
-            break
+        if (split_line(rules, text) is not None and not text[:1].islower()) or has_box(text):
+            break  # a line in lower case carries a wrapped sentence on
         taken.append(text)
     return taken
 

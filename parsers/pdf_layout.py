@@ -397,11 +397,14 @@ def _continued(rules: ExtractionRules, page: _Page, row: int, start: Segment) ->
     previous = start
     for line in page.lines[row + 1:row + 40]:
         spacing = line[0].top - previous.top
-        if spacing > 1.45 * (previous.bottom - previous.top) or _is_labelled(rules, line):
+        if spacing > 1.45 * (previous.bottom - previous.top) or (
+                _is_labelled(rules, line) and not line[0].text[:1].islower()):
             break
         aligned = [s for s in line if abs(s.x0 - start.x0) <= 4]
         text = " ".join(s.text for s in line if s.x0 >= start.x0 - 4)
-        if not aligned or _LABEL_LIKE.match(text):
+        # A wrapped sentence may carry a colon on ('... Expected benefit: significant.'):
+        # a line that starts in lower case goes on, whatever it looks like.
+        if not aligned or (_LABEL_LIKE.match(text) and not text[:1].islower()):
             break
         taken.append(text)
         previous = aligned[0]

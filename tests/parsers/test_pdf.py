@@ -382,3 +382,18 @@ def test_an_xfa_form_whose_data_cannot_be_read_is_said_so(
     document = read(xfa_form(datasets), rules)
     assert document.fields == ()
     assert [p.detail for p in document.page_problems] == ["XFA form: values not read"]
+
+
+def wrapped_justification(sheet: Any) -> None:
+    sheet.drawString(50, TOP - 80, "Justification")
+    sheet.drawString(250, TOP - 80, "No CE-marked device of this size exists. Expected")
+    sheet.drawString(250, TOP - 92.5, "benefit: avoiding open surgery.")
+    sheet.drawString(50, TOP - 120, "Model")
+    sheet.drawString(250, TOP - 120, "PVJ-18")
+
+
+def test_a_wrapped_line_with_a_colon_carries_the_value_on(rules: ExtractionRules) -> None:
+    assert by_key(read(draw([wrapped_justification]), rules)) == {
+        "justification": "No CE-marked device of this size exists. Expected benefit: avoiding "
+                         "open surgery.",
+        "device_model": "PVJ-18"}
