@@ -108,8 +108,9 @@ def test_rules_test_on_a_bare_pdf_shows_rules_sources_and_near_misses(
     assert len(near) == 1
     assert re.fullmatch(
         r'    near miss: printed label "Brand of the device" on part1_en_flat\.pdf text line '
-        r"\d+, value 'PulmoValve Junior' is close to \"Device\" \(famhp\.label\.device_name\.en\.device, "
-        r"score 0\.50, 0\.75 needed and clear of other fields\): add \"Brand of the device\" to "
+        r"\d+, value 'PulmoValve Junior' is close to \"Device\" "
+        r"\(famhp\.label\.device_name\.en\.device, score 0\.50, 0\.75 needed and clear of "
+        r"other fields\): add \"Brand of the device\" to "
         r"fields\.device_name\.labels\.en\?", near[0]), near[0]
     documents = block(out, "Documents")
     assert documents[1].startswith("  part1_en_flat.pdf: form_part1 by famhp.kind.form_part1 ")
