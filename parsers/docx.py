@@ -33,6 +33,7 @@ from parsers.labels import (
     failed_document,
     find_label,
     has_box,
+    label_value,
     line_fields,
     make_value,
     name_rule,
@@ -61,8 +62,8 @@ def docx_to_document(info: FileInfo, data: bytes, rules: ExtractionRules,
                      limits: Limits = DEFAULT_LIMITS) -> ExtractedDocument:
     """Read a Word document's labelled values, controls and boxes; never raises."""
     try:
-        body, meta = _open(_unpack(data, limits))
-        return to_document(rules, info, _findings(body, meta, rules, limits))
+        body, meta, margins = _open(_unpack(data, limits))
+        return to_document(rules, info, _findings(body, meta, rules, limits, margins))
     except _Refused as exc:
         return failed_document(rules, info, exc.reason, exc.detail)
     except (Exception, RecursionError) as exc:  # a hostile file must not stop the batch
@@ -103,13 +104,21 @@ def _stored(members: Sequence[archive.Member]) -> bytes:
     return out.getvalue()
 
 
-def _open(package: bytes) -> tuple[Any, list[str]]:
+def _open(package: bytes) -> tuple[Any, list[str], list[Any]]:
     try:
         document = _word(package)
     except (Exception, RecursionError) as exc:  # python-docx raises many kinds of errors
         raise _Refused("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
     props = document.core_properties
-    return document.element.body, [t for t in (props.title, props.subject) if t]
+    return (document.element.body, [t for t in (props.title, props.subject) if t],
+            _headers_and_footers(document))
+
+
+def _headers_and_footers(document: Any) -> list[Any]:
+    """The header and footer parts' elements, each once (sections may share them)."""
+    parts = {id(rel.target_part): rel.target_part for rel in document.part.rels.values()
+             if not rel.is_external and rel.reltype.endswith(("/header", "/footer"))}
+    return [part.element for part in parts.values() if hasattr(part, "element")]
 
 
 def _word(data: bytes) -> Any:
@@ -190,9 +199,15 @@ class _Body:
     pictured: set[int] = field(default_factory=set)  # body paragraphs holding a picture
 
 
-def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits) -> Findings:
+def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits,
+              margins: Sequence[Any] = ()) -> Findings:
     walked = _Body()
     _blocks(body, walked, depth=0)
+    segments = tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK))
+    # Content controls and labels in headers and footers (a template's reference fields) are
+    # read after the body; they open no part of their own.
+    for margin in margins:
+        _blocks(margin, walked, depth=0)
     text = "\n".join(walked.text).replace(PAGE_BREAK, "\n")[:limits.max_text_chars]
     values, labels = _table_values(rules, walked.tables)
     for run in walked.runs:
@@ -205,7 +220,7 @@ def _findings(body: Any, meta: list[str], rules: ExtractionRules, limits: Limits
         form_names=tuple(c.tag or c.alias for c in walked.controls),
         signatures=_all_signatures(rules, walked),
         near_misses=tuple(_unnamed(rules, walked.controls, values)),
-        segments=tuple(Segment(part) for part in "\n".join(walked.text).split(PAGE_BREAK)),
+        segments=segments,
     )
 
 
@@ -287,9 +302,19 @@ def _wrapped(parent: Any, name: str) -> Iterator[tuple[Any, Any]]:
         if tag == name:
             yield child, None
         elif tag == "sdt":
-            content = child.find(f"{{{W}}}sdtContent")
-            for inner in content.iterfind(f"{{{W}}}{name}") if content is not None else ():
-                yield inner, child
+            yield from _in_control(child, name, depth=1)
+
+
+def _in_control(control: Any, name: str, depth: int) -> Iterator[tuple[Any, Any]]:
+    """Children w:<name> of a control's content, through nested controls (a repeating
+    section holds an item control per row), each with the innermost control around it."""
+    content = control.find(f"{{{W}}}sdtContent")
+    for inner in content if content is not None else ():
+        tag = _local(inner)
+        if tag == name:
+            yield inner, control
+        elif tag == "sdt" and depth < 8:
+            yield from _in_control(inner, name, depth + 1)
 
 
 def _cell_text(tc: Any, walked: _Body, where: Source, depth: int) -> str:
@@ -488,11 +513,11 @@ def _table_pairs(rules: ExtractionRules, number: int, rows: list[list[Cell]],
         header = _header_row(rules, row, rows[r + 1] if r + 1 < len(rows) else None)
         for c, cell in enumerate(row):
             match = split_line(rules, collapse(cell.text))
-            if match is None:
+            if match is None or (c and _value_of_left(rules, row, c)):
                 continue
             if match.value:
                 source = _cell_source(number, (r + 1, c + 1), match.label)
-                yield _cell_value(rules, match.rule, match.value, source, match.score), match.rule
+                yield _cell_value(rules, match, match.value, source), match.rule
                 continue
             yield _first_value(rules, number, rows, (r, c), header, match), match.rule
 
@@ -513,8 +538,7 @@ def _first_value(rules: ExtractionRules, number: int, rows: list[list[Cell]],
         if target is None:
             continue
         cell, where = target
-        found = _cell_value(rules, match.rule, cell.text,
-                            _cell_source(number, where, match.label), match.score)
+        found = _cell_value(rules, match, cell.text, _cell_source(number, where, match.label))
         if found:
             return found
     return []
@@ -525,10 +549,21 @@ def _cell_source(number: int, where: tuple[int, int], label: str) -> Source:
                   row=where[0], cell=where[1], label=label)
 
 
+def _value_of_left(rules: ExtractionRules, row: list[Cell], c: int) -> bool:
+    """Whether a cell that reads like a label is the value of the label left of it
+    ('Role of the applicant | Manufacturer')."""
+    left = split_line(rules, collapse(row[c - 1].text))
+    return (left is not None and not left.value
+            and reads_as_value(rules, left.rule.key, row[c].text))
+
+
 def _header_row(rules: ExtractionRules, row: list[Cell], below: list[Cell] | None) -> bool:
     """Whether a row holds the labels of the row below (a header row)."""
     # Every cell a known label; or two known labels or more, half the row at least, over a
-    # row without any (a form's own columns may not all be known to the rules).
+    # row without any (a form's own columns may not all be known to the rules). A cell that
+    # is the value of the label left of it makes no header.
+    if any(_value_of_left(rules, row, c) for c in range(1, len(row))):
+        return False
     filled = [c for c in row if c.text.strip()]
     labels = sum(_is_bare_label(rules, c) for c in filled)
     if len(filled) < 2 or not labels:
@@ -558,12 +593,12 @@ def _below(rows: list[list[Cell]], r: int, c: int) -> tuple[Cell, tuple[int, int
                  if cell.column == column), None)
 
 
-def _cell_value(rules: ExtractionRules, label: LabelRule, text: str,
-                source: Source, score: float = 1.0) -> list[FieldValue]:
+def _cell_value(rules: ExtractionRules, match: LabelMatch, text: str,
+                source: Source) -> list[FieldValue]:
     """A value cell; a cell of ticked boxes gives the ticked options instead."""
     if has_box(text):
         return [v for line in text.splitlines() for v in boxes_on_line(rules, line, source)]
-    value = make_value(rules, label.key, text, source, label.id, TABLE_CONFIDENCE * score)
+    value = label_value(rules, match, text, source, TABLE_CONFIDENCE)
     return [value] if value is not None else []
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from rapidfuzz import fuzz, process
@@ -30,9 +30,18 @@ MARGIN = 0.05
 NEAR = 0.5
 # A weaker best is still taken when no other field comes near it.
 ACCEPT_ALONE = 0.6
-MARGIN_ALONE = 0.15
+MARGIN_ALONE = 0.1
+# A word most labels of a field use is its head word ('address'): a printed label holding
+# another field's head word, foreign to a field, is less likely that field's.
+_CORE_SHARE = 0.5
+_HEAD_FIELDS = 3  # a word many fields use ('name') heads none of them
+_FOREIGN_HEAD = 0.2
+# Fields within TIE of a best that is not clear are the value's to choose between.
+TIE = 0.1
+UNDECIDED = 0.55
+_MAX_OTHERS = 3
 # Bracketed hints are read with the label first; the label without them counts a little less.
-_STRIPPED_PENALTY = 0.02
+_STRIPPED_PENALTY = 0.1
 _MAX_LABEL_CHARS = 120
 
 # Articles, prepositions and conjunctions of the four languages: words that never tell a field.
@@ -53,10 +62,16 @@ _NUMBER_SIGN = re.compile(r"\bn[°º]|\bnº|#", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class LabelHit:
-    """The label rule a printed text means, and how sure the match is (0..1)."""
+    """The label rule a printed text means, and how sure the match is (0..1).
+
+    ``others`` are the labels of other fields the text comes close to; when the best is not
+    clear of them (``decided`` false) only the value can tell which field the label is.
+    """
 
     rule: LabelRule
     score: float
+    others: tuple[LabelRule, ...] = ()
+    decided: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,9 @@ class LabelIndex:
     synonyms: Mapping[str, str]
     heaviest: float = 1.0
     average: float = 1.0
+    # Each field's words, and the words most of its labels use (its head words: 'address').
+    field_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    core_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _stem(word: str) -> str:
@@ -99,7 +117,8 @@ def raw_words(text: str, synonyms: Mapping[str, str]) -> list[str]:
         word = synonyms.get(word, word)
         if word in _STOP_WORDS or word.isdigit():
             continue
-        words.append(_stem(synonyms.get(word, word)))
+        stem = _stem(synonyms.get(word, word))
+        words.append(_stem(synonyms.get(stem, stem)))  # an inflected synonym ('aanvragende')
     return words
 
 
@@ -121,11 +140,19 @@ def _canonical(word: str, synonyms: Mapping[str, str]) -> str:
     return _stem(synonyms.get(word, word))
 
 
+def _with_stems(synonyms: Mapping[str, str]) -> dict[str, str]:
+    """The synonyms, and their stems mapped to their canonical word's stem."""
+    stems = {_stem(word): _stem(canonical) for word, canonical in synonyms.items()}
+    return {**stems, **synonyms}
+
+
 def build_index(rules: ExtractionRules) -> LabelIndex:
     """Word sets of every label, word weights (rarer across fields: heavier), vocabulary."""
-    synonyms = rules.synonyms
+    synonyms = _with_stems(rules.synonyms)
     first = {label.id: raw_words(label.text, synonyms) for r in rules.fields for label in r.labels}
-    vocabulary = frozenset(w for words in first.values() for w in words if len(w) >= 4)
+    # Canonical words of any length: a compound's parts are long enough as printed
+    # ('gebruiks|datum' -> use, date), whatever word they stand for.
+    vocabulary = frozenset(w for words in first.values() for w in words)
     labels = tuple((label, frozenset(w for word in first[label.id]
                                      for w in _split_compound(word, vocabulary, synonyms)))
                    for r in rules.fields for label in r.labels)
@@ -139,9 +166,21 @@ def build_index(rules: ExtractionRules) -> LabelIndex:
     for number, (_, words) in enumerate(labels):
         for word in words:
             by_word.setdefault(word, []).append(number)
+    field_words: dict[str, set[str]] = {}
+    uses: dict[str, dict[str, int]] = {}
+    for label, words in labels:
+        field_words.setdefault(label.key, set()).update(words)
+        counts = uses.setdefault(label.key, {"": 0})
+        counts[""] += 1
+        for word in words:
+            counts[word] = counts.get(word, 0) + 1
+    core = {key: frozenset(w for w, n in counts.items() if w and n >= _CORE_SHARE * counts[""]
+                           and len(fields_of[w]) <= _HEAD_FIELDS)
+            for key, counts in uses.items()}
     return LabelIndex(labels, {w: tuple(n) for w, n in by_word.items()}, weights,
                       frozenset(fields_of), synonyms, max(weights.values(), default=1.0),
-                      sum(weights.values()) / max(len(weights), 1))
+                      sum(weights.values()) / max(len(weights), 1),
+                      {k: frozenset(v) for k, v in field_words.items()}, core)
 
 
 _INDEXES: dict[int, tuple[ExtractionRules, LabelIndex]] = {}
@@ -201,23 +240,50 @@ def field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
         return []
     index = index_of(rules)
     body = _ENUMERATOR.sub("", text, count=1)
+    seen = frozenset(fold(body).split())
     full = printed_words(index, body)
     stripped = printed_words(index, _PARENTHESES.sub(" ", body))
     best: dict[str, FieldScore] = {}
     for words, penalty in ((full, 0.0), (stripped, _STRIPPED_PENALTY)):
+        heads = {w: key for key, core in index.core_words.items() for w in core & words}
         for number in {n for w in words for n in index.by_word.get(w, ())}:
             label, label_words = index.labels[number]
             score = _overlap(index, words, label_words) - penalty
+            score -= _FOREIGN_HEAD * _foreign_heads(index, label.key, heads, words)
             if len(words) < 2 and words != label_words:
                 score = min(score, NEAR)  # one word alone must be a label's whole word set
             kept = best.get(label.key)
-            if kept is None or score > kept.score:
-                best[label.key] = FieldScore(label.key, label, round(score, 3))
+            score = round(score, 3)
+            if kept is None or (score, _printed_in(label, seen)) > (kept.score,
+                                                                    _printed_in(kept.rule, seen)):
+                best[label.key] = FieldScore(label.key, label, score)
     return sorted(best.values(), key=lambda s: -s.score)
 
 
+def _printed_in(label: LabelRule, seen: frozenset[str]) -> int:
+    """How many of a label's words are printed as they are (of labels that score alike,
+    the one in the form's own words is the one to show)."""
+    return sum(1 for word in label.folded.split() if word in seen)
+
+
+def _foreign_heads(index: LabelIndex, key: str, heads: Mapping[str, str],
+                   words: frozenset[str]) -> int:
+    """Whether printed words are head words of another field and foreign to this one
+    ('Address of the legal manufacturer' is no manufacturer_name: 'address' is foreign),
+    plus one when none of the field's own head words is printed."""
+    own = index.field_words.get(key, frozenset())
+    foreign = min(1, sum(1 for word, other in heads.items() if other != key and word not in own))
+    # A field whose own head words are all missing, under a label holding a word its labels
+    # never use but others do, counts one more ('C. Identification of the device' is no
+    # patient's identification).
+    core = index.core_words.get(key, frozenset())
+    stranger = any(word in index.weights and word not in own for word in words)
+    return foreign + (1 if core and not core & words and stranger else 0)
+
+
 def best_label(rules: ExtractionRules, text: str) -> LabelHit | None:
-    """The field a printed text clearly names, or None (weak, or tied with another field)."""
+    """The field a printed text clearly names; a tie the value may settle (not decided);
+    else None (too weak)."""
     ranked = field_scores(rules, text)
     if not ranked:
         return None
@@ -225,7 +291,31 @@ def best_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     second = ranked[1].score if len(ranked) > 1 else 0.0
     clear = (best >= ACCEPT and second <= best - MARGIN) or (
         best >= ACCEPT_ALONE and second <= best - MARGIN_ALONE)
-    return LabelHit(ranked[0].rule, best) if clear else None
+    if clear:
+        others = tuple(s.rule for s in ranked[1:_MAX_OTHERS + 1] if s.score >= NEAR)
+        return LabelHit(ranked[0].rule, best, others)
+    if best < UNDECIDED:
+        return _combined(rules, text)
+    tied = tuple(s.rule for s in ranked[1:_MAX_OTHERS + 1] if s.score >= best - TIE)
+    return LabelHit(ranked[0].rule, best, tied, decided=False)
+
+
+_CONJUNCTION = re.compile(r"\s(?:and|et|en|und|&)\s", re.IGNORECASE)
+
+
+def _combined(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """A label that asks for two fields ('Number of patients and period covered'): each half
+    clearly one field; the value decides (see ``parsers.labels.label_value``)."""
+    halves = _CONJUNCTION.split(text)
+    if len(halves) != 2:
+        return None
+    hits = [best_label(rules, half) for half in halves]
+    first, second = hits
+    if first is None or second is None or not (first.decided and second.decided):
+        return None
+    if first.rule.key == second.rule.key:
+        return None
+    return LabelHit(first.rule, min(first.score, second.score), (second.rule,), decided=False)
 
 
 def close_labels(rules: ExtractionRules, text: str,
@@ -233,6 +323,7 @@ def close_labels(rules: ExtractionRules, text: str,
     """Fields a printed text nearly names (weak or tied matches), for near misses."""
     wanted = set(keys) if keys is not None else None
     ranked = field_scores(rules, text)
-    if best_label(rules, text) is not None:
+    hit = best_label(rules, text)
+    if hit is not None and hit.decided:
         return []
     return [s for s in ranked if s.score >= NEAR and (wanted is None or s.key in wanted)]

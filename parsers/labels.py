@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
 from config.text import collapse, fold
 from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
-from parsers.normalise import normalise
+from parsers.normalise import normalise, regulations_named
 from parsers.parts import Segment, split_parts
 from parsers.records import (
     ExtractedDocument,
@@ -56,10 +56,28 @@ def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     """The label this whole text is (score 1), else the one it clearly means by its words."""
     if not may_start_label(rules, text):
         return None
-    exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
+    forms = label_candidates(text)
+    exact = next((rules.label(f) for f in forms if rules.label(f)), None)
+    if exact is not None and rules.label(forms[0]) is None:
+        # Read without its hint in brackets ('E-mail (physician)'): the words of the hint
+        # may name a closer field than the bare label does.
+        hit = best_label(rules, text)
+        if hit is not None and hit.decided and hit.rule.key != exact.key and hit.score >= 0.9:
+            return hit
     if exact is not None:
         return LabelHit(exact, 1.0)
-    return best_label(rules, text)
+    return best_label(rules, text) or _bracketed_label(rules, text)
+
+
+_BRACKETED = re.compile(r"\(([^()]{2,40})\)")
+BRACKETED_SCORE = 0.9
+
+
+def _bracketed_label(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """A label given only in brackets after words no rule knows: 'Identifiant unique
+    (IUD-ID)', 'Single Registration Number (SRN)'."""
+    hits = {rule for inner in _BRACKETED.findall(text) if (rule := rules.label(fold(inner)))}
+    return LabelHit(hits.pop(), BRACKETED_SCORE) if len(hits) == 1 else None
 
 
 def may_start_label(rules: ExtractionRules, text: str) -> bool:
@@ -79,6 +97,8 @@ class LabelMatch:
     label: str  # as printed
     value: str  # '' when the label stands alone
     score: float = 1.0  # how closely the printed label matches the rule's (1: exactly)
+    others: tuple[LabelRule, ...] = ()  # other fields' labels it comes close to
+    decided: bool = True  # False: tied with others, the value tells which field it is
 
 
 _SEPARATORS = re.compile(r"\s*(?::|\t|\s\.{3,}|…|_{3,})\s*")
@@ -95,10 +115,12 @@ def split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
         head = text[:separator.start()]
         hit = match_label(rules, head)
         if hit is not None:
-            return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score)
+            return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score,
+                              hit.others, hit.decided)
     # Only a text with no 'label: value' in it may be a label by its words alone.
     whole = best_label(rules, text)
-    return LabelMatch(whole.rule, text.strip(), "", whole.score) if whole else None
+    return LabelMatch(whole.rule, text.strip(), "", whole.score, whole.others,
+                      whole.decided) if whole else None
 
 
 def first_words_label(rules: ExtractionRules, words: Sequence[str],
@@ -202,6 +224,43 @@ def make_value(rules: ExtractionRules, key: str, raw: str, source: Source, rule_
     return FieldValue(key, value, collapse(raw), source, rule_id, round(confidence * factor, 3))
 
 
+# Values that read as nothing else: a close field with such a normaliser takes them.
+_TELLING = {"email": re.compile(r"^\S+@\S+$"), "phone": re.compile(r"^[+(]?[\d][\d\s()./-]{5,}$")}
+_UNTYPED = frozenset({"text", "patient_reference"})
+
+
+def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, source: Source,
+                confidence: float) -> FieldValue | None:
+    """The value a printed label gives. Its field's; but when the label is tied with other
+    fields, the one field whose typed normaliser reads the value (a role, a date); and a
+    telling value (an e-mail address, a phone number) goes to a close field that takes it."""
+    confidence *= match.score
+    untyped = _normaliser(rules, match.rule.key) in _UNTYPED
+    for other in match.others if untyped else ():
+        if _telling(rules, other.key, raw):
+            return make_value(rules, other.key, raw, source, other.id, confidence)
+    if match.decided:
+        return make_value(rules, match.rule.key, raw, source, match.rule.id, confidence)
+    fits = [value for rule in (match.rule, *match.others)
+            if _normaliser(rules, rule.key) not in _UNTYPED
+            and (value := make_value(rules, rule.key, raw, source, rule.id, confidence))]
+    # Two fields of one type (two dates) stay undecided; fields of different types that
+    # both read the value are a combined answer ('20 patients over 12 months'): the best
+    # one is taken, and its `also` rules read the other.
+    kinds = {_normaliser(rules, value.key) for value in fits}
+    return fits[0] if fits and len(kinds) == len(fits) else None
+
+
+def _normaliser(rules: ExtractionRules, key: str) -> str:
+    field_rule = rules.field_rule(key)
+    return field_rule.normaliser if field_rule else "text"
+
+
+def _telling(rules: ExtractionRules, key: str, raw: str) -> bool:
+    pattern = _TELLING.get(_normaliser(rules, key))
+    return pattern is not None and bool(pattern.match(raw.strip()))
+
+
 def reads_as_value(rules: ExtractionRules, key: str, text: str) -> bool:
     """Whether a text that looks like a label is in fact a value of this field ('Classe III'
     under 'Classe du dispositif'): only for fields whose normaliser is not free text."""
@@ -289,12 +348,12 @@ def _line_value(rules: ExtractionRules, match: LabelMatch, lines: Sequence[Line]
     if match.value:
         more = _continuation(rules, lines, index + 1) if multiline else []
         raw = " ".join([match.value, *more])
-        return make_value(rules, key, raw, source, match.rule.id, confidence * match.score)
+        return label_value(rules, match, raw, source, confidence)
     below = _continuation(rules, lines, index + 1, skip_blank=True)
     if not below:
         return None
     raw = " ".join(below if multiline else below[:1])
-    return make_value(rules, key, raw, source, match.rule.id, confidence * 0.9 * match.score)
+    return label_value(rules, match, raw, source, confidence * 0.9)
 
 
 def _continuation(rules: ExtractionRules, lines: Sequence[Line], start: int,
@@ -307,8 +366,8 @@ def _continuation(rules: ExtractionRules, lines: Sequence[Line], start: int,
             break
         if not text:
             continue
-        if split_line(rules, text) is not None or has_box(text):
-            break
+        if (split_line(rules, text) is not None and not text[:1].islower()) or has_box(text):
+            break  # a line in lower case carries a wrapped sentence on
         taken.append(text)
     return taken
 
@@ -486,6 +545,10 @@ class FileInfo:
 def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> ExtractedDocument:
     """Decide kind and language and build the ExtractedDocument."""
     candidates = [*findings.fields, *derived_values(rules, findings.fields)]
+    if not any(value.key == "regulation" for value in candidates):
+        candidates.extend(stated_regulation(rules, findings.text))
+    if not any(value.key == "applicant_role" for value in candidates):
+        candidates.extend(stated_role(rules, findings.text))
     fields = tuple(_stamped(f, info) for f in best_per_key(candidates))
     signatures = tuple(replace(s, source=_stamp(s.source, info)) for s in findings.signatures)
     cues = KindCues(info.filename, findings.first_text, findings.form_names,
@@ -504,6 +567,64 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
         parts=parts if several else (),
         page_problems=findings.page_problems,
     )
+
+
+TEXT_REGULATION_CONFIDENCE = 0.6
+
+
+def stated_regulation(rules: ExtractionRules, text: str) -> list[FieldValue]:
+    """The regulation a form names in its text when no label or box gave it: lines that name
+    one regulation by its name or number, all the same one ('MDR (EU) 2017/745' in a cell
+    whose label no rule knows). A line naming both (a title: 'Art. 59 MDR / Art. 54 IVDR')
+    tells nothing, nor do lines that disagree."""
+    stated: list[tuple[str, int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        named = regulations_named(line)
+        if len(named) == 1:
+            stated.append((named.pop(), number, line))
+    if len({name for name, _, _ in stated}) != 1:
+        return []
+    name, number, line = stated[0]
+    source = Source(filename=None, sha256=None, channel="document_text", line=number)
+    return [FieldValue("regulation", name, collapse(line)[:200], source,
+                       f"{rules.profile}.text.regulation", TEXT_REGULATION_CONFIDENCE)]
+
+
+TEXT_ROLE_CONFIDENCE = 0.5
+_ROLE_WORDS = 5
+_LINE_PARTS = re.compile(r"\s*(?::|\t)\s*")
+
+
+def stated_role(rules: ExtractionRules, text: str) -> list[FieldValue]:
+    """The applicant's role when no label or box gave it: a value that is a role and nothing
+    else ('Authorised representative', 'Tiers mandaté') after a label no rule reads as
+    another field's, all such values naming the same role. A line without a label and a
+    value ('Fabricant' over the manufacturer's name) tells nothing."""
+    stated: list[tuple[str, int, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        role = _role_value(rules, line)
+        if role is not None:
+            stated.append((role, number, line))
+    if len({role for role, _, _ in stated}) != 1:
+        return []
+    role, number, line = stated[0]
+    source = Source(filename=None, sha256=None, channel="document_text", line=number)
+    return [FieldValue("applicant_role", role, collapse(line)[:200], source,
+                       f"{rules.profile}.text.applicant_role", TEXT_ROLE_CONFIDENCE)]
+
+
+def _role_value(rules: ExtractionRules, line: str) -> str | None:
+    parts = [p for p in _LINE_PARTS.split(line.strip()) if p]
+    if len(parts) != 2:
+        return None
+    label, value = parts
+    hit = match_label(rules, label)
+    if hit is not None and hit.decided and hit.rule.key != "applicant_role":
+        return None  # another field's label: its value is that field's
+    if len(value.split()) > _ROLE_WORDS or any(c.isdigit() for c in value):
+        return None
+    found = normalise("role", value)
+    return found[0] if found else None
 
 
 def _unanswered(labels: Sequence[LabelRule], fields: Sequence[FieldValue]) -> list[str]:

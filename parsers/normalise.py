@@ -70,13 +70,38 @@ def to_date(raw: str) -> Normalised | None:
 
 
 def to_period(raw: str) -> Normalised | None:
-    """A period 'from ... to ...' to an ISO 8601 interval 'yyyy-mm-dd/yyyy-mm-dd'."""
+    """A period 'from ... to ...' to an ISO 8601 interval 'yyyy-mm-dd/yyyy-mm-dd'; a length
+    alone ('over 12 months', '2 ans') to an ISO 8601 duration ('P12M', 'P2Y')."""
     found = dates_in(raw)
     if len(found) < 2:
         found = _open_start(raw, found)
-    if len(found) < 2 or found[0] > found[1]:
+    if len(found) < 2:
+        return _duration(raw) if not found else None
+    if found[0] > found[1]:
         return None
     return f"{found[0].isoformat()}/{found[1].isoformat()}", 1.0
+
+
+_DURATION_UNITS = {
+    "M": "months? mois maanden maand monate? monaten",
+    "Y": "years? ans? annees? jaar jaren jahre? jahren",
+    "W": "weeks? semaines? weken week wochen? woche",
+}
+_DURATION = re.compile(
+    r"\b(\d{1,3})\s*(" + "|".join(u for units in _DURATION_UNITS.values()
+                                for u in units.split()) + r")\b")
+_UNIT_OF = {re.compile(f"^(?:{'|'.join(units.split())})$"): letter
+            for letter, units in _DURATION_UNITS.items()}
+
+
+def _duration(raw: str) -> Normalised | None:
+    """'up to 20 patients over 12 months' -> 'P12M' (the one length the text gives)."""
+    found = _DURATION.findall(strip_accents(raw).casefold())
+    if len(found) != 1:
+        return None
+    number, unit = found[0]
+    letter = next(letter for pattern, letter in _UNIT_OF.items() if pattern.match(unit))
+    return (f"P{int(number)}{letter}", 1.0) if int(number) else None
 
 
 def dates_in(raw: str) -> list[date]:
@@ -203,6 +228,18 @@ def to_regulation(raw: str) -> Normalised | None:
     return None
 
 
+# The regulation's own names and numbers, which a form's free words ('dispositif médical')
+# never are.
+_NAMED_REGULATIONS = {"MDR": re.compile(r"2017\s*/\s*745|\bmdr\b|\brdm\b"),
+                      "IVDR": re.compile(r"2017\s*/\s*746|\bivdr\b|\brdiv\b")}
+
+
+def regulations_named(text: str) -> set[str]:
+    """The regulations a text names by their name or number (MDR, RDM, 2017/745; IVDR ...)."""
+    folded = strip_accents(text).casefold()
+    return {name for name, pattern in _NAMED_REGULATIONS.items() if pattern.search(folded)}
+
+
 # --- applicant role ---------------------------------------------------------------------
 
 # Order matters: "tiers mandaté" holds "mandat", "gemandateerde derde" holds no "gemachtigde".
@@ -240,6 +277,8 @@ _DIGITS = re.compile(r"(?<![\d.,/-])(\d{1,6})(?![\d.,/]\d)")
 def to_quantity(raw: str) -> Normalised | None:
     """An integer count from '2 units', 'deux (2)', '3 stuks' or 'drei'."""
     text = strip_accents(raw).casefold()
+    # 'for 12 months, 20 patients': a length of time is no count.
+    text = _DURATION.sub(" ", text)
     match = _DIGITS.search(text)
     if match:
         return str(int(match.group(1))), 1.0

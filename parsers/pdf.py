@@ -36,6 +36,8 @@ from parsers.parts import Segment
 from parsers.pdf_form import form_signatures, form_values, named_by_rules, read_form
 from parsers.pdf_layout import layout_values, page_words, plumber_page_words
 from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
+from parsers.pdf_xfa import UNREAD as XFA_UNREAD
+from parsers.pdf_xfa import has_xfa, read_xfa
 from parsers.records import ExtractedDocument, FormField, Limits
 from parsers.scan import ScanReading, needs_ocr, pdf_page_images, read_scanned
 
@@ -106,6 +108,8 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     scanned = _scanned_pages(rules, reader, data, texts, limits)
     texts.update(scanned.texts)
     form = read_form(reader)
+    xfa = read_xfa(reader)
+    form = [*form, *xfa]
     wanted = [n for n in _pages_needing_words(rules, texts, form, numbers, limits)
               if n not in scanned.texts]
     words = page_words(data, wanted)
@@ -119,7 +123,8 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
         labels_hit=(*labels_hit, *layout.labels, *scanned.labels),
         form_names=tuple(f.name for f in form),
         signatures=(*form_signatures(form), *layout.signatures, *scanned.signatures),
-        near_misses=tuple(misses), page_problems=scanned.problems,
+        near_misses=tuple(misses),
+        page_problems=(*scanned.problems, *([XFA_UNREAD] if has_xfa(reader) and not xfa else [])),
         segments=tuple(Segment(texts[n], n + 1, n + 1) for n in numbers if n in texts),
     )
 

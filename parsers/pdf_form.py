@@ -19,6 +19,7 @@ from parsers.labels import (
     checkbox_rule,
     checkbox_value,
     find_label,
+    label_value,
     make_value,
     match_label,
     name_rule,
@@ -253,22 +254,20 @@ def _text_value(rules: ExtractionRules, field: FormField, words: list[Word],
     if named is not None:
         key, rule_id = named
         return make_value(rules, key, field.value, _source(field), rule_id, NAME_CONFIDENCE), None
-    label = find_label(rules, field.tooltip) if field.tooltip else None
+    hit = match_label(rules, field.tooltip) if field.tooltip else None
     confidence, printed = TOOLTIP_CONFIDENCE, field.tooltip
-    if label is None and field.rect is not None:
+    if hit is None and field.rect is not None:
         confidence = POSITION_CONFIDENCE
         # Meaningless names (Text1): the label printed to the left, or just above; a label
         # read word for word before one read by its words, nearest first.
-        hits = [(hit, text) for text in labels_beside(words, field.rect)
-                if (hit := match_label(rules, text)) is not None]
+        hits = [(found, text) for text in labels_beside(words, field.rect)
+                if (found := match_label(rules, text)) is not None]
         if hits:
             hit, printed = max(hits, key=lambda h: h[0].score)
-            label, confidence = hit.rule, POSITION_CONFIDENCE * hit.score
-    if label is None:
+    if hit is None:
         return None, None
-    value = make_value(rules, label.key, field.value, _source(field, printed), label.id,
-                       confidence)
-    return value, label
+    value = label_value(rules, hit, field.value, _source(field, printed), confidence)
+    return value, hit.rule
 
 
 def _button_value(rules: ExtractionRules, field: FormField, words: list[Word],

@@ -24,7 +24,7 @@ from parsers.labels import (
     LabelMatch,
     boxes_on_line,
     has_box,
-    make_value,
+    label_value,
     reads_as_value,
     says_signed,
     signature_label,
@@ -274,7 +274,7 @@ def _page_pairs(rules: ExtractionRules, page: _Page,
                 boxes: Sequence[tuple[float, float, float, float]],
                 ) -> Iterator[tuple[FieldValue | None, LabelRule | None]]:
     for row, line in enumerate(page.lines):
-        header = len(line) > 1 and all(_bare_label(rules, s) for s in line)
+        header = _header(rules, line)
         taken: set[int] = set()
         for column, segment in enumerate(line):
             if column in taken:
@@ -291,6 +291,16 @@ def _wrapped(match: LabelMatch) -> bool:
     """Whether a lone lower-case 'label' is the tail of a wrapped sentence, not a label."""
     # e.g. a title wrapped as "... dans l'intérêt d'un" / "patient (usage compassionnel)".
     return not match.value and match.label[:1].islower()
+
+
+def _header(rules: ExtractionRules, line: Sequence[Segment]) -> bool:
+    """Whether a line is a row of labels over their values: labels only, and none of them
+    a value of the label before it ('Role of the applicant   Manufacturer')."""
+    matches = [split_line(rules, s.text) for s in line]
+    if len(line) < 2 or any(m is None or m.value for m in matches):
+        return False
+    return not any(m is not None and reads_as_value(rules, m.rule.key, s.text)
+                   for m, s in zip(matches, line[1:], strict=False))
 
 
 def _bare_label(rules: ExtractionRules, segment: Segment) -> bool:
@@ -332,8 +342,7 @@ def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: Lab
     raw = " ".join(parts)
     if not raw or has_box(raw):
         return None, used  # a row of boxes gives its value as ticked boxes
-    return make_value(rules, match.rule.key, raw, source, match.rule.id,
-                      confidence * match.score), used
+    return label_value(rules, match, raw, source, confidence), used
 
 
 def _value_beside(rules: ExtractionRules, line: Sequence[Segment], column: int,
@@ -388,11 +397,14 @@ def _continued(rules: ExtractionRules, page: _Page, row: int, start: Segment) ->
     previous = start
     for line in page.lines[row + 1:row + 40]:
         spacing = line[0].top - previous.top
-        if spacing > 1.45 * (previous.bottom - previous.top) or _is_labelled(rules, line):
+        if spacing > 1.45 * (previous.bottom - previous.top) or (
+                _is_labelled(rules, line) and not line[0].text[:1].islower()):
             break
         aligned = [s for s in line if abs(s.x0 - start.x0) <= 4]
         text = " ".join(s.text for s in line if s.x0 >= start.x0 - 4)
-        if not aligned or _LABEL_LIKE.match(text):
+        # A wrapped sentence may carry a colon on ('... Expected benefit: significant.'):
+        # a line that starts in lower case goes on, whatever it looks like.
+        if not aligned or (_LABEL_LIKE.match(text) and not text[:1].islower()):
             break
         taken.append(text)
         previous = aligned[0]

@@ -25,7 +25,8 @@ class Source:
     filename: str | None
     sha256: str | None
     # "body", "subject", "acroform", "pdf_text", "docx_table", "docx_paragraph",
-    # "docx_content_control", "docx_legacy_field", "ocr" (read from a scanned page or image)
+    # "docx_content_control", "docx_legacy_field", "ocr" (read from a scanned page or image),
+    # "document_text" (a line of the file's text)
     channel: str
     # 1-based page for PDFs; None elsewhere.
     page: int | None = None

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from config.errors import StorageError
 from config.vocabulary import MessageRole, names
 from parsers.records import (
+    DocumentPart,
     ExtractedDocument,
     FieldValue,
     PageProblem,
@@ -101,6 +102,7 @@ def add_documents(
             signatures=[signature_to_dict(g) for g in d.signatures],
             page_problems=[{"page": p.page, "reason": p.reason, "detail": p.detail}
                            for p in d.page_problems],
+            parts=[part_to_dict(p) for p in d.parts],
         )
         for d in documents
     ]
@@ -156,4 +158,21 @@ def document_to_record(row: Document, values: Mapping[str, str]) -> ExtractedDoc
         filename=row.filename, sha256=row.sha256, content_type=row.content_type,
         size=row.size, kind=row.kind, kind_rule=row.kind_rule, pages=row.pages,
         language=None, text="", fields=fields, signatures=signatures, error=row.error,
-        error_detail=row.error_detail or "", page_problems=problems)
+        error_detail=row.error_detail or "", page_problems=problems,
+        parts=tuple(part_from_dict(p) for p in row.parts or []))
+
+
+def part_to_dict(part: DocumentPart) -> JsonDict:
+    """One part of a file as stored with its document."""
+    return {"kind": part.kind, "kind_rule": part.kind_rule, "where": part.where,
+            "first_page": part.first_page, "last_page": part.last_page}
+
+
+def part_from_dict(stored: JsonDict) -> DocumentPart:
+    """A stored part back as the record the checklist counts."""
+    def page(key: str) -> int | None:
+        value = stored.get(key)
+        return int(value) if value is not None else None
+    return DocumentPart(kind=str(stored.get("kind") or "other"),
+                        kind_rule=stored.get("kind_rule"), where=str(stored.get("where") or ""),
+                        first_page=page("first_page"), last_page=page("last_page"))

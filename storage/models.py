@@ -276,6 +276,9 @@ class Document(Base):
     # Pages OCR could not read, or not well ({page, reason, detail}): the checklist reports
     # items that could be on them as unclear rather than missing.
     page_problems: Mapped[list[JsonDict]] = mapped_column(SafeJson(), default=list)
+    # The documents the file holds when it holds several ({kind, kind_rule, where,
+    # first_page, last_page}): a case re-checked from stored documents counts each part.
+    parts: Mapped[list[JsonDict]] = mapped_column(SafeJson(), default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

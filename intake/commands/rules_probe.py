@@ -22,7 +22,7 @@ from config.settings import Settings
 from intake.commands.probe import load_as_message, probe_message
 from intake.runtime import limits_from
 from parsers.label_match import ACCEPT, close_labels
-from parsers.labels import find_label, label_candidates
+from parsers.labels import find_label, label_candidates, match_label
 from parsers.normalise import normalise
 from parsers.records import ExtractedDocument, FieldValue, ParsedMessage
 from triage.records import TriageResult
@@ -260,7 +260,8 @@ def _label_note(rule: FieldRule, rules: ExtractionRules, line: TextLine) -> str 
     exact = next((label for label in rule.labels if label.folded in forms), None)
     if exact is not None:
         return _unread(rule, exact, line, value)
-    if not separated or find_label(rules, head) is not None:
+    hit = match_label(rules, head)
+    if not separated or (hit is not None and hit.decided):
         return None  # prose, or another field's own label
     close = _close_note(rule, rules, line, head, value)
     inside = [label for label in rule.labels for f in forms if f" {label.folded} " in f" {f} "]

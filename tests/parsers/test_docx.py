@@ -86,8 +86,9 @@ def test_header_row_of_labels_above_a_row_of_values(rules: ExtractionRules) -> N
                      ["TracheoSoft Paed", "TSP-40", "mei tot oktober"]])
     table(document, [["Gevraagd aantal", "Gebruiksperiode"], ["250 stuks", "6 maanden"]])
     found = read(saved(document), rules)
+    # A length of time is a period (an ISO 8601 duration); months without a year are none.
     assert by_key(found) == {"device_name": "TracheoSoft Paed", "device_model": "TSP-40",
-                             "quantity": "250"}
+                             "quantity": "250", "period": "P6M"}
     quantity = next(f for f in found.fields if f.key == "quantity")
     assert (quantity.source.table, quantity.source.row, quantity.source.cell) == (2, 2, 1)
     assert found.language == "nl"
@@ -141,6 +142,42 @@ def test_content_controls_by_tag_title_and_check_box(rules: ExtractionRules) -> 
     assert fields["device_model"].rule.startswith("famhp.label.device_model.")
     assert fields["patient_reference"].confidence < 0.7  # a full name cut to initials
     assert "udi_di" not in fields  # a placeholder is no value
+
+
+def test_content_controls_in_the_header_and_footer_are_read(rules: ExtractionRules) -> None:
+    document = docx.Document()
+    document.add_paragraph("Compassionate use - Part 1")
+    section = document.sections[0]
+    section.header.paragraphs[0]._p.append(sdt_text("DeviceName", "", "Scolix MagRod"))
+    section.footer.paragraphs[0].text = "Model: SMR-5.5"
+    found = read(saved(document), rules)
+    assert by_key(found) == {"device_name": "Scolix MagRod", "device_model": "SMR-5.5"}
+
+
+def repeating_section(rows: list[tuple[str, str]]) -> Any:
+    """A table whose rows sit in a repeating section: a control per row inside a control."""
+    ns = nsdecls("w")
+    items = "".join(
+        f'<w:sdt><w:sdtPr><w:tag w:val="item{n}"/></w:sdtPr><w:sdtContent><w:tr>'
+        f'<w:tc><w:p><w:r><w:t>{label}</w:t></w:r></w:p></w:tc>'
+        f'<w:tc><w:p><w:r><w:t>{value}</w:t></w:r></w:p></w:tc></w:tr></w:sdtContent></w:sdt>'
+        for n, (label, value) in enumerate(rows))
+    return parse_xml(
+        f'<w:tbl {ns}><w:tblGrid><w:gridCol/><w:gridCol/></w:tblGrid><w:sdt><w:sdtPr>'
+        f'<w:tag w:val="devices"/><w15:repeatingSection xmlns:w15="http://schemas.microsoft.com/'
+        f'office/word/2012/wordml"/></w:sdtPr><w:sdtContent>{items}</w:sdtContent></w:sdt>'
+        f'</w:tbl>')
+
+
+def test_rows_of_a_repeating_section_are_read_as_table_rows(rules: ExtractionRules) -> None:
+    document = docx.Document()
+    document.add_paragraph("Compassionate use - Part 1")
+    document.element.body.insert(1, repeating_section(
+        [("Name of the device", "Scolix MagRod"), ("Model", "SMR-5.5")]))
+    found = read(saved(document), rules)
+    assert by_key(found) == {"device_name": "Scolix MagRod", "device_model": "SMR-5.5"}
+    name = next(f for f in found.fields if f.key == "device_name")
+    assert (name.source.table, name.source.row, name.source.cell) == (1, 1, 2)
 
 
 def legacy_field(name: str, kind: str, value: str | bool) -> list[Any]:

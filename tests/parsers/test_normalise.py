@@ -161,9 +161,23 @@ def test_periods_become_iso_intervals(raw: str, interval: str) -> None:
     assert normalise("period", raw) == (interval, 1.0)
 
 
-@pytest.mark.parametrize("raw", ["6 months", "from 30/09/2026 to 01/04/2026", "12/03/2026"])
-def test_a_duration_or_a_backwards_period_is_no_interval(raw: str) -> None:
+@pytest.mark.parametrize("raw", ["from 30/09/2026 to 01/04/2026", "12/03/2026",
+                                 "6 months or 12 months"])
+def test_a_backwards_period_a_lone_date_or_two_lengths_is_no_period(raw: str) -> None:
     assert normalise("period", raw) is None
+
+
+@pytest.mark.parametrize(("raw", "duration"), [
+    ("6 months", "P6M"), ("up to 20 patients over 12 months", "P12M"),
+    ("jusqu'à 12 patients sur 18 mois", "P18M"), ("gedurende 2 jaar", "P2Y"),
+    ("für 6 Wochen", "P6W"),
+])
+def test_a_length_of_time_is_an_iso_duration(raw: str, duration: str) -> None:
+    assert normalise("period", raw) == (duration, 1.0)
+
+
+def test_a_length_of_time_is_no_count() -> None:
+    assert normalise("quantity", "for 12 months, 20 patients") == ("20", 1.0)
 
 
 def test_every_normaliser_name_of_the_vocabulary_has_its_function() -> None:

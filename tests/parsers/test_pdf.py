@@ -12,6 +12,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import (
     ArrayObject,
     ByteStringObject,
+    DecodedStreamObject,
     DictionaryObject,
     FloatObject,
     NameObject,
@@ -319,3 +320,80 @@ def test_a_german_flattened_form(rules: ExtractionRules) -> None:
         "risk_class": "IIb", "quantity": "3", "signature_date": "2026-03-02",
         "applicant_role": "manufacturer"}
     assert document.language == "de"
+
+
+def labels_then_values(sheet: Any) -> None:
+    """A flattened form whose text layer holds every label first and every value after,
+    in two columns; the role's value is a word that is itself a label ('Manufacturer')."""
+    rows = [(50, 80, "Manufacturer", "Valvia Cardio Ltd"), (300, 80, "Model", "PVJ-18"),
+            (300, 100, "Device trade name", "PulmoValve Junior"),
+            (300, 140, "Regulation applicable", "MDR (EU) 2017/745"),
+            (50, 160, "Status of the applicant", "Manufacturer")]
+    for x, down, label, _ in rows:
+        sheet.drawString(x, TOP - down, label)
+    for x, down, _, value in rows:
+        sheet.drawString(x + 120, TOP - down, value)
+
+
+def test_values_after_all_labels_in_the_text_layer_are_paired_by_position(
+        rules: ExtractionRules) -> None:
+    document = read(draw([labels_then_values]), rules)
+    assert by_key(document) == {
+        "applicant_role": "manufacturer", "manufacturer_name": "Valvia Cardio Ltd",
+        "device_name": "PulmoValve Junior", "device_model": "PVJ-18", "regulation": "MDR"}
+
+
+def xfa_form(datasets: bytes) -> bytes:
+    """A one-page PDF whose form is an XFA form holding the given datasets packet."""
+    writer = PdfWriter(clone_from=io.BytesIO(draw([lambda sheet: sheet.drawString(
+        50, TOP - 80, "Application form (please fill in with Adobe Reader)")])))
+    packets = ArrayObject()
+    for name, body in (("template", b"<template xmlns='http://www.xfa.org/schema/xfa-template/3.3/'/>"),
+                       ("datasets", datasets)):
+        stream = DecodedStreamObject()
+        stream.set_data(body)
+        packets.extend([TextStringObject(name), writer._add_object(stream)])
+    writer.root_object[NameObject("/AcroForm")] = DictionaryObject(
+        {NameObject("/Fields"): ArrayObject(), NameObject("/XFA"): packets})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_the_data_of_an_xfa_form_is_read_like_form_fields(rules: ExtractionRules) -> None:
+    data = (b"<xfa:datasets xmlns:xfa='http://www.xfa.org/schema/xfa-data/1.0/'><xfa:data>"
+            b"<form1><Device><DeviceName>PulmoValve Junior</DeviceName><DeviceModel>PVJ-18"
+            b"</DeviceModel></Device><Regulation>MDR</Regulation><Notes/></form1>"
+            b"</xfa:data></xfa:datasets>")
+    document = read(xfa_form(data), rules)
+    assert by_key(document) == {"device_name": "PulmoValve Junior", "device_model": "PVJ-18",
+                                "regulation": "MDR"}
+    assert next(f for f in document.fields if f.key == "device_name").source.form_field == \
+        "form1.Device.DeviceName"
+    assert document.page_problems == ()
+
+
+@pytest.mark.parametrize("datasets", [
+    b"<xfa:datasets><broken",
+    b"<!DOCTYPE x [<!ENTITY a 'aaaa'>]><x>&a;</x>",
+])
+def test_an_xfa_form_whose_data_cannot_be_read_is_said_so(
+        rules: ExtractionRules, datasets: bytes) -> None:
+    document = read(xfa_form(datasets), rules)
+    assert document.fields == ()
+    assert [p.detail for p in document.page_problems] == ["XFA form: values not read"]
+
+
+def wrapped_justification(sheet: Any) -> None:
+    sheet.drawString(50, TOP - 80, "Justification")
+    sheet.drawString(250, TOP - 80, "No CE-marked device of this size exists. Expected")
+    sheet.drawString(250, TOP - 92.5, "benefit: avoiding open surgery.")
+    sheet.drawString(50, TOP - 120, "Model")
+    sheet.drawString(250, TOP - 120, "PVJ-18")
+
+
+def test_a_wrapped_line_with_a_colon_carries_the_value_on(rules: ExtractionRules) -> None:
+    assert by_key(read(draw([wrapped_justification]), rules)) == {
+        "justification": "No CE-marked device of this size exists. Expected benefit: avoiding "
+                         "open surgery.",
+        "device_model": "PVJ-18"}

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from config.errors import StorageError
-from parsers.records import ExtractedDocument
+from parsers.records import DocumentPart, ExtractedDocument
 from storage.blobs import BlobStore
 from storage.cases import (
     case_by_message_ids,
@@ -300,3 +300,21 @@ def test_a_date_header_beyond_the_calendar_is_dropped(database: Database) -> Non
     with database.session() as s:
         msg = add_message(s, case, None, ancient, triage("follow_up"), "follow_up")
     assert msg.sent_at is None
+
+
+def test_the_parts_of_a_file_are_kept_and_counted_when_the_case_is_checked_again(
+        database: Database) -> None:
+    both = replace(document("request.pdf", b"%PDF-1.7 parts one and two"), pages=4, parts=(
+        DocumentPart("form_part1", "famhp.kind.form_part1", "pages 1-2", 1, 2),
+        DocumentPart("form_part2", "famhp.kind.form_part2", "pages 3-4", 3, 4)))
+    case = file_request(database, "req-1@hospital.example", documents=(both,))
+    with database.session() as s:
+        add_message(s, case, None, parsed("fu-1@hospital.example"), triage("follow_up"),
+                    "follow_up")
+        state = stored_case_state(s, case, profile_rules())
+    (stored,) = state.documents
+    assert stored.parts == both.parts
+    items = {item.id: item for item in state.checklist}
+    assert items["form_part2"].status == "present"
+    assert "request.pdf" in items["form_part2"].evidence
+    assert "pages 3-4" in items["form_part2"].evidence

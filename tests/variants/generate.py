@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from io import BytesIO
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from docx import Document
@@ -38,6 +39,7 @@ from reportlab.pdfgen import canvas
 
 from config.extraction_rules import FIELD_KEYS
 from tests.fixtures.messages import make_messages as msgs
+from tests.variants import heldout
 from tests.variants import paraphrases as words
 
 SEED = 20260413
@@ -123,20 +125,21 @@ class Request:
 
 
 class Wording:
-    """Picks label wordings from one half of the paraphrase lists."""
+    """Picks label wordings from one half of the paraphrase lists, or from a whole list."""
 
-    def __init__(self, rng: random.Random, half: int) -> None:
+    def __init__(self, rng: random.Random, half: int | None, source: ModuleType = words) -> None:
         self.rng = rng
         self.half = half
+        self.words = source
 
     def pick(self, options: Sequence[str]) -> str:
         """One option of this half (every other item, from a seeded order)."""
-        mine = list(options)[self.half::2] or list(options)
+        mine = (list(options)[self.half::2] if self.half is not None else []) or list(options)
         return self.rng.choice(mine)
 
     def label(self, key: str, lang: str) -> str:
         """A printed label of a field."""
-        return self.pick(words.LABELS[key][lang])
+        return self.pick(self.words.LABELS[key][lang])
 
 
 def printed_date(iso: str, lang: str, rng: random.Random) -> str:
@@ -166,9 +169,8 @@ def _applicants() -> list[msgs.Applicant]:
     return [v for v in vars(msgs).values() if isinstance(v, msgs.Applicant)]
 
 
-def make_request(number: int, half: int, rng: random.Random) -> Request:
+def make_request(number: int, wording: Wording, rng: random.Random) -> Request:
     """One request: compassionate use (two parts) or national derogation, with its labels."""
-    wording = Wording(rng, half)
     lang = rng.choice(LANGS)
     applicant = rng.choice(_applicants())
     device = rng.choice(_devices())
@@ -209,7 +211,7 @@ def _row(key: str, values: dict[str, str], lang: str, wording: Wording,
     elif key == "quantity" and rng.random() < 0.4:
         text = {"en": f"{value} units", "fr": f"{value} unités", "nl": f"{value} stuks"}[lang]
     elif key in CHOICES:
-        text = wording.pick(words.OPTIONS[value][lang])
+        text = wording.pick(wording.words.OPTIONS[value][lang])
     elif key == "period":
         start, end = value.split("/")
         a, b = PERIOD[lang]
@@ -225,12 +227,12 @@ def _compassionate(name: str, lang: str, values: dict[str, str], wording: Wordin
               "physician_email": email, "patient_reference": patient,
               "intended_use_date": f"2026-05-{rng.randint(10, 28)}",
               "justification": latin1(rng.choice(JUSTIFICATIONS[lang]))}
-    part1 = Part("form_part1", wording.pick(words.TITLES["form_part1"][lang]),
+    part1 = Part("form_part1", wording.pick(wording.words.TITLES["form_part1"][lang]),
                  [_row(k, values, lang, wording, rng) for k in PART1_KEYS if k in values])
     signed = rng.random() < 0.85
-    part2 = Part("form_part2", wording.pick(words.TITLES["form_part2"][lang]),
+    part2 = Part("form_part2", wording.pick(wording.words.TITLES["form_part2"][lang]),
                  [_row(k, values, lang, wording, rng) for k in PART2_KEYS if k in values],
-                 signature=wording.pick(words.SIGNATURE[lang]), signed=signed)
+                 signature=wording.pick(wording.words.SIGNATURE[lang]), signed=signed)
     mandated = values["applicant_role"] == "mandated_third_party"
     mandate = mandated and rng.random() < 0.8
     missing = ([] if signed else ["physician_signature"]) + (
@@ -250,8 +252,8 @@ def _national(name: str, lang: str, values: dict[str, str], wording: Wording,
     expected = {k: values[k] for k in NATIONAL_KEYS if k in values and k != "period"}
     if combined:
         months = rng.choice((6, 12, 18, 24))
-        scope = words.SCOPE_VALUE[lang].format(n=values["quantity"], m=months)
-        rows.insert(len(rows) - 2, ("", wording.pick(words.COMBINED_SCOPE[lang]), scope))
+        scope = wording.words.SCOPE_VALUE[lang].format(n=values["quantity"], m=months)
+        rows.insert(len(rows) - 2, ("", wording.pick(wording.words.COMBINED_SCOPE[lang]), scope))
         expected["period"] = f"P{months}M"
     else:
         start = f"2026-0{rng.randint(5, 7)}-01"
@@ -260,7 +262,7 @@ def _national(name: str, lang: str, values: dict[str, str], wording: Wording,
         at = len(rows) - 2
         rows[at:at] = [_row("quantity", values, lang, wording, rng),
                        _row("period", values, lang, wording, rng)]
-    form = Part("national_form", wording.pick(words.TITLES["national_form"][lang]), rows)
+    form = Part("national_form", wording.pick(wording.words.TITLES["national_form"][lang]), rows)
     mandated = values["applicant_role"] == "mandated_third_party"
     mandate = mandated and rng.random() < 0.8
     missing = ["mandate_proof"] if mandated and not mandate else []
@@ -622,17 +624,24 @@ def expected(request: Request) -> dict[str, Any]:
             "complete": not request.missing, "fields": fields, "variant": request.note.strip()}
 
 
-def generate(out: Path, count: int, seed: int = SEED) -> dict[str, int]:
-    """Write `count` development and `count` evaluation requests under out/dev, out/eval."""
+SPLITS: dict[str, tuple[int | None, ModuleType]] = {
+    "dev": (0, words), "eval": (1, words), "heldout": (None, heldout)}
+
+
+def generate(out: Path, count: int, seed: int = SEED,
+             splits: Sequence[str] = ("dev", "eval")) -> dict[str, int]:
+    """Write `count` requests per split under out/<split> (development, evaluation, held out)."""
     written: dict[str, int] = {}
-    for half, split in enumerate(("dev", "eval")):
+    for split in splits:
+        half, source = SPLITS[split]
         rng = random.Random(f"{seed}-{split}")
         folder = out / split
         folder.mkdir(parents=True, exist_ok=True)
+        offset = 1000 * list(SPLITS).index(split)
         for number in range(1, count + 1):
-            request = make_request(number, half, rng)
+            request = make_request(number, Wording(rng, half, source), rng)
             render(request, rng)
-            (folder / f"{request.name}.eml").write_bytes(to_message(request, number + half * 1000))
+            (folder / f"{request.name}.eml").write_bytes(to_message(request, number + offset))
             (folder / f"{request.name}.expected.json").write_text(
                 json.dumps(expected(request), indent=2, ensure_ascii=False) + "\n",
                 encoding="utf-8")
@@ -647,10 +656,13 @@ def main(argv: Sequence[str] | None = None,
     parser.add_argument("out", type=Path)
     parser.add_argument("--count", type=int, default=60)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--heldout", action="store_true",
+                        help="also write OUT/heldout from the held-out wordings")
     args = parser.parse_args(argv)
-    done = generate(args.out, args.count, args.seed)
-    write(f"wrote {done['dev']} development and {done['eval']} evaluation requests "
-          f"under {args.out}\n")
+    splits = ("dev", "eval", "heldout") if args.heldout else ("dev", "eval")
+    done = generate(args.out, args.count, args.seed, splits)
+    write(", ".join(f"{n} {split}" for split, n in done.items())
+          + f" requests written under {args.out}\n")
     return 0
 
 
