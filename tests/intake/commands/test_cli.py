@@ -178,8 +178,8 @@ def test_config_check_reports_every_problem_at_once(
         "CLI_TEST_IMAP_PASSWORD is not set",
         f"derogation-intake: {config}:19: smtp.password_env: environment variable "
         "CLI_TEST_SMTP_PASSWORD is not set",
-        f"derogation-intake: {config}:22: reports.digest_time: must be a time HH:MM (or HH:MM:SS), not "
-        "'25:99'"]
+        f"derogation-intake: {config}:22: reports.digest_time: must be a time HH:MM (or "
+        "HH:MM:SS), not '25:99'"]
 
 
 def test_config_check_masks_the_database_password(
