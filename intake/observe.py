@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,9 +24,17 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy import text
+
+from config.errors import StorageError
+from config.settings import Settings
+from intake.pipeline import CycleReport
+from storage.db import Database
+from storage.monitoring import oldest_unfiled_seconds, outbox_counts
 
 READY_MIN_AGE_SECONDS = 120.0
 LIVENESS_SECONDS = 30.0  # a loop that has not beaten for this long is stuck
+REACH_TIMEOUT_SECONDS = 3.0  # a mailbox server that does not accept a connection by then
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -167,3 +176,79 @@ class ObservabilityServer:
         """Stop serving and release the port."""
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- what `run` serves ----------------------------------------------------------------------
+
+
+class RunMonitor:
+    """Health, metrics and the server of one `run` process, fed by its cycles."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.health = Health({m.name: float(m.poll_interval_seconds)
+                              for m in settings.mailboxes})
+        self.metrics = Metrics(self._gauges)
+        checks = [self._database_answers, self._mailboxes_reachable]
+        self.server = ObservabilityServer(settings.observability.host,
+                                          settings.observability.port,
+                                          observability_app(self.health, self.metrics, checks))
+
+    def cycled(self, report: CycleReport, seconds: float) -> None:
+        """Count what one cycle of a mailbox did and record its outcome."""
+        name = report.mailbox
+        if report.skipped_locked:  # another instance polls it: nothing to count, not stale
+            self.health.polled(name)
+            return
+        m = self.metrics
+        m.poll_seconds.labels(name).observe(seconds)
+        m.received.labels(name).inc(len(report.filed) + len(report.failed) + report.duplicates)
+        for filed in report.filed:
+            m.filed.labels(name, filed.kind).inc()
+        m.failed.labels(name).inc(len(report.failed))
+        m.duplicates.labels(name).inc(report.duplicates)
+        if report.interrupted:
+            m.poll_errors.labels(name).inc()
+        self.health.polled(name, report.interrupted or None)
+
+    def _gauges(self) -> Iterator[GaugeMetricFamily]:
+        """Outbox rows by state and the age of the oldest message not yet filed."""
+        outbox = GaugeMetricFamily("intake_outbox_messages", "Outgoing messages by state",
+                                   labels=["state"])
+        oldest = GaugeMetricFamily("intake_oldest_unfiled_seconds",
+                                   "Age of the oldest message taken but not yet filed",
+                                   labels=["mailbox"])
+        try:
+            with self.database.session() as s:
+                counts, ages = outbox_counts(s), oldest_unfiled_seconds(s)
+        except StorageError:  # the scrape still answers; /readyz says why
+            return
+        for state, count in sorted(counts.items()):
+            outbox.add_metric([state], count)
+        for mailbox in self.settings.mailboxes:
+            oldest.add_metric([mailbox.name], ages.get(mailbox.name, 0.0))
+        yield outbox
+        yield oldest
+
+    def _database_answers(self) -> list[str]:
+        try:
+            with self.database.session() as s:
+                s.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure to answer is "not ready", with its reason
+            return [f"database: {type(exc).__name__}"]
+        return []
+
+    def _mailboxes_reachable(self) -> list[str]:
+        reasons = []
+        for mailbox in self.settings.mailboxes:
+            if mailbox.type != "imap":
+                continue
+            try:
+                with socket.create_connection((mailbox.host, mailbox.port),
+                                              timeout=REACH_TIMEOUT_SECONDS):
+                    pass
+            except OSError as exc:
+                reasons.append(f"mailbox {mailbox.name}: {mailbox.host}:{mailbox.port} "
+                               f"unreachable ({exc.strerror or type(exc).__name__})")
+        return reasons

@@ -49,7 +49,7 @@ class Job:
 
 def run_scheduler(mailboxes: Iterable[tuple[str, float]], poll: Callable[[str], None],
                   extra_jobs: Sequence[Job] = (), stop_event: threading.Event | None = None,
-                  timezone: str = "UTC") -> None:
+                  timezone: str = "UTC", heartbeat: Callable[[], None] | None = None) -> None:
     """Poll each (mailbox, interval) now and then on its interval until the stop flag is set."""
     stop = stop_event if stop_event is not None else StopFlag()
     zone = ZoneInfo(timezone)
@@ -65,7 +65,8 @@ def run_scheduler(mailboxes: Iterable[tuple[str, float]], poll: Callable[[str], 
         log.info("scheduler started: %d mailbox(es), %d other job(s)", len(polls),
                  len(extra_jobs))
         while not stop.wait(WAKE_SECONDS):
-            pass
+            if heartbeat is not None:  # liveness (/healthz): the loop turns
+                heartbeat()
         log.info("scheduler stopping: waiting for the jobs in hand")
         scheduler.shutdown(wait=True)
     log.info("scheduler stopped")

@@ -6,7 +6,9 @@ import argparse
 import logging
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.errors import ConfigError
 from config.settings import MailboxSettings, Settings, mask_url_password
@@ -16,6 +18,9 @@ from intake.logs import scrub_addresses
 from intake.pipeline import CycleReport, poll_mailbox
 from intake.replies.outbox import drain_outbox
 from intake.runtime import Runtime, database_url, open_runtime
+
+if TYPE_CHECKING:
+    from intake.observe import RunMonitor
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "config" / "samples"
 log = logging.getLogger(__name__)
@@ -36,10 +41,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         if report.sent or report.failed or report.uncertain:
             log.info("%s", report.summary())
 
+    monitor = _monitor(settings, runtime)
+
     def cycle(name: str) -> None:
+        started = time.monotonic()
         try:
             report = poll_mailbox(runtime, settings.mailbox(name), stop)
             log.info("%s", report.summary())
+            if monitor is not None:
+                monitor.cycled(report, time.monotonic() - started)
         finally:
             # Acknowledgements leave right after their case is filed, even when the cycle
             # stopped early (the mailbox or the database went away in the middle of it).
@@ -58,10 +68,26 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 log.info("push intake (IMAP IDLE) on: %s", ", ".join(watched))
             run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes],
                           poll, extra_jobs=jobs, stop_event=stop,
-                          timezone=settings.general.timezone)
+                          timezone=settings.general.timezone,
+                          heartbeat=monitor.health.beat if monitor is not None else None)
     finally:
+        if monitor is not None:
+            monitor.server.close()
         runtime.close()
     return 0
+
+
+def _monitor(settings: Settings, runtime: Runtime) -> RunMonitor | None:
+    """Serve /healthz, /readyz and /metrics when observability.port is set."""
+    if not settings.observability.port:
+        return None
+    from intake.observe import RunMonitor
+
+    monitor = RunMonitor(settings, runtime.database)
+    monitor.server.start()
+    log.info("monitoring on http://%s:%d/ (healthz, readyz, metrics)",
+             settings.observability.host, monitor.server.port)
+    return monitor
 
 
 def cmd_poll(args: argparse.Namespace, settings: Settings) -> int:
