@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -43,9 +44,9 @@ from tests.bench.harness import (
 )
 
 RESULTS = corpus.REPO / "bench-results"
-PHASES = ("throughput", "latency", "memory", "scale", "ocr")
-TARGETS = {"ratio_pipeline_floor": 2.0, "latency_p95_s": 2.0, "large_attachment_rss_mb": 350.0,
-           "backlog_rss_growth": 1.10, "scale_slowdown": 1.10}
+PHASES = ("cli", "throughput", "latency", "memory", "scale", "ocr")
+TARGETS = {"cli_help_cpu_s": 1.0, "ratio_pipeline_floor": 2.0, "latency_p95_s": 2.0,
+           "large_attachment_rss_mb": 350.0, "backlog_rss_growth": 1.10, "scale_slowdown": 1.10}
 READY_TIMEOUT = 180
 ACK_TIMEOUT = 120
 SCALE_BASE = 5_000_000  # corpus numbers of the scale batches, apart from every other use
@@ -319,9 +320,32 @@ def ocr(args: argparse.Namespace, running: Servers, root: Path) -> dict[str, Any
     return bench_ocr.measure(root)
 
 
+def cli(args: argparse.Namespace, running: Servers, root: Path) -> dict[str, Any]:
+    """CPU seconds (user + system) of commands a person types, best and median of five."""
+    root.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "intake.commands.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEROGATION_INTAKE_")}
+    env["DEROGATION_INTAKE_GENERAL__DATA_DIR"] = str(root / "data")
+    found: dict[str, Any] = {}
+    for name, extra in (("help", ["--help"]), ("version", ["--version"]),
+                        ("cases_list", ["cases", "list"])):
+        times = sorted(_child_cpu([*command, *extra], env, root) for _ in range(5))
+        found[f"{name}_cpu_s"] = {"best": round(times[0], 3), "median": round(times[2], 3)}
+    return found
+
+
+def _child_cpu(command: list[str], env: dict[str, str], cwd: Path) -> float:
+    """The user and system CPU seconds one run of a command took (its children's rusage)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=300, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 PHASE_FUNCTIONS: dict[str, Callable[[argparse.Namespace, Servers, Path], dict[str, Any]]] = {
-    "throughput": throughput, "latency": latency, "memory": memory, "scale": scale,
-    "ocr": ocr}
+    "cli": cli, "throughput": throughput, "latency": latency, "memory": memory,
+    "scale": scale, "ocr": ocr}
 
 
 # --- verdicts and output -------------------------------------------------------------------
@@ -339,6 +363,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
 
 def measured_figures(results: dict[str, Any]) -> Iterator[tuple[str, float | None]]:
     """The figure each target is judged on (None when its phase did not run)."""
+    yield "cli_help_cpu_s", results.get("cli", {}).get("help_cpu_s", {}).get("median")
     yield "ratio_pipeline_floor", results.get("throughput", {}).get("ratio_pipeline_floor")
     yield "latency_p95_s", results.get("latency", {}).get("p95_s")
     memory = results.get("memory", {})

@@ -33,4 +33,5 @@ def test_a_tiny_run_writes_every_metric(tmp_path: Path) -> None:
     assert memory["large_attachment"]["failed"] == 0
     assert all(memory[k]["peak_rss_mb"] > 0 for k in ("large_attachment", "backlog_3", "backlog_6"))
     assert results["scale"]["at_10"]["s_per_message"] > 0
+    assert results["cli"]["help_cpu_s"]["median"] > 0  # the start-up of a typed command
     assert set(results["targets"]) == set(TARGETS)  # every target judged
