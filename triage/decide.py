@@ -8,8 +8,7 @@ from datetime import date, datetime
 from config.triage_rules import Cue, TriageRules
 from config.vocabulary import Regulation, names
 from parsers.records import ExtractedDocument, FieldValue
-from triage.nlp import Hit
-from triage.records import Decision
+from triage.records import Decision, Hit
 
 Vote = tuple[str, float, str]  # (label, weight, reason)
 

@@ -14,8 +14,8 @@ from triage.checklist import evaluate_checklist
 from triage.decide import cue_votes, decide_regulation, decide_request_type, decide_urgency
 from triage.kind import KindDecision, decide_kind, request_evidence
 from triage.language import detect_language
-from triage.nlp import Hit, find_cues, strip_quotes
-from triage.records import Decision, TriageResult
+from triage.nlp import find_cues, strip_quotes
+from triage.records import Decision, Hit, TriageResult
 from triage.threading import ThreadHints
 
 __all__ = ["message_language", "triage_message"]

@@ -14,8 +14,7 @@ from config.triage_rules import TriageRules
 from parsers.records import ExtractedDocument, FieldValue, ParsedMessage
 from triage.caseref import find_case_ref
 from triage.decide import cue_votes
-from triage.nlp import Hit
-from triage.records import Decision
+from triage.records import Decision, Hit
 from triage.threading import ThreadHints, decide_join
 
 

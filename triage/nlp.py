@@ -22,24 +22,9 @@ from spacy.tokens import Doc
 from config.triage_rules import Cue, TriageRules
 from config.vocabulary import FALLBACK_LANGUAGE, names
 from config.vocabulary import Language as Lang
+from triage.records import Hit
 
 _SPANS_KEY = "cues"
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One cue found in one text."""
-
-    cue: str  # rule id, e.g. "urgency.urgent-nl"
-    label: str  # what it votes for
-    text: str  # the words as written
-    where: str  # "subject", "body" or a file name
-    start: int  # character offsets in the text
-    end: int
-
-    def describe(self) -> str:
-        """Return e.g. "urgency.urgent-nl: 'spoed' in subject"."""
-        return f"{self.cue}: {self.text!r} in {self.where}"
 
 
 @dataclass(frozen=True)

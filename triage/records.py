@@ -64,3 +64,19 @@ def missing_items(items: Iterable[ChecklistItem],
                   severity: Severity = Severity.REQUIRED) -> tuple[str, ...]:
     """Ids of the items of a severity that are missing or unclear: what a case still lacks."""
     return tuple(i.id for i in items if i.severity == severity and i.status in NOT_DONE)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One cue found in one text."""
+
+    cue: str  # rule id, e.g. "urgency.urgent-nl"
+    label: str  # what it votes for
+    text: str  # the words as written
+    where: str  # "subject", "body" or a file name
+    start: int  # character offsets in the text
+    end: int
+
+    def describe(self) -> str:
+        """Return e.g. "urgency.urgent-nl: 'spoed' in subject"."""
+        return f"{self.cue}: {self.text!r} in {self.where}"
