@@ -38,12 +38,15 @@ from tests.storage.factories import parsed, triage
 
 REPO = Path(__file__).resolve().parents[3]
 PROFILES = REPO / "config" / "profiles"
-# The English labels of the device's name. Labels are matched by their words, so taking out
-# the one a form prints ("Trade name of the device") is not enough for the form to lose the
-# field: the change takes out every label with "name" in it, and only "Device" and "Medical
-# device" are left, which reach "Trade name of the device" only half-way.
+# The English labels of the device's name. Labels are matched by their words, in any of the
+# four languages through the synonyms, so taking out the one a form prints ("Trade name of
+# the device") is not enough for the form to lose the field: the change takes out every
+# English label with "name" in it and the synonym groups of "name", "device" and "trade";
+# "Device" and "Medical device" are left, which reach "Trade name of the device" half-way.
 NAME_LABELS = ("Name of the device", "Trade name of the device", "Device name", "Trade name",
                "Name of the medical device")
+SYNONYM_GROUPS = (r'\["device", [^\]]*\],\s*', r'\["name", [^\]]*\],\s*',
+                  r'\["commercial", "trade", [^\]]*\],\s*')
 # Filed as requests, in this order; the first two name their device by that label only.
 BARE = "cu_en_missing_part2_bare"  # incomplete; Part 2 follows
 URGENT = "cu_en_urgent_complete"  # complete
@@ -107,7 +110,11 @@ class Installation:
         for label in NAME_LABELS:
             assert f'"{label}"' in section, label
             section = re.sub(rf'"{re.escape(label)}",\s*', "", section)
-        rules.write_text(text[:start] + section + text[end:], encoding="utf-8")
+        text = text[:start] + section + text[end:]
+        for group in SYNONYM_GROUPS:
+            text, found = re.subn(group, "", text, count=1)
+            assert found == 1, group
+        rules.write_text(text, encoding="utf-8")
         return folder
 
 
