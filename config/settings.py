@@ -626,6 +626,8 @@ def _check_ref_pattern(general: GeneralSettings, mailboxes: Sequence[MailboxSett
                                                 seq=123)
     except (KeyError, IndexError, ValueError):
         return  # the format itself is reported (_check_case_ref)
+    if not general.profiles_dir.is_dir():
+        return  # `rules init` is about to make it; the commands that read profiles say so
     for profile, name in sorted({m.profile: m.name for m in mailboxes}.items()):
         try:
             folder = profile_root(profile, general.profiles_dir)
