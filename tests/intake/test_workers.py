@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from config.profile_folders import PROFILES_DIR
 from intake.failpoints import ENV as FAILPOINTS
 from intake.stages import StageError
 from intake.work import Work
@@ -39,7 +40,7 @@ def wait_until_busy(pool: PreparePool, future: Future[Work]) -> None:
 @pytest.fixture
 def pool() -> PreparePool:
     """A pool of two workers with a generous budget."""
-    return PreparePool(2, Limits(), budget_seconds=PATIENCE, profiles=("famhp",))
+    return PreparePool(2, Limits(), PROFILES_DIR, budget_seconds=PATIENCE, profiles=("famhp",))
 
 
 def test_a_worker_killed_mid_message_costs_only_that_message(
@@ -47,7 +48,7 @@ def test_a_worker_killed_mid_message_costs_only_that_message(
     # The message holds its worker (it hangs) until something outside kills the worker,
     # as the kernel's OOM killer would.
     monkeypatch.setenv(FAILPOINTS, "prepare/doomed@test:1=hang")
-    pool = PreparePool(1, Limits(), budget_seconds=PATIENCE, profiles=("famhp",))
+    pool = PreparePool(1, Limits(), PROFILES_DIR, budget_seconds=PATIENCE, profiles=("famhp",))
     request = sample_messages()[0]
     try:
         doomed = pool.submit(work_for(1, message("doomed", "x", message_id="doomed@test")))
@@ -69,7 +70,7 @@ def test_a_worker_killed_mid_message_costs_only_that_message(
 def test_a_message_over_its_budget_is_stopped_and_the_next_one_is_read(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(FAILPOINTS, "prepare/stuck@test:1=hang")
-    pool = PreparePool(1, Limits(), budget_seconds=3, profiles=("famhp",))
+    pool = PreparePool(1, Limits(), PROFILES_DIR, budget_seconds=3, profiles=("famhp",))
     try:
         stuck = pool.submit(work_for(1, message("stuck", "x", message_id="stuck@test")))
         fine = pool.submit(work_for(2, sample_messages()[0]))
@@ -87,7 +88,7 @@ def test_a_message_over_its_budget_is_stopped_and_the_next_one_is_read(
 def test_a_worker_killed_by_the_message_itself_reports_how(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(FAILPOINTS, "prepare/crash@test:1=kill")
-    pool = PreparePool(1, Limits(), budget_seconds=PATIENCE, profiles=("famhp",))
+    pool = PreparePool(1, Limits(), PROFILES_DIR, budget_seconds=PATIENCE, profiles=("famhp",))
     try:
         with pytest.raises(WorkerLost) as caught:
             pool.submit(work_for(1, message("crash", "x", message_id="crash@test"))) \
