@@ -114,7 +114,8 @@ def add_documents(
 def signature_to_dict(signature: Signature) -> JsonDict:
     """A signature as stored: name, state, page, and on a scan what was seen and where."""
     stored: JsonDict = {"name": signature.name, "signed": signature.signed,
-                        "page": signature.page, "source": source_to_dict(signature.source)}
+                        "page": signature.page, "channel": signature.source.channel,
+                        "source": source_to_dict(signature.source)}
     if signature.evidence:
         stored.update(evidence=signature.evidence, picture=signature.picture)
     return stored
