@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from config.errors import ConfigError
+from config.profile_folders import PROFILES_DIR
 from config.settings import MailboxSettings, Settings, mask_url_password
 from intake.commands import exits
 from intake.commands.cases import case_rows, print_case_table
@@ -22,7 +23,8 @@ from intake.runtime import Runtime, database_url, open_runtime
 if TYPE_CHECKING:
     from intake.observe import RunMonitor
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "config" / "samples"
+# The sample messages ship with the configuration package, beside the profiles.
+SAMPLES_DIR = PROFILES_DIR.parent / "samples"
 log = logging.getLogger(__name__)
 
 
@@ -168,6 +170,8 @@ def seed_samples(maildir: Path, samples: Path) -> int:
     if marker.exists():
         return 0
     files = sorted(samples.glob("*.eml"))
+    if not files:
+        raise ConfigError(f"no sample messages (*.eml) in {samples}")
     for path in files:
         store_message(maildir, path.read_bytes())
     marker.write_text("\n".join(p.name for p in files) + "\n", encoding="utf-8")

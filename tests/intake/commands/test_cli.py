@@ -410,3 +410,19 @@ def test_a_resubmission_filed_as_a_duplicate_is_counted_as_one() -> None:
         Filed(REF, "new_request", "duplicate", "s", "a@example.org", (),
               "suppressed: duplicate")])
     assert report.summary() == "famhp: 1 filed, 0 kept without a case, 1 duplicate, 0 failed"
+
+
+def test_demo_seeds_the_shipped_samples_files_them_once_and_runs_again_quietly(
+        tmp_path: Path) -> None:
+    # What `make run` does on a fresh clone: the embedded default, from an empty folder.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEROGATION_INTAKE_")}
+    first = subprocess.run([sys.executable, "-m", "intake.commands.cli", "demo"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "sample requests: 6 new in" in first.stdout
+    assert first.stdout.count("DRG-") >= 4  # the requests and the enquiry, as cases
+    again = subprocess.run([sys.executable, "-m", "intake.commands.cli", "demo"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr
+    assert "sample requests: already seeded (nothing new to file)" in again.stdout
+    assert "0 filed" in again.stdout
