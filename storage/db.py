@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -145,14 +146,26 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # The driver's own implicit BEGIN is switched off: _sqlite_on_begin issues ours.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "foreign_keys=ON",
-        f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-        "synchronous=FULL",  # a committed message must survive a power cut
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _sqlite_use_wal(cursor)
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=FULL")  # a committed message must survive a power cut
     cursor.close()
+
+
+def _sqlite_use_wal(cursor: Any) -> None:
+    """Switch the file to write-ahead logging, waiting while another process holds it."""
+    # Turning a new file to WAL needs the exclusive lock; SQLite answers "locked" at once,
+    # without its busy handler, when another process starting at the same time has it.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
@@ -167,7 +180,9 @@ def make_engine(url: str) -> Engine:
     try:
         url = normalise_url(url)
         postgres = make_url(url).get_backend_name() == "postgresql"
-        engine = create_engine(url, pool_pre_ping=True,
+        # A ping before each checkout finds a PostgreSQL connection the server dropped; a
+        # SQLite file connection cannot be dropped, and the ping was a round trip per session.
+        engine = create_engine(url, pool_pre_ping=postgres,
                                connect_args=PG_CONNECT_ARGS if postgres else {})
     except (ArgumentError, ImportError) as exc:
         raise StorageError(f"cannot use database URL {make_safe(url)}: {exc}") from exc
