@@ -35,6 +35,7 @@ DIR_ENV = "DEROGATION_INTAKE_FAILPOINT_DIR"
 ACTIONS = ("kill", "hang", "pause", "pg_terminate")
 HANG_SECONDS = 3600
 PAUSE_LIMIT_SECONDS = 600  # a test that forgot to let go must not hang the process forever
+TERMINATE_WAIT_SECONDS = 60  # a backend that outlives this is left to fail the statement itself
 _passes: Counter[str] = Counter()
 _COUNT = re.compile(r"^(.*):(\d+)$")
 
@@ -126,12 +127,15 @@ def _terminate_backend(engine: Any, conn: Any) -> None:
     from sqlalchemy.pool import NullPool
 
     pid = conn.connection.dbapi_connection.info.backend_pid
-    admin = create_engine(engine.url, poolclass=NullPool)
+    # Autocommit: PostgreSQL shows the same pg_stat_activity for a whole transaction, so a
+    # poll inside one transaction would see the terminated backend alive for ever.
+    admin = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    deadline = time.monotonic() + TERMINATE_WAIT_SECONDS
     try:
         with admin.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             while other.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
-                                {"pid": pid}).scalar():
+                                {"pid": pid}).scalar() and time.monotonic() < deadline:
                 time.sleep(0.02)
     finally:
         admin.dispose()
