@@ -12,10 +12,29 @@ _LIGATURES = str.maketrans({"œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE", "ø"
                             "ł": "l", "Ł": "L", "đ": "d", "’": "'"})
 
 
+class _PlainLetters(dict[int, str]):
+    """Each character's plain form, worked out the first time it is met and kept.
+
+    NFKD decomposes character by character (composition is no part of it), so folding each
+    character on its own gives the same text as folding the whole; label matching folds the
+    same few hundred characters millions of times, and a table lookup is what it then costs.
+    """
+
+    def __missing__(self, code: int) -> str:
+        decomposed = unicodedata.normalize("NFKD", chr(code).translate(_LIGATURES))
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+        self[code] = plain
+        return plain
+
+
+_PLAIN = _PlainLetters()
+
+
 def strip_accents(text: str) -> str:
     """Return the text without combining marks (é -> e, ä -> a)."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():  # nothing to decompose, no ligature: most printed labels
+        return text
+    return text.translate(_PLAIN)
 
 
 def fold(text: str) -> str:

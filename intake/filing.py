@@ -90,12 +90,17 @@ def thread_hints(s: Session, profile: Profile, parsed: ParsedMessage,
                        sender_on=tuple(standing.items()))
 
 
-def file_work(rt: Runtime, work: Work) -> Filed:
-    """File a triaged message in one transaction and queue its acknowledgement."""
+def file_work(rt: Runtime, work: Work) -> Filed | None:
+    """File a triaged message in one transaction and queue its acknowledgement.
+
+    None, and nothing filed, when the message is no longer ``received``: a retry after a
+    commit whose answer was lost, or another process that filed it meanwhile.
+    """
     assert work.parsed is not None and work.triage is not None
     with rt.database.session() as s:
         row = s.get(Ledger, work.ledger_id)
-        assert row is not None
+        if row is None or row.state != "received":
+            return None
         case, role = _target_case(s, rt, work)
         if case is None:
             ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))

@@ -258,6 +258,8 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
                     extra={"stage": exc.stage if isinstance(exc, StageError) else "file"})
         return _fail(rt, row, str(exc))
     if filed is not None:
+        if filed.acknowledgement == "queued" and rt.after_filing is not None:
+            rt.after_filing()  # the case and its acknowledgement are committed: send it now
         report.filed.append(filed)
         log.info("%s", filed.log_line(), extra={"case_ref": filed.case_ref, "stage": "file",
                                                 "role": filed.role,
@@ -285,10 +287,7 @@ def _decide_and_file(rt: Runtime, prepared: Work) -> Filed | None:
     longer ``received`` files nothing again (None).
     """
     def once() -> Filed | None:
-        with rt.database.session() as s:
-            row = s.get(Ledger, prepared.ledger_id)
-            if row is None or row.state != "received":
-                return None
+        # file_work checks, in its transaction, that the message is still to be filed.
         return file_work(rt, run_stages(rt, prepared, DECIDE_STAGES))
     return _tx(f"ledger row {prepared.ledger_id}: filing", once)
 

@@ -7,6 +7,7 @@ commands that only read the database (``open_database``) never load the NLP stac
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,6 +90,8 @@ class Runtime:
     delivery: Delivery
     limits: Limits
     pool: PreparePool
+    # Called once a case with a queued acknowledgement is committed (intake.replies.sender).
+    after_filing: Callable[[], None] | None = None
     _templates: dict[str, TemplateSet] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
@@ -109,8 +112,9 @@ class Runtime:
     def warm_up_triage(self) -> float:
         """Load the language detector and every language's NLP pipeline now; return seconds.
 
-        A long-running service calls this after the workers are started (they never triage),
-        so that the first request after a start waits no longer than any other.
+        ``run`` calls this in a thread of its own once the workers are started (they never
+        triage) and takes mail meanwhile; a request in a language whose pipeline is still
+        loading waits for it (``triage.nlp`` builds each once, whoever asks first).
         """
         from triage.language import detect_language
         from triage.nlp import find_cues

@@ -22,12 +22,15 @@ def json_ready(detail: Mapping[str, object]) -> JsonDict:
 def add_event(
     s: Session, case: Case, actor: str, action: str, detail: Mapping[str, object]
 ) -> CaseEvent:
-    """Append an event to a case's audit trail."""
+    """Append an event to a case's audit trail (written with the transaction's next flush).
+
+    Not flushed here: the several events of one filing then go to the database as one
+    batched INSERT, in the order they were added.
+    """
     event = CaseEvent(
         case_id=case.id, at=utcnow(), actor=actor, action=action, detail=json_ready(detail)
     )
     s.add(event)
-    s.flush()
     return event
 
 

@@ -22,7 +22,7 @@ _MIN_LETTERS = 20
 _MIN_SCORE = 0.15  # below this total nothing really decided
 
 
-@cache
+@cache  # `run` builds it in a thread while mail is taken: two builds at worst, one kept
 def _detector() -> LanguageDetector:
     """Build the detector once per process, on first use.
 

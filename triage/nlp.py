@@ -9,9 +9,9 @@ mapped onto tokens with ``doc.char_span``: tokenisers split them differently by 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import spacy
@@ -38,25 +38,41 @@ class _Span:
     text: str
 
 
-@cache
+# `run` loads the pipelines in a thread of its own while the intake already takes mail: one
+# builder at a time, so that a language asked for by both is built once. What is built is
+# read without the lock: a message in a language already loaded never waits for another.
+_BUILDING = threading.Lock()
+_PIPELINES: dict[str, Language] = {}
+_RULERS: dict[tuple[str, str, str], SpanRuler] = {}
+
+
 def blank_pipeline(lang: str) -> Language:
     """Return the blank spaCy pipeline of a language, loaded once per process."""
-    return spacy.blank(lang if lang in names(Lang) else FALLBACK_LANGUAGE)
-
-
-_RULERS: dict[tuple[str, str, str], SpanRuler] = {}
+    code = lang if lang in names(Lang) else FALLBACK_LANGUAGE
+    nlp = _PIPELINES.get(code)
+    if nlp is None:
+        with _BUILDING:
+            nlp = _PIPELINES.get(code)
+            if nlp is None:
+                nlp = _PIPELINES[code] = spacy.blank(code)
+    return nlp
 
 
 def _ruler(lang: str, rules: TriageRules) -> SpanRuler:
     """Return the span ruler of a language for one version of a rule file (built once)."""
     key = (lang, str(rules.path), rules.version)
-    if key not in _RULERS:
+    ruler = _RULERS.get(key)
+    if ruler is None:
         nlp = blank_pipeline(lang)
-        ruler = SpanRuler(nlp, name="triage_cues", spans_key=_SPANS_KEY, spans_filter=None,
-                          phrase_matcher_attr="LOWER", validate=True, overwrite=True)
-        ruler.add_patterns(list(_ruler_patterns(rules.all_cues())))
-        _RULERS[key] = ruler
-    return _RULERS[key]
+        with _BUILDING:
+            ruler = _RULERS.get(key)
+            if ruler is None:
+                ruler = SpanRuler(nlp, name="triage_cues", spans_key=_SPANS_KEY,
+                                  spans_filter=None, phrase_matcher_attr="LOWER", validate=True,
+                                  overwrite=True)
+                ruler.add_patterns(list(_ruler_patterns(rules.all_cues())))
+                _RULERS[key] = ruler
+    return ruler
 
 
 def _ruler_patterns(cues: tuple[Cue, ...]) -> Iterator[dict[str, Any]]:

@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,8 @@ from intake.commands import exits
 from intake.commands.cases import case_rows, print_case_table
 from intake.logs import scrub_addresses
 from intake.pipeline import CycleReport, poll_mailbox
-from intake.replies.outbox import drain_outbox
+from intake.replies.outbox import DrainReport
+from intake.replies.sender import acknowledging
 from intake.runtime import Runtime, database_url, open_runtime
 
 if TYPE_CHECKING:
@@ -33,13 +35,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from intake.scheduler import Job, run_scheduler
 
     runtime = open_runtime(settings)
-    log.info("language models loaded in %.1f s", runtime.warm_up_triage())
+    # Mail is taken while the language models load (seconds): a message that needs one not
+    # yet loaded waits for that one alone; the others are there by the time mail is usual.
+    threading.Thread(target=_warm_up, args=(runtime,), name="warm-up", daemon=True).start()
     stop = threading.Event()
-    drain_lock = threading.Lock()  # one delivery pass at a time: a reply is claimed once
 
-    def drain() -> None:
-        with drain_lock:
-            report = drain_outbox(runtime)
+    def sent(report: DrainReport) -> None:
         if report.sent or report.failed or report.uncertain:
             log.info("%s", report.summary())
 
@@ -53,19 +54,22 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             if monitor is not None:
                 monitor.cycled(report, time.monotonic() - started)
         finally:
-            # Acknowledgements leave right after their case is filed, even when the cycle
-            # stopped early (the mailbox or the database went away in the middle of it).
-            drain()
+            # Each acknowledgement left when its case was filed; this pass takes any that
+            # could not (the relay away) and those queued by people since.
+            sender.wake()
 
     from intake.commands.review import digest_job
     from intake.mailbox.push import one_at_a_time, push_intake
 
     # A push-triggered cycle and a scheduled one for the same mailbox wait for each other.
     poll = one_at_a_time(cycle)
-    jobs = [Job("outbox", drain, interval_seconds=settings.replies.outbox_pass_seconds),
+    jobs = [Job("outbox", lambda: sender.wake(),
+                interval_seconds=settings.replies.outbox_pass_seconds),
             Job("digest", lambda: digest_job(runtime), daily_at=settings.reports.digest_time)]
     try:
-        with push_intake(settings.mailboxes, poll, stop) as watched:
+        # One pass at a time: a reply is claimed once (and the SMTP session is the sender's).
+        with acknowledging(runtime, sent) as sender, \
+                push_intake(settings.mailboxes, poll, stop) as watched:
             if watched:
                 log.info("push intake (IMAP IDLE) on: %s", ", ".join(watched))
             run_scheduler([(m.name, m.poll_interval_seconds) for m in settings.mailboxes],
@@ -77,6 +81,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             monitor.server.close()
         runtime.close()
     return 0
+
+
+def _warm_up(runtime: Runtime) -> None:
+    """Load the language detector and the NLP pipelines, and say how long it took."""
+    try:
+        log.info("language models loaded in %.1f s", runtime.warm_up_triage())
+    except Exception:  # each is loaded again on first use: a warm-up fault stops nothing
+        log.exception("loading the language models ahead of use failed")
 
 
 def _monitor(settings: Settings, runtime: Runtime) -> RunMonitor | None:
@@ -108,17 +120,20 @@ def run_cycle(runtime: Runtime, settings: Settings, only: str | None = None,
               *, send: bool = True) -> list[CycleReport]:
     """Poll the mailboxes once, print what was filed, and drain the outbox.
 
-    The outbox is drained even when a cycle stopped early: the cases filed before the
-    mailbox or the database went away are acknowledged all the same.
+    Each acknowledgement leaves as its case is committed; a last pass at the end takes the
+    rest, even when a cycle stopped early: the cases filed before the mailbox or the
+    database went away are acknowledged all the same.
     """
     mailboxes = [settings.mailbox(only)] if only else list(settings.mailboxes)
     reports = []
+    drained = DrainReport()
     try:
-        for mailbox in mailboxes:
-            reports.append(_poll_and_print(runtime, mailbox))
+        with acknowledging(runtime, drained.add) if send else nullcontext():
+            for mailbox in mailboxes:
+                reports.append(_poll_and_print(runtime, mailbox))
     finally:
         if send:
-            print(drain_outbox(runtime).summary())
+            print(drained.summary())
     return reports
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import smtplib
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -71,9 +72,17 @@ class SmtpDelivery:
         self._tokens = token_source_for(settings) if settings.auth == "xoauth2" else None
         self._smtp: smtplib.SMTP | None = None
         self._sent_in_session = 0
+        # The sender thread keeps the session open between passes while run's digest job
+        # may send too: one SMTP transaction on the session at a time.
+        self._lock = threading.RLock()
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
         """Send one message; return the relay's answer to DATA, e.g. '250 2.0.0 Ok: queued'."""
+        with self._lock:
+            return self._send(raw, sender, recipients)
+
+    def _send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> str:
+        """Send one message over the kept session (the lock held)."""
         if not recipients:
             raise DeliveryError("no recipients", permanent=True)
         try:
@@ -96,10 +105,11 @@ class SmtpDelivery:
 
     def close(self) -> None:
         """End the open session, if any."""
-        if self._smtp is not None:
-            _quit(self._smtp)
-            self._smtp = None
-        self._sent_in_session = 0
+        with self._lock:
+            if self._smtp is not None:
+                _quit(self._smtp)
+                self._smtp = None
+            self._sent_in_session = 0
 
     def _session(self) -> smtplib.SMTP:
         """Return a logged-in session: the open one when the relay still answers RSET.

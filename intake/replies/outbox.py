@@ -68,6 +68,7 @@ class Host(Protocol):
     settings: Settings
     database: Database
     delivery: Delivery
+    after_filing: Callable[[], None] | None
 
 LOCK_FILE = "outbox-sender.lock"
 PENDING_COPIES = "sent-copies"  # under data_dir: Sent-folder copies waiting for the server
@@ -83,6 +84,17 @@ class DrainReport:
     failed: list[str] = field(default_factory=list)
     uncertain: list[str] = field(default_factory=list)
     skipped_locked: bool = False
+
+    def add(self, other: DrainReport) -> None:
+        """Count a later pass in: each acknowledgement once, as the last pass that tried it left it.
+
+        Whether the last pass found another sender at work is what the summary says.
+        """
+        again = {*other.sent, *other.retried, *other.failed, *other.uncertain}
+        for mine, theirs in ((self.sent, other.sent), (self.retried, other.retried),
+                             (self.failed, other.failed), (self.uncertain, other.uncertain)):
+            mine[:] = [m for m in mine if m not in again] + theirs
+        self.skipped_locked = other.skipped_locked and not self.sent
 
     def summary(self) -> str:
         """Return a one-line summary."""
@@ -105,23 +117,30 @@ def sender_lock(database: Database, data_dir: Path) -> Iterator[bool]:
         yield held
 
 
-def drain_outbox(rt: Host, now: datetime | None = None) -> DrainReport:
-    """Settle rows a crash left in 'sending', then send every due acknowledgement once."""
+def drain_outbox(rt: Host, now: datetime | None = None, *,
+                 kept: SentCopies | None = None) -> DrainReport:
+    """Settle rows a crash left in 'sending', then send every due acknowledgement once.
+
+    ``kept``: the Sent-folder connection of a sender that drains again and again
+    (``intake.replies.sender``); it and the SMTP session are then left open for its next pass.
+    """
     report = DrainReport()
     with sender_lock(rt.database, rt.settings.general.data_dir) as held:
         if not held:
             report.skipped_locked = True
             return report
         _settle_interrupted(rt, report)
-        copies = SentCopies(rt)
+        copies = kept if kept is not None else SentCopies(rt)
+        copies.retry_server()
         try:
             copies.keep_pending()
             for page in _due_pages(rt, now or datetime.now(UTC)):
                 for row in page:
                     _send_one(rt, row, report, copies)
         finally:
-            copies.close()
-            rt.delivery.close()
+            if kept is None:
+                copies.close()
+                rt.delivery.close()
     return report
 
 
@@ -259,13 +278,21 @@ class SentCopies:
             log.warning("could not keep a copy in %s now (queued for a later pass): %s",
                         self.mailbox.sent_folder, exc)
             self._server_down = True
+            self.close()  # the next pass connects afresh
             return False
+
+    def retry_server(self) -> None:
+        """Start a pass: try the server again, even if it failed during the last one."""
+        self._server_down = False
 
     def close(self) -> None:
         """Close the connection, if one was opened."""
         if self._source is not None:
-            self._source.close()
-            self._source = None
+            source, self._source = self._source, None
+            try:
+                source.close()
+            except Exception as exc:  # a connection already broken: nothing left to close
+                log.debug("closing the Sent-folder connection: %s", exc)
 
 
 # --- a person's decisions (for `outbox release` / `outbox cancel`) ---------------------------

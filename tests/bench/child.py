@@ -56,19 +56,25 @@ def vm_hwm_kb() -> int:
 
 
 def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    """One intake cycle of every mailbox and one outbox pass, as ``poll --once``."""
+    """One intake cycle of every mailbox and one outbox pass, as ``poll --once``.
+
+    As there, each acknowledgement leaves once its case is committed (``acknowledging``);
+    ``drain_s`` is what the sending takes after the cycle ended.
+    """
     from intake.pipeline import poll_mailbox
-    from intake.replies.outbox import drain_outbox
+    from intake.replies.outbox import DrainReport
+    from intake.replies.sender import acknowledging
     from intake.runtime import open_runtime
 
     runtime = open_runtime(settings)
-    # As `run` does before intake starts: the NLP models' load is start-up, not a message's.
+    # As `run` does (beside the intake there): the models' load is start-up, not a message's.
     warmed = runtime.warm_up_triage() if args.warm else 0.0
     opened, cpu_opened = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
+    drained = DrainReport()
     try:
-        reports = [poll_mailbox(runtime, mailbox) for mailbox in settings.mailboxes]
-        polled = time.perf_counter()
-        drained = drain_outbox(runtime)
+        with acknowledging(runtime, drained.add):
+            reports = [poll_mailbox(runtime, mailbox) for mailbox in settings.mailboxes]
+            polled = time.perf_counter()
         sent, cpu_sent = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     finally:
         runtime.close()  # reaps the workers: their CPU time is then the children's

@@ -68,7 +68,7 @@ def prefill(rt: Runtime, profile: str, first: int, count: int) -> int:
     for number in range(first, first + count):
         raw, template = made[number % len(made)]
         filed = file_work(rt, _work(rt, raw, template, number))
-        opened += filed.role == "request"
+        opened += filed is not None and filed.role == "request"
     _settle(rt)
     return opened
 

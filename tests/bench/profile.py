@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> Path:
 
 def role_of(frames: list[str]) -> str:
     """Which process and thread a stack is from: the intake's main thread, a worker, other."""
-    if any(f.startswith("_process_worker ") for f in frames):
+    # A worker is a process of its own (``python -m intake.workers``): py-spy names it in a
+    # "process N:<command line>" frame.
+    if any(f.startswith("process ") and "-m intake.workers" in f for f in frames):
         return "workers"
     if any(f.startswith("main (") and "tests/bench/child.py" in f for f in frames):
         return "main thread"

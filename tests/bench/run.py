@@ -45,8 +45,10 @@ from tests.bench.harness import (
 
 RESULTS = corpus.REPO / "bench-results"
 PHASES = ("cli", "throughput", "latency", "memory", "scale", "ocr")
-TARGETS = {"cli_help_cpu_s": 1.0, "ratio_pipeline_floor": 2.0, "latency_p95_s": 2.0,
-           "large_attachment_rss_mb": 350.0, "backlog_rss_growth": 1.10, "scale_slowdown": 1.10}
+# Issue 18's targets: `run` taking mail within 3 s, p95 acknowledgement within 0.5 s.
+TARGETS = {"cli_help_cpu_s": 1.0, "ratio_pipeline_floor": 2.0, "run_ready_s": 3.0,
+           "latency_p95_s": 0.5, "large_attachment_rss_mb": 250.0, "backlog_rss_growth": 1.10,
+           "scale_slowdown": 1.10}
 READY_TIMEOUT = 180
 ACK_TIMEOUT = 120
 SCALE_BASE = 5_000_000  # corpus numbers of the scale batches, apart from every other use
@@ -176,13 +178,17 @@ def latency(args: argparse.Namespace, running: Servers, root: Path) -> dict[str,
     """
     warm, timed = latency_messages(args)
     setup = install(root, running, poll_interval=3600)
+    started = time.perf_counter()
     with background(cli_args(setup, "run"), setup, "run") as (process, log), \
             appender(setup) as append:
-        wait_for_log(log, ("push connection open", "job poll famhp: done"), process,
+        # Ready: IDLE is listening, so a message appended now is taken at once.
+        wait_for_log(log, ("push connection open",), process, READY_TIMEOUT)
+        ready = time.perf_counter() - started
+        wait_for_log(log, ("job poll famhp: done", "language models loaded"), process,
                      READY_TIMEOUT)
         first = [one_latency(append, running, path.read_bytes(), log) for path in warm]
         samples = [one_latency(append, running, path.read_bytes(), log) for path in timed]
-    return {"mode": "derogation-intake run", "count": len(samples),
+    return {"mode": "derogation-intake run", "ready_s": ready, "count": len(samples),
             "p50_s": percentile(samples, 0.5), "p95_s": percentile(samples, 0.95),
             "max_s": max(samples), "samples_s": samples, "first_per_language_s": first}
 
@@ -365,6 +371,7 @@ def measured_figures(results: dict[str, Any]) -> Iterator[tuple[str, float | Non
     """The figure each target is judged on (None when its phase did not run)."""
     yield "cli_help_cpu_s", results.get("cli", {}).get("help_cpu_s", {}).get("median")
     yield "ratio_pipeline_floor", results.get("throughput", {}).get("ratio_pipeline_floor")
+    yield "run_ready_s", results.get("latency", {}).get("ready_s")
     yield "latency_p95_s", results.get("latency", {}).get("p95_s")
     memory = results.get("memory", {})
     yield "large_attachment_rss_mb", memory.get("large_attachment", {}).get("peak_rss_mb")

@@ -63,6 +63,10 @@ def test_killed_at_any_point_every_message_has_one_case_and_one_reply_at_most(
     assert all(count == 1 for count in filed.values()), filed
     assert len(filed) == len(batch) - 1
     # No message was acknowledged twice; the one killed mid-handover is left for a person.
+    # Acknowledgements leave while the intake goes on (intake.replies.sender), so a kill
+    # elsewhere may catch another in its hand-over: it too is left uncertain, never resent.
     assert all(count == 1 for count in acknowledged_parents(smtp_server).values())
-    assert outbox["uncertain"] == 1
-    assert outbox["sent"] == len(smtp_server.received) - 1
+    assert outbox["uncertain"] >= 1
+    assert set(outbox) <= {"sent", "uncertain"}
+    assert outbox["sent"] <= len(smtp_server.received) - 1
+    assert len(smtp_server.received) <= outbox["sent"] + outbox["uncertain"]

@@ -14,8 +14,17 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from intake.failpoints import DIR_ENV, ENV
+from parsers.headers import raw_message_id
 from storage.models import OutgoingMessage
-from tests.intake.e2e import PASSWORD_ENV, REPO, Intake, sample_messages, write_settings
+from tests.intake.e2e import (
+    PASSWORD_ENV,
+    REPO,
+    Intake,
+    acknowledged_parents,
+    sample_messages,
+    write_settings,
+)
 from tests.servers import MailboxUser, SmtpServer
 
 # Safety nets against a hang only; nothing here waits that long on an idle machine.
@@ -49,11 +58,38 @@ def test_run_files_new_mail_as_it_arrives_and_stops_cleanly_on_sigterm(
         output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     assert "push intake (IMAP IDLE) on: famhp" in output
-    # The NLP models load before intake starts, not while the first applicant waits.
-    assert output.index("language models loaded in") < output.index("push intake (IMAP IDLE)")
+    # The NLP models load beside the intake (it takes mail meanwhile), and say so.
+    assert "language models loaded in" in output
     assert "scheduler stopped" in output
     assert mailbox_user.folder_uids("INBOX") == []
     assert len(mailbox_user.folder_uids("Processed")) == 2
+
+
+def test_run_acknowledges_a_request_once_its_case_is_committed(
+        tmp_path: Path, mailbox_user: MailboxUser, smtp_server: SmtpServer, db_url: str) -> None:
+    # No outbox pass is due for an hour, and the intake is held right after filing, before it
+    # touches the mailbox or ends its cycle: only the case's commit can send the reply.
+    config = write_settings(tmp_path, mailbox_user, smtp_server, db_url,
+                            mailbox_extra="poll_interval_seconds = 3600",
+                            extra="[replies]\noutbox_pass_seconds = 3600\n")
+    intake = Intake(config, mailbox_user, smtp_server, db_url)
+    request = sample_messages()[0]
+    mailbox_user.append("INBOX", request)
+    paused, log_file = tmp_path / "after_file.paused", tmp_path / "run.log"
+    process = start_run_logged(intake, log_file, {ENV: "after_file:1=pause",
+                                                  DIR_ENV: str(tmp_path)})
+    try:
+        wait_until(paused.exists, "the intake holding after its first filed message")
+        smtp_server.wait_for(1, timeout=SAFETY_NET_SECONDS)
+        still_in_inbox = mailbox_user.folder_uids("INBOX")
+        paused.unlink()
+        wait_until(lambda: not mailbox_user.folder_uids("INBOX"), "the message moved")
+    finally:
+        output = stop_run(process, log_file)
+    assert process.returncode == 0, output
+    assert len(still_in_inbox) == 1  # acknowledged while the mailbox was not yet changed
+    assert list(acknowledged_parents(smtp_server)) == [f"<{raw_message_id(request)}>"]
+    assert len(mailbox_user.folder_uids("Processed")) == 1
 
 
 def start_run_logged(intake: Intake, log_file: Path,

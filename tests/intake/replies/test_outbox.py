@@ -110,7 +110,10 @@ def test_with_the_relay_down_cases_are_filed_and_each_ack_leaves_once_when_it_is
         assert len(s.scalars(select(Case)).all()) == 3
     database.dispose()
     rows = outbox_rows(intake)
-    assert [(r.state, r.attempts) for r in rows] == [("pending", 1)] * 3
+    # Each tried once its case was filed, and again at the end of the cycle if its retry
+    # (a second later here) was due by then.
+    assert [r.state for r in rows] == ["pending"] * 3
+    assert all(r.attempts in (1, 2) for r in rows)
     for row in rows:
         assert "unavailable" in (row.last_error or "")
         assert row.next_attempt_at is not None and row.next_attempt_at > row.created_at
@@ -130,7 +133,8 @@ def test_with_the_relay_down_cases_are_filed_and_each_ack_leaves_once_when_it_is
     smtp_server.wait_for(3)
     assert received_ids(smtp_server) == Counter({r.message_id: 1 for r in rows})
     # Sent rows are never due again: no later pass can send them a second time.
-    assert [(r.state, r.attempts) for r in outbox_rows(intake)] == [("sent", 2)] * 3
+    assert [(r.state, r.attempts) for r in outbox_rows(intake)] == [
+        ("sent", r.attempts + 1) for r in rows]
     assert len(mailbox_user.folder_uids("Sent")) == 3
 
 
