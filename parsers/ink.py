@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import io
+import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from PIL import Image
 
 from config.extraction_rules import ExtractionRules
 from parsers.labels import signature_label, split_line
-from parsers.ocr import MIN_WORD_CONFIDENCE, OcrPage, OcrWord, ink_mask
+from parsers.ocr import MIN_WORD_CONFIDENCE, OcrPage, OcrWord, ink_mask, line_mask
 from parsers.pdf_layout import CHECKED_MARK, UNCHECKED_MARK, Word
 from parsers.records import Signature, Source
 
@@ -100,7 +102,7 @@ def _area_right(page: OcrPage, label: Word) -> Area | None:
     top, bottom = label.top - height, label.bottom + 0.6 * height
     after = [w.word.x0 for w in page.words if w.word.x0 > label.x1 + 2
              and top <= (w.word.top + w.word.bottom) / 2 <= bottom
-             and w.confidence >= _PRINTED_CONFIDENCE]
+             and w.confidence >= _PRINTED_CONFIDENCE and not w.second_look]
     x1 = min([label.x1 + _RIGHT_WIDTH, *after]) - 2
     return Area(label.x1 + 4, top, x1, bottom) if x1 - label.x1 > 60 else None
 
@@ -133,7 +135,7 @@ def _area_ink(page: OcrPage, area: Area) -> np.ndarray:
     box = _pixels(area, scale, page.image.size)
     ink = ink_mask(page.image.crop(box)) & ~page.ruled[box[1]:box[3], box[0]:box[2]]
     for w in page.words:
-        if w.confidence >= _PRINTED_CONFIDENCE and len(w.word.text) > 1:
+        if w.confidence >= _PRINTED_CONFIDENCE and len(w.word.text) > 1 and not w.second_look:
             x0, y0, x1, y1 = _pixels(Area(w.word.x0, w.word.top, w.word.x1, w.word.bottom),
                                      scale, page.image.size)
             ink[max(0, y0 - box[1]):max(0, y1 - box[1]), max(0, x0 - box[0]):
@@ -169,35 +171,122 @@ def _picture(page: OcrPage, area: Area) -> str:
 def layout_words(page: OcrPage) -> list[Word]:
     """The legible words of a page, and each printed box as the glyph ☐ or ☒ in its place."""
     words = []
-    for line in _lines(page.words):
-        first = line[0]
-        before = _box_before(page, first)
-        if before is not None:
-            words.append(before)
-        for w in line:
-            mark = _box_mark(page, w.ink)
-            if mark:
-                words.append(Word(mark, w.word.x0, w.word.x1, w.word.top, w.word.bottom))
-            elif w.confidence >= MIN_WORD_CONFIDENCE:
+    for run in (run for line in _lines(page.words) for run in _runs(line)):
+        mark, run = _leading_mark(page, run)
+        if mark is not None:
+            words.append(mark)
+        for w in run:
+            mark_text = None if _real(w) else _box_mark(page, w.ink)
+            if mark_text:
+                words.append(Word(mark_text, w.word.x0, w.word.x1, w.word.top, w.word.bottom))
+            elif w.confidence >= MIN_WORD_CONFIDENCE and not _FRAME_ONLY.fullmatch(
+                    w.word.text):
                 words.append(w.word)
     return words
 
 
-def _box_before(page: OcrPage, first: OcrWord) -> Word | None:
-    """A box Tesseract left out, just left of a line's first word (☐ Manufacturer)."""
-    height = first.word.bottom - first.word.top
-    area = Area(first.word.x0 - 3 * height, first.word.top - 0.3 * height, first.word.x0 - 1,
-                first.word.bottom + 0.3 * height)
+def _runs(line: list[OcrWord]) -> list[list[OcrWord]]:
+    """A line cut where a wide gap parts its columns (a label, then the options beside it)."""
+    runs = [line[:1]]
+    for w in line[1:]:
+        previous = runs[-1][-1].word
+        if w.word.x0 - previous.x1 > _RUN_GAP * (previous.bottom - previous.top):
+            runs.append([w])
+        else:
+            runs[-1].append(w)
+    return runs
+
+
+# What Tesseract makes of a box's edge or a photographed page's border: no word.
+_FRAME_ONLY = re.compile(r"[|\\\[\]{}]+")
+_MAX_MARK_WORDS = 2
+_ENUMERATOR = re.compile(r"[A-Z0-9][.)]")
+_RUN_GAP = 1.5  # line heights between two columns of a line
+_MIN_MARK_WIDTH = 2.0  # points: ink narrower than this beside a line is a speckle
+
+
+def _leading_mark(page: OcrPage, line: list[OcrWord]) -> tuple[Word | None, list[OcrWord]]:
+    """A box or round button in front of a line's first word, and the words after it.
+
+    Tesseract reads a ticked box as 'X', '><', 'DX' or '(X', an empty one as '_', 'C' or
+    'LJ', a round button as 'o' or '©', or leaves it out: the ink before the first real
+    word is measured instead."""
+    start = next((i for i, w in enumerate(line[:_MAX_MARK_WORDS + 1]) if _real(w)), None)
+    if start is None:
+        return None, line
+    first = line[start].word
+    height = first.bottom - first.top
+    x0 = line[0].word.x0 - height if start else first.x0 - 3 * height
+    area = Area(x0, first.top - 0.3 * height, first.x0 - 1, first.bottom + 0.3 * height)
+    found = _ink_box(page, area)
+    mark = found and (_box_mark(page, found) or _round_mark(page, found))
+    if not found or not mark:
+        return None, line
+    # Where a text layer prints a box's glyph: one space before its option.
+    x1 = first.x0 - 0.3 * height
+    return Word(mark, x1 - 0.8 * height, x1, first.top, first.bottom), line[start:]
+
+
+def _real(w: OcrWord) -> bool:
+    """A word of text, not a misread box: three letters, two read with confidence, or a
+    section's number ('B.', '2.')."""
+    letters = sum(c.isalnum() for c in w.word.text)
+    return letters >= 3 or (letters == 2 and w.confidence >= 80) or bool(
+        _ENUMERATOR.fullmatch(w.word.text) and w.confidence >= 80)
+
+
+def _ink_box(page: OcrPage, area: Area) -> Word | None:
+    """The box around the ink in an area (printed lines left out), as an empty word."""
     box = _pixels(area, 1.0 / page.points_per_pixel, page.image.size)
-    ink = ink_mask(page.image.crop(box))
+    ink = line_mask(page.image.crop(box)) & ~page.ruled[box[1]:box[3], box[0]:box[2]]
     if not ink.any():
         return None
-    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    # The box of the line above or below may reach into the area: the band of inked rows
+    # nearest the area's middle is the one of this line.
+    inked = np.flatnonzero(ink.any(axis=1))
+    bands = np.split(inked, np.flatnonzero(np.diff(inked) > 2) + 1)
+    middle = ink.shape[0] / 2
+    band = min(bands, key=lambda b: 0 if b[0] <= middle <= b[-1] else min(
+        abs(b[0] - middle), abs(b[-1] - middle)))
+    # ... and of the ink along it, the piece nearest the word: not a speckle further left.
     scale = page.points_per_pixel
-    found = Word("", area.x0 + columns[0] * scale, area.x0 + (columns[-1] + 1) * scale,
-                 area.top + rows[0] * scale, area.top + (rows[-1] + 1) * scale)
-    mark = _box_mark(page, found)
-    return Word(mark, found.x0, found.x1, first.word.top, first.word.bottom) if mark else None
+    inked = np.flatnonzero(ink[band[0]:band[-1] + 1].any(axis=0))
+    pieces = [p for p in np.split(inked, np.flatnonzero(np.diff(inked) > 2) + 1)
+              if (p[-1] - p[0] + 1) * scale >= _MIN_MARK_WIDTH]
+    if not pieces:
+        return None
+    columns = pieces[-1]
+    rows = np.flatnonzero(ink[band[0]:band[-1] + 1, columns[0]:columns[-1] + 1].any(axis=1))
+    return Word("", area.x0 + columns[0] * scale, area.x0 + (columns[-1] + 1) * scale,
+                area.top + (band[0] + rows[0]) * scale, area.top + (band[0] + rows[-1] + 1) * scale)
+
+
+def _round_mark(page: OcrPage, ink_box: Word) -> str | None:
+    """☒ or ☐ when the ink is a round button (3-12 pt): a dot in its middle is ticked."""
+    width, height = ink_box.x1 - ink_box.x0, ink_box.bottom - ink_box.top
+    if not (3 <= width <= 12 and 3 <= height <= 12 and abs(width - height) <= 2):
+        return None
+    x0, y0, x1, y1 = _pixels(Area(ink_box.x0, ink_box.top, ink_box.x1, ink_box.bottom),
+                             1.0 / page.points_per_pixel, page.image.size)
+    ink = ink_mask(page.image.crop((x0, y0, x1, y1)))
+    if ink.shape[0] < 8 or ink.shape[1] < 8:
+        return None
+    rows, columns = ink.shape
+    centre_y, centre_x, radius = (rows - 1) / 2, (columns - 1) / 2, min(rows, columns) / 2
+    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    on_ring = 0
+    for angle in angles:  # the ring: ink a little inside the outer edge all round
+        hit = False
+        for depth in (0.65, 0.8, 0.95):
+            y = round(centre_y + np.sin(angle) * radius * depth)
+            x = round(centre_x + np.cos(angle) * radius * depth)
+            hit = hit or bool(ink[min(rows - 1, max(0, y)), min(columns - 1, max(0, x))])
+        on_ring += hit
+    if on_ring < 0.8 * len(angles):
+        return None
+    middle = ink[int(rows * 0.35):math.ceil(rows * 0.65),
+                 int(columns * 0.35):math.ceil(columns * 0.65)]
+    return CHECKED_MARK if middle.size and middle.mean() > 0.3 else UNCHECKED_MARK
 
 
 def _box_mark(page: OcrPage, ink_box: Word) -> str | None:
@@ -209,13 +298,18 @@ def _box_mark(page: OcrPage, ink_box: Word) -> str | None:
     x0, y0, x1, y1 = _pixels(Area(ink_box.x0 - 1, ink_box.top - 1, ink_box.x1 + 1,
                                   ink_box.bottom + 1), 1.0 / page.points_per_pixel,
                              page.image.size)
-    ink = ink_mask(page.image.crop((x0, y0, x1, y1)))
+    crop = page.image.crop((x0, y0, x1, y1))
+    # A box's thin border prints light grey: its sides are looked for at a printed line's
+    # level, the tick inside it at ink's.
+    lines, ink = line_mask(crop), ink_mask(crop)
     if ink.shape[0] < 6 or ink.shape[1] < 6:
         return None
     edge = max(1, ink.shape[0] // 6)
-    sides = (ink[:edge * 2].any(axis=0).mean(), ink[-edge * 2:].any(axis=0).mean(),
-             ink[:, :edge * 2].any(axis=1).mean(), ink[:, -edge * 2:].any(axis=1).mean())
-    if min(sides) < 0.75:
+    sides = (lines[:edge * 2].any(axis=0).mean(), lines[-edge * 2:].any(axis=0).mean(),
+             lines[:, :edge * 2].any(axis=1).mean(), lines[:, -edge * 2:].any(axis=1).mean())
+    corners = (lines[:edge * 2, :edge * 2], lines[:edge * 2, -edge * 2:],
+               lines[-edge * 2:, :edge * 2], lines[-edge * 2:, -edge * 2:])
+    if min(sides) < 0.75 or not all(c.any() for c in corners):  # a 'B' or 'D' is rounded
         return None
     inside = ink[edge * 2:-edge * 2, edge * 2:-edge * 2]
     return CHECKED_MARK if inside.size and inside.mean() > 0.08 else UNCHECKED_MARK

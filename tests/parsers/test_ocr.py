@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import replace
 from functools import cache
+from pathlib import Path
 
+import pdfplumber
 import pytesseract  # type: ignore[import-untyped]
 import pytest
 from PIL import Image, ImageDraw
@@ -189,3 +192,53 @@ def _text_page(text: str, blur: float = 0.0) -> Image.Image:
 def test_tesseract_and_the_profile_languages_are_installed() -> None:
     # make test-deps installs them; without them every test above would only see flags.
     assert {"eng", "fra", "nld", "deu"} <= installed_languages()
+
+
+def test_what_tesseract_misreads_on_a_form_is_read_as_printed() -> None:
+    # A class written in bars ('Ill'), digit groups run together ('+329'), a lone digit in a
+    # box and a round button ticked: each as the form prints them.
+    page = Image.new("L", (1654, 2339), 255)
+    pen = ImageDraw.Draw(page)
+    lines = (("Risk class", "III"), ("Telephone number", "+32 9 241 77 30"),
+             ("E-mail address", "l.hartmann@neurovasc-dynamics.de"),
+             ("Number of devices requested", "1"))
+    for row, (label, value) in enumerate(lines):
+        y = 300 + row * 90
+        pen.text((160, y), label, fill=0, font_size=30)
+        pen.rectangle((760, y - 14, 1500, y + 44), outline=90, width=2)
+        pen.text((780, y), value, fill=0, font_size=30)
+    for row, (ticked, option) in enumerate(((False, "Manufacturer"),
+                                            (True, "Authorised representative"))):
+        y = 700 + row * 60
+        pen.ellipse((780, y + 4, 806, y + 30), outline=0, width=3)
+        if ticked:
+            pen.ellipse((787, y + 11, 799, y + 23), fill=0)
+        pen.text((830, y), option, fill=0, font_size=30)
+    pen.text((160, 700), "The applicant is the", fill=0, font_size=30)
+    out = io.BytesIO()
+    page.save(out, "PNG", dpi=(200, 200))
+    from parsers.extract import file_to_document
+    from tests.parsers.measure_scans import _rules
+
+    document = file_to_document("form.png", out.getvalue(), _rules())
+    found = {f.key: f.value for f in document.fields}
+    assert found["risk_class"] == "III", found
+    assert found["contact_phone"] == "+32 9 241 77 30", found
+    assert found["quantity"] == "1", found
+    assert found["applicant_role"] == "authorised_representative", found
+
+
+@pytest.mark.parametrize("turn", [180, 90])
+def test_a_page_fed_upside_down_or_sideways_is_turned_upright(turn: int,
+                                                               tmp_path: Path) -> None:
+    scan, upright = scanned("part2_en_flat", "scan", True)
+    with pdfplumber.open(scan.path) as pdf:
+        page = pdf.pages[0].to_image(resolution=200).original.convert("L")
+    turned = tmp_path / f"turned{turn}.png"
+    page.rotate(turn, expand=True).save(turned, dpi=(200, 200))
+    document, _ = read_scan(replace(scan, name=turned.stem, path=turned))
+    found = {f.key: f.value for f in document.fields}
+    assert found["hospital_name"] == "UZ Leuven"
+    assert found["intended_use_date"] == "2026-03-23"
+    expected = {f.key: f.value for f in upright.fields}
+    assert len(set(found.items()) & set(expected.items())) >= len(expected) - 1
