@@ -19,11 +19,15 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.dbs import BACKENDS
@@ -119,6 +123,32 @@ def downloaded(folder: Path, name: str) -> bytes:
     return target.read_bytes()
 
 
+def left(old: WebElement) -> bool:
+    """Tell whether the page holding `old` has been replaced.
+
+    Chromium answers a question about an element of a page being torn down either with a
+    stale-element error or, in a short window, with "Node with given id does not belong to
+    the document"; both mean the old page is gone (selenium's staleness_of knows only the
+    first, which made a log-in flaky on a loaded machine).
+    """
+    try:
+        old.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
+
+
+def click_and_wait(driver: WebDriver, element: WebElement) -> None:
+    """Click a link or button and wait until the browser has left the page it was on."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 60).until(lambda _: left(old))
+
+
 def section_text(driver: WebDriver, anchor: str) -> str:
     """Return the visible text of a section of the case page."""
     return str(driver.find_element(By.ID, anchor).text)
@@ -126,9 +156,7 @@ def section_text(driver: WebDriver, anchor: str) -> str:
 
 def submit(driver: WebDriver, button: str) -> None:
     """Press a form's button and wait for the page that answers (not the one it left)."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.ID, button).click()
-    WebDriverWait(driver, 60).until(staleness_of(old))
+    click_and_wait(driver, driver.find_element(By.ID, button))
     driver.find_element(By.ID, "done")
 
 
@@ -139,9 +167,7 @@ def log_in(driver: WebDriver, running: Running, name: str, tmp: Path) -> None:
     driver.find_element(By.ID, "name").send_keys(name)
     driver.find_element(By.ID, "password").send_keys(PASSWORDS[name])
     shot(driver, tmp, "0-login.png")
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.ID, "login").click()
-    WebDriverWait(driver, 60).until(staleness_of(old))
+    click_and_wait(driver, driver.find_element(By.ID, "login"))
     driver.find_element(By.CSS_SELECTOR, "table.queue")
 
 
@@ -152,15 +178,11 @@ def test_a_reviewer_finds_opens_downloads_corrects_decides_merges_and_logs_out(
 
     # Find the case by its device's name, and open it.
     browser.find_element(By.ID, "search").send_keys("FlowGuard")
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.ID, "filter").click()
-    WebDriverWait(browser, 60).until(staleness_of(old))
+    click_and_wait(browser, browser.find_element(By.ID, "filter"))
     links = browser.find_elements(By.CSS_SELECTOR, "a.case-link")
     assert [a.text for a in links] == [running.first]
     shot(browser, tmp_path, "1-queue.png")
-    old = browser.find_element(By.TAG_NAME, "html")
-    links[0].click()
-    WebDriverWait(browser, 60).until(staleness_of(old))
+    click_and_wait(browser, links[0])
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith(f"Case {running.first}")
 
     # Download its Part 1: the very bytes the applicant sent.
@@ -209,9 +231,7 @@ def test_a_reviewer_finds_opens_downloads_corrects_decides_merges_and_logs_out(
     assert "closed" in browser.find_element(By.TAG_NAME, "h1").text
 
     # Log out: the session is over, the workspace asks for a login again.
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.ID, "logout").click()
-    WebDriverWait(browser, 60).until(staleness_of(old))
+    click_and_wait(browser, browser.find_element(By.ID, "logout"))
     browser.find_element(By.ID, "login")
     browser.get(running.base + "/")
     assert "/login" in browser.current_url
