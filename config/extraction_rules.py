@@ -451,8 +451,12 @@ def _phrases(raw: Any, path: Path, where: str) -> tuple[Phrase, ...]:
 # --- synonyms -----------------------------------------------------------------------------
 
 
+_PHRASE_WORDS = 4
+
+
 def _synonyms(table: Mapping[str, Any], path: Path) -> dict[str, str]:
-    """`[synonyms] en = [["number", "no", "nr"], ...]`: each word -> the first of its group."""
+    """`[synonyms] en = [["number", "no", "nr"], ...]`: each word or phrase -> the first of
+    its group."""
     raw = table.get("synonyms", {})
     if not isinstance(raw, dict):
         raise rule_error(path, "synonyms", "must be a table of languages (en, fr, nl, de)")
@@ -466,8 +470,12 @@ def _synonyms(table: Mapping[str, Any], path: Path) -> dict[str, str]:
             raise rule_error(path, where, "must be a list of word lists, two words or more each")
         for group in groups:
             words = [fold(w) for w in group]
-            if any(len(w.split()) != 1 for w in words):
-                raise rule_error(path, where, f"{group}: each synonym must be one word")
+            # The canonical word is one word; the others may be short phrases that stand for
+            # it ("raison sociale" for a company's name).
+            if len(words[0].split()) != 1 or any(not 1 <= len(w.split()) <= _PHRASE_WORDS
+                                                 for w in words[1:]):
+                raise rule_error(path, where, f"{group}: the first synonym must be one word, "
+                                              f"the others at most {_PHRASE_WORDS} words")
             for word in words[1:]:
                 if found.get(word, words[0]) != words[0]:
                     raise rule_error(path, where, f"'{word}' is already a synonym of "

@@ -37,11 +37,11 @@ from parsers.labels import (
     line_fields,
     make_value,
     name_rule,
-    reads_as_value,
     says_signed,
     signature_label,
     split_line,
     to_document,
+    value_of_label,
 )
 from parsers.parts import Segment
 from parsers.records import ExtractedDocument, FieldValue, Limits, Signature, Source
@@ -509,12 +509,19 @@ def _table_values(rules: ExtractionRules, tables: Sequence[list[list[Cell]]],
 
 def _table_pairs(rules: ExtractionRules, number: int, rows: list[list[Cell]],
                  ) -> Iterator[tuple[list[FieldValue], LabelRule]]:
+    headers = [_header_row(rules, row, rows[r + 1] if r + 1 < len(rows) else None)
+               for r, row in enumerate(rows)]
+    pairs = _label_value_table(rules, rows)
     for r, row in enumerate(rows):
-        header = _header_row(rules, row, rows[r + 1] if r + 1 < len(rows) else None)
+        header = headers[r]
         for c, cell in enumerate(row):
             match = split_line(rules, collapse(cell.text))
             if match is None or (c and _value_of_left(rules, row, c)):
                 continue
+            if pairs and c and not match.value:
+                continue  # the value column of a 'label | value' table holds no labels
+            if r and headers[r - 1] and not header and not match.value:
+                continue  # under a row of labels, a cell that reads like one is a value
             if match.value:
                 source = _cell_source(number, (r + 1, c + 1), match.label)
                 yield _cell_value(rules, match, match.value, source), match.rule
@@ -532,7 +539,7 @@ def _first_value(rules: ExtractionRules, number: int, rows: list[list[Cell]],
         beside = None  # the next cell is the next label of a row of labels
     below = _below(rows, *at)
     if (below is not None and split_line(rules, collapse(below[0].text)) is not None
-            and not reads_as_value(rules, match.rule.key, below[0].text)):
+            and not value_of_label(rules, match, below[0].text)):
         below = None  # the cell under a label is another label, not its value
     for target in (below, beside) if header else (beside, below):
         if target is None:
@@ -544,6 +551,15 @@ def _first_value(rules: ExtractionRules, number: int, rows: list[list[Cell]],
     return []
 
 
+def _label_value_table(rules: ExtractionRules, rows: list[list[Cell]]) -> bool:
+    """Whether a table is two columns of 'label | value' rows: a label in the first cell of
+    most rows (the values, 'The legal manufacturer', may read like labels themselves)."""
+    if len(rows) < 3 or any(len(row) != 2 for row in rows):
+        return False
+    labelled = sum(1 for row in rows if _is_bare_label(rules, row[0]))
+    return 2 * labelled > len(rows)
+
+
 def _cell_source(number: int, where: tuple[int, int], label: str) -> Source:
     return Source(filename=None, sha256=None, channel="docx_table", table=number,
                   row=where[0], cell=where[1], label=label)
@@ -552,9 +568,7 @@ def _cell_source(number: int, where: tuple[int, int], label: str) -> Source:
 def _value_of_left(rules: ExtractionRules, row: list[Cell], c: int) -> bool:
     """Whether a cell that reads like a label is the value of the label left of it
     ('Role of the applicant | Manufacturer')."""
-    left = split_line(rules, collapse(row[c - 1].text))
-    return (left is not None and not left.value
-            and reads_as_value(rules, left.rule.key, row[c].text))
+    return value_of_label(rules, split_line(rules, collapse(row[c - 1].text)), row[c].text)
 
 
 def _header_row(rules: ExtractionRules, row: list[Cell], below: list[Cell] | None) -> bool:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from rapidfuzz import fuzz, process
 
@@ -39,23 +40,89 @@ _FOREIGN_HEAD = 0.2
 # Fields within TIE of a best that is not clear are the value's to choose between.
 TIE = 0.1
 UNDECIDED = 0.55
+# A weak best (down to WEAK) is not decided either: its value must show which field it is
+# (see ``parsers.labels.label_value``).
+WEAK = 0.45
 _MAX_OTHERS = 3
 # Bracketed hints are read with the label first; the label without them counts a little less.
 _STRIPPED_PENALTY = 0.1
 _MAX_LABEL_CHARS = 120
 
 # Articles, prepositions and conjunctions of the four languages: words that never tell a field.
+# So do a question's pronouns, auxiliaries and negations ('What do you', 'sera-t-il', 'zal ...
+# worden', 'Why is no CE-marked alternative suitable'), and the request itself, which every
+# field is part of ('Aanspreekpunt voor deze aanvraag', 'Personne à contacter pour ce dossier',
+# 'Motifs de la dérogation'),
+# a form's instructions ('Please state the full ...', 'Veuillez indiquer', 'Gelieve ... te
+# vermelden', 'Cochez', 'Kruis aan') and marks ('(mandatory)', '(verplicht)'), and
+# 'requested', 'sought', 'total', 'covered', which a quantity, a period and a product all are.
+# So does 'legal' (and the words the rules make synonyms of it): the legal manufacturer is the
+# manufacturer, and 'legal basis' or 'legal framework' are read as phrases or by their noun.
 _STOP_TEXT = """
 the of a an for to in by on is are be if as at with and or this that which will its it
 any le la les l de du des d un une et ou pour par en au aux sur dans est sont ce cette
 qui que s son sa ses se ne het een van voor op te door bij met zijn die dat aan uit naar
 der die das dem den ein eine eines einer und oder fur von zu im mit am auf ist
+avec sans sous entre vers from into via without zonder ohne than dan
+legal
+what do does you your will has have been il elle vous votre quel quelle quels quelles sera
+u uw welk welke zal wordt worden er sie ihr wird werden tot jegens tegenover
+not cannot aucun aucune ne pas elle geen niet nicht kein keine
+anywhere elsewhere ailleurs elders anderswo selon according volgens gemass
+deze dit ces diese dieser dieses chez
+request demande aanvraag antrag antrags dossier derogation application
+rule rules regle regles regel regels regeln
+please state indicate describe give provide explain tell us veuillez indiquer preciser decrire
+expliquer gelieve vermelden aangeven beschrijven toelichten toe lichten geven leg full complete
+complet volledig volledige
+mandatory obligatoire verplicht verplichte pflicht pflichtfeld optional optionnel facultatif
+facultative optioneel tick cochez cocher kruis aankruisen ankreuzen
+requested gevraagd gevraagde beantragt beantragte needed required nodig benodigd necessaire
+necessaires erforderlich marked marque marquee marquees gemarkeerd gemarkeerde gekennzeichnet
+sought sollicite sollicitee total totaal gesamt covered couvert couverte couverts gedekt gedekte
+responsible responsable verantwoordelijk verantwoordelijke user utilisateur gebruiker gebruikende
 """
 _STOP_WORDS = frozenset(_STOP_TEXT.split())
-_ENUMERATOR = re.compile(
-    r"^\s*(?:\(?[0-9]{1,2}(?:\.[0-9]{1,2})*[.)]?|\(?[a-z][.)]|[ivx]{1,4}[.)]|q\s?\d{1,2}[.):]?)\s+",
+# Leading enumerators of form questions: "1.", "2.3", "a)", "(b)", "IV.", "Q4", "B.2", "A3 -".
+ENUMERATOR = re.compile(
+    r"^\s*(?:\(?[0-9]{1,2}(?:\.[0-9]{1,2})*[.)]?|\(?[a-z][.)]|[a-z]\.?[0-9]{1,2}(?:\.[0-9]{1,2})*[.)]?"
+    r"|[ivx]{1,4}[.)]|q\s?\d{1,2}[.):]?)(?:\s+[-\u2013\u2014])?\s+",
     re.IGNORECASE)
-_PARENTHESES = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+PARENTHESES = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+# A hint whose bracket closes on the next line ('Applicant is the (manufacturer / AR /').
+_OPEN_HINT = re.compile(r"[(\[][^()\[\]]*$")
+# A relative clause after a label's noun ('Hospital where the device will be used', 'Raisons
+# pour lesquelles ...', 'Arts die de patiënt behandelt'): the noun before it is the label, read
+# as a third form with the bracket penalty. Not at the start, where the word asks a question.
+RELATIVE = re.compile(
+    r"^(?P<head>\S.{2,}?)\s+(?:where|why|which|who|whose|o\u00f9|dont|qui|que|"
+    r"(?:pour|pendant|durant) lesquel(?:le)?s?|(?:pour|pendant|durant) laquelle|"
+    r"(?:pour|pendant|durant) lequel|auquel|during which|under which|sous lesquel(?:le)?s?|"
+    r"sous laquelle|sous lequel|waaronder|waar|waarom|waarvoor|waarop|waarin|die|"
+    r"dat|wo|warum|welche[rs]?)"
+    r"\s+\S", re.IGNORECASE)
+# What a label is measured by ('Risk class of the device according to the applicable
+# regulation', 'Classificatie volgens bijlage VIII', 'nom commercial tel qu'il figure sur
+# l'étiquetage'), set against ('Statut du demandeur vis-à-vis du fabricant', 'rather than an
+# approved one'), done for ('in the interest of public health') or the subject of ('Nom du
+# produit faisant l'objet de la demande'): the label is what comes before it.
+_QUALIFIER = re.compile(
+    r"^(?P<head>\S.{2,}?)\s+(?:according to|in accordance with|selon|conform[eé]ment [aà]|"
+    r"volgens|overeenkomstig|gem[aä]ss?|gem[aä]\u00df|as (?:shown|stated|it appears)|"
+    r"vis-[aà]-vis|with regard to|with respect to|in relation to|par rapport [aà]|"
+    r"[aà] l['\u2019][eé]gard d[eu']|ten opzichte van|rather than|instead of|"
+    r"plut[oô]t qu['\u2019e]|au lieu d[eu']|in plaats van|eerder dan|anstatt|statt|"
+    r"in the interest of|dans l['\u2019]int[eé]r[eê]t d[eu']|in het belang van|im interesse|"
+    r"(?:faisant|qui fait) l['\u2019]objet d[eu']|subject of|concerned by|"
+    r"tel(?:le)?s? qu['\u2019](?:il|elle)s?|zoals)\s+\S", re.IGNORECASE)
+# The closing formula of a signed form names a town: 'Done at Brussels, on', 'Fait à Liège,
+# le', 'Opgemaakt te Gent op'. The town tells no field; what is left is a label.
+_PLACE = re.compile(r"\s(?:at|in|a|à|te|zu)\s+[A-Z][\w'-]*(?:[ -][A-Z][\w'-]*){0,2}\s*,?"
+                    r"(?=\s*(?:on|le|op|am|den)?\s*:?\s*$)")
+# A reference to the regulation's text ('les règles de l'annexe VIII', 'Article 59') tells no
+# field: the classification rules are read by 'Classification' alone.
+_REFERENCE = re.compile(r"\b(?:annex|annexe|bijlage|anhang|article|artikel|art)\.?\s+[IVXLC\d]+\b",
+                        re.IGNORECASE)
 _EMAIL_WORD = re.compile(r"\be[\s-]?mail", re.IGNORECASE)
 _NUMBER_SIGN = re.compile(r"\bn[°º]|\bnº|#", re.IGNORECASE)
 
@@ -97,8 +164,14 @@ class LabelIndex:
     # Each field's words, and the words most of its labels use (its head words: 'address').
     field_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
     core_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Every word the labels and synonyms spell out, with the word it counts as: what an
+    # abbreviation ('Manuf.', 'hulpm.') may stand for.
+    spelled: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # What each abbreviation met so far stands for (filled as texts are read).
+    meanings: dict[str, list[str]] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
     """Plural and inflection endings off, the same way on both sides."""
     for _ in range(2):
@@ -109,31 +182,87 @@ def _stem(word: str) -> str:
     return word
 
 
+_T = TypeVar("_T")
+
+
+def _built_once(store: dict[int, tuple[object, _T]], owner: object,
+                build: Callable[[], _T]) -> _T:
+    """What ``build`` makes for one object, made once; the object is kept with it, so that
+    another object later given the same id is not taken for it."""
+    kept = store.get(id(owner))
+    if kept is None or kept[0] is not owner:
+        kept = (owner, build())
+        store[id(owner)] = kept
+    return kept[1]
+
+
+_PHRASES: dict[int, tuple[object, re.Pattern[str] | None]] = {}
+
+
+def _phrase_pattern(synonyms: Mapping[str, str]) -> re.Pattern[str] | None:
+    """One pattern for the synonyms that are phrases ('raison sociale'), longest first."""
+    def build() -> re.Pattern[str] | None:
+        phrases = sorted((w for w in synonyms if " " in w), key=len, reverse=True)
+        return (re.compile(r"\b(?:" + "|".join(map(re.escape, phrases)) + r")\b")
+                if phrases else None)
+    return _built_once(_PHRASES, synonyms, build)
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a text that may tell a field: no article, preposition or number."""
+    return [word for word in fold(text).split() if word not in _STOP_WORDS and not word.isdigit()]
+
+
 def raw_words(text: str, synonyms: Mapping[str, str]) -> list[str]:
     """Content words of a text, stemmed and put in their synonyms' canonical form."""
-    text = _NUMBER_SIGN.sub(" number ", _EMAIL_WORD.sub("email", strip_accents(text)))
+    text = fold(_NUMBER_SIGN.sub(" number ", _EMAIL_WORD.sub("email", strip_accents(text))))
+    phrases = _phrase_pattern(synonyms)
+    if phrases is not None:
+        text = phrases.sub(lambda m: synonyms[m.group(0)], text)
     words = []
-    for word in fold(text).split():
+    # A label that ends on the preposition of a date ('Signé le', 'Gebruik gepland op',
+    # 'Signed on') asks for a date.
+    if text.rsplit(None, 1)[-1:] in (["le"], ["op"], ["on"], ["am"]):
+        words.append("date")
+    for word in text.split():
         word = synonyms.get(word, word)
         if word in _STOP_WORDS or word.isdigit():
             continue
         stem = _stem(synonyms.get(word, word))
-        words.append(_stem(synonyms.get(stem, stem)))  # an inflected synonym ('aanvragende')
+        canonical = _stem(synonyms.get(stem, stem))  # an inflected synonym ('aanvragende')
+        if canonical not in _STOP_WORDS:
+            words.append(canonical)
     return words
+
+
+_PART = 4
+_ENDINGS = ("e", "s", "en")
 
 
 def _split_compound(word: str, vocabulary: frozenset[str],
                     synonyms: Mapping[str, str]) -> tuple[str, ...]:
     """'contactpersoon' -> ('contact', 'persoon') when both halves are words labels use."""
-    if len(word) < 8 or word in vocabulary:
+    # A compound the labels use as one word is split too, so that 'gebruiksdatum' printed
+    # meets 'datum van gebruik' in the rules.
+    if len(word) < 8:
         return (word,)
+    half_known: tuple[str, ...] | None = None
     for cut in range(len(word) - 2, 3, -1):
         head, tail = _canonical(word[:cut], synonyms), word[cut:]
         for rest in (tail, tail[1:] if tail[:1] == "s" else ""):
             rest = _canonical(rest, synonyms) if rest else ""
+            # The compound was stemmed whole: a short last half lost its ending with it
+            # ('patientcode' -> 'patientcod' -> 'cod', which the labels know as 'code').
+            rest = next((rest + end for end in _ENDINGS
+                         if rest and rest not in vocabulary and rest + end in vocabulary), rest)
             if rest and head in vocabulary and rest in vocabulary:
                 return head, rest
-    return (word,)
+            # One half a word the labels use and the other a word of its own
+            # ('model|aanduiding'): kept if no cut gives two known words.
+            if (half_known is None and word not in vocabulary and len(rest) >= _PART
+                    and len(head) >= _PART and (head in vocabulary) != (rest in vocabulary)):
+                half_known = (head, rest)
+    return half_known or (word,)
 
 
 def _canonical(word: str, synonyms: Mapping[str, str]) -> str:
@@ -177,28 +306,114 @@ def build_index(rules: ExtractionRules) -> LabelIndex:
     core = {key: frozenset(w for w, n in counts.items() if w and n >= _CORE_SHARE * counts[""]
                            and len(fields_of[w]) <= _HEAD_FIELDS)
             for key, counts in uses.items()}
+    spelled: dict[str, tuple[str, ...]] = {}
+    for word in {*(w for r in rules.fields for label in r.labels for w in fold(label.text).split()),
+                 *(w for w in rules.synonyms if " " not in w)}:
+        if word not in _STOP_WORDS and (meant := raw_words(word, synonyms)):
+            # (a compound the labels spell, 'contactpersoon', stands for its parts)
+            spelled[word] = _split_compound(meant[0], vocabulary, synonyms)
     return LabelIndex(labels, {w: tuple(n) for w, n in by_word.items()}, weights,
                       frozenset(fields_of), synonyms, max(weights.values(), default=1.0),
                       sum(weights.values()) / max(len(weights), 1),
-                      {k: frozenset(v) for k, v in field_words.items()}, core)
+                      {k: frozenset(v) for k, v in field_words.items()}, core, spelled)
 
 
-_INDEXES: dict[int, tuple[ExtractionRules, LabelIndex]] = {}
+_INDEXES: dict[int, tuple[object, LabelIndex]] = {}
 
 
 def index_of(rules: ExtractionRules) -> LabelIndex:
-    """The label index of a rule set, built once (the rules object is kept with it)."""
-    kept = _INDEXES.get(id(rules))
-    if kept is None or kept[0] is not rules:
-        kept = (rules, build_index(rules))
-        _INDEXES[id(rules)] = kept
-    return kept[1]
+    """The label index of a rule set, built once."""
+    return _built_once(_INDEXES, rules, lambda: build_index(rules))
+
+
+_MEMO_SIZE = 20000
+_MEMOS: dict[int, tuple[object, dict[str, dict[str, Any]]]] = {}
+
+
+def memo(rules: ExtractionRules, name: str) -> dict[str, Any]:
+    """A cache of one pure function of (rules, printed text): a form's labels come back on
+    every page and every message, and reading them is most of a worker's time."""
+    cache = _built_once(_MEMOS, rules, dict).setdefault(name, {})
+    if len(cache) > _MEMO_SIZE:
+        cache.clear()
+    return cache
+
+
+# A word of three letters or more cut short by a full stop: 'Manuf.', 'Adr.', 'hulpm.'.
+_ABBREVIATION = re.compile(r"(?<![\w.])([^\W\d_]{3,})\.(?![\w/])")
+
+
+def _meanings(index: LabelIndex, short: str) -> list[str]:
+    """What an abbreviation may stand for: the words the labels spell that it starts."""
+    found = index.meanings.get(short)
+    if found is None:
+        found = index.meanings[short] = _spelled_from(index, short)
+    return found
+
+
+def _spelled_from(index: LabelIndex, short: str) -> list[str]:
+    if short in index.synonyms or short in index.weights or short in _STOP_WORDS:
+        return []
+    meant = {parts for word, parts in index.spelled.items() if word.startswith(short)
+             and all(part in index.weights for part in parts)}
+    # Words that begin alike ('patient', 'patientenkennung'): the part they share.
+    firsts = {parts[0] for parts in meant}
+    if len(meant) > 1 and len(firsts) == 1:
+        return list(firsts)
+    return sorted(" ".join(parts) for parts in meant)
+
+
+def _expanded(index: LabelIndex, text: str, choice: int = 0) -> str:
+    """Abbreviations written out as the one word the labels spell that they start
+    ('Manuf.' -> manufacturer, 'Contactpers.' -> contact person); one that starts words of
+    two meanings ('Reg.': regulation, regulatory) is left as it is, or with ``choice`` > 0
+    written out as its choice-th meaning (see ``_readings``)."""
+    def word_for(match: re.Match[str]) -> str:
+        meant = _meanings(index, fold(match.group(1)))
+        if len(meant) == 1:
+            return meant[0]
+        return meant[choice - 1] if 0 < choice <= len(meant) else match.group(0)
+    return _ABBREVIATION.sub(word_for, text)
+
+
+_MAX_READINGS = 8
+
+
+def _readings(index: LabelIndex, text: str) -> list[frozenset[str]]:
+    """The words of a text with each meaning of its ambiguous abbreviations ('Reg. status':
+    regulation, regulatory, registration status); none when it has no such abbreviation."""
+    widest = max((len(_meanings(index, fold(m.group(1))))
+                  for m in _ABBREVIATION.finditer(text)), default=0)
+    if widest < 2:
+        return []
+    return [printed_words(index, _expanded(index, text, choice))
+            for choice in range(1, min(widest, _MAX_READINGS) + 1)]
+
+
+def word_readings(index: LabelIndex, text: str) -> list[frozenset[str]]:
+    """The words of a printed text, then those of each reading of an abbreviation of two
+    meanings ('Sign. méd.': medical, or physician)."""
+    return [printed_words(index, text), *_readings(index, text)]
+
+
+def knows_a_word_of(index: LabelIndex, text: str) -> bool:
+    """Whether a label uses a word of the text, read as printed (abbreviations written out,
+    each way for one of two meanings: 'Règl.')."""
+    return any(w in index.weights for words in word_readings(index, text) for w in words)
+
+
+def content_start(text: str, count: int) -> str:
+    """The first `count` printed words of a text that are not articles, pronouns or a form's
+    instructions ('Please indicate in which capacity ...' starts with 'capacity')."""
+    kept = [w for w in text.split() if (folded := fold(w)) and folded not in _STOP_WORDS]
+    return " ".join(kept[:count])
 
 
 def printed_words(index: LabelIndex, text: str) -> frozenset[str]:
-    """The words of a printed text as the index knows them (compounds split, typos mended)."""
+    """The words of a printed text as the index knows them (abbreviations written out,
+    compounds split, typos mended)."""
     found: set[str] = set()
-    for word in raw_words(text, index.synonyms):
+    for word in raw_words(_expanded(index, text), index.synonyms):
         for part in _split_compound(word, index.vocabulary, index.synonyms):
             found.add(_known(index, part))
     return frozenset(found)
@@ -236,15 +451,51 @@ def _unknown(index: LabelIndex, word: str) -> float:
 
 def field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
     """Every field a printed text may name, best first, with its best label and score."""
-    if not text or len(text) > _MAX_LABEL_CHARS:
+    # (a long hint in brackets does not make a label too long to be one)
+    if not text or len(PARENTHESES.sub("", text)) > _MAX_LABEL_CHARS:
         return []
+    cache = memo(rules, "field_scores")
+    found: list[FieldScore] | None = cache.get(text)
+    if found is None:
+        found = cache[text] = _field_scores(rules, text)
+    return list(found)
+
+
+def _field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
     index = index_of(rules)
-    body = _ENUMERATOR.sub("", text, count=1)
+    body = _REFERENCE.sub(" ", _PLACE.sub(" ", ENUMERATOR.sub("", text, count=1)))
     seen = frozenset(fold(body).split())
-    full = printed_words(index, body)
-    stripped = printed_words(index, _PARENTHESES.sub(" ", body))
+    bare = _OPEN_HINT.sub(" ", PARENTHESES.sub(" ", body))
+    forms = [(printed_words(index, body), 0.0), (printed_words(index, bare), _STRIPPED_PENALTY)]
+    # An abbreviation of two meanings is read each way, a little less surely.
+    forms += [(words, _STRIPPED_PENALTY) for text in (body, bare)
+              for words in _readings(index, text)]
+    qualified = _QUALIFIER.match(bare)
+    if qualified is not None:
+        forms.append((printed_words(index, qualified.group("head")), _STRIPPED_PENALTY))
+    best = _scored(index, seen, forms)
+    top = max((s.score for s in best.values()), default=0)
+    relative = RELATIVE.match(bare)
+    if relative is not None and top < ACCEPT_ALONE:
+        # Only for a text its whole words leave undecided: 'Date on which the device will be
+        # used' is read whole (the date of use), never as its head 'Date'. The head only
+        # settles between the fields the whole text leads to ('Gelieve de datum te vermelden
+        # waarop ... zal worden gebruikt' stays the date of use, never becomes the bare
+        # 'Datum' of a signature).
+        head = printed_words(index, relative.group("head"))
+        leaders = {key for key, s in best.items() if s.score >= top - TIE}
+        heads = _scored(index, seen, ((head, _STRIPPED_PENALTY),))
+        for key in leaders & heads.keys():
+            if heads[key].score > best[key].score:
+                best[key] = heads[key]
+    return sorted(best.values(), key=lambda s: -s.score)
+
+
+def _scored(index: LabelIndex, seen: frozenset[str],
+            forms: Iterable[tuple[frozenset[str], float]]) -> dict[str, FieldScore]:
+    """Each field's best label over the forms of a printed text (word set, penalty)."""
     best: dict[str, FieldScore] = {}
-    for words, penalty in ((full, 0.0), (stripped, _STRIPPED_PENALTY)):
+    for words, penalty in forms:
         heads = {w: key for key, core in index.core_words.items() for w in core & words}
         for number in {n for w in words for n in index.by_word.get(w, ())}:
             label, label_words = index.labels[number]
@@ -257,7 +508,7 @@ def field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
             if kept is None or (score, _printed_in(label, seen)) > (kept.score,
                                                                     _printed_in(kept.rule, seen)):
                 best[label.key] = FieldScore(label.key, label, score)
-    return sorted(best.values(), key=lambda s: -s.score)
+    return best
 
 
 def _printed_in(label: LabelRule, seen: frozenset[str]) -> int:
@@ -285,37 +536,137 @@ def best_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     """The field a printed text clearly names; a tie the value may settle (not decided);
     else None (too weak)."""
     ranked = field_scores(rules, text)
-    if not ranked:
+    # A text that states a fact is a value: 'No CE-marked alternative exists' is the first
+    # line of a justification, not a label of one.
+    # (a hint in brackets may state what the answer is about: 'Motivering (geen gelijkwaardig
+    # product met CE-markering beschikbaar)')
+    if not ranked or _VALUE_WORDS & set(fold(PARENTHESES.sub(" ", text)).split()):
         return None
     best = ranked[0].score
     second = ranked[1].score if len(ranked) > 1 else 0.0
+    # Two fields asked together ('Number of units and duration of use') are both asked,
+    # however clearly the words of one of them lead.
+    if best < 1.0 and (combined := _combined(rules, text)) is not None:
+        return combined
     clear = (best >= ACCEPT and second <= best - MARGIN) or (
         best >= ACCEPT_ALONE and second <= best - MARGIN_ALONE)
     if clear:
         others = tuple(s.rule for s in ranked[1:_MAX_OTHERS + 1] if s.score >= NEAR)
         return LabelHit(ranked[0].rule, best, others)
-    if best < UNDECIDED:
-        return _combined(rules, text)
+    twin = _twins(rules, text)
+    if twin is not None:
+        return twin
+    if _question_field(rules, text) == ranked[0].key:
+        return LabelHit(ranked[0].rule, best)
+    # (a label asking two fields was answered above: a weak one shaped like no label is none)
+    if best < UNDECIDED and (best < WEAK or not _label_shaped(rules, text)):
+        return None
     tied = tuple(s.rule for s in ranked[1:_MAX_OTHERS + 1] if s.score >= best - TIE)
     return LabelHit(ranked[0].rule, best, tied, decided=False)
 
 
+# Verbs that make a sentence of a line ('The patient must be informed'); a label has none.
+_SENTENCE_VERB_TEXT = """
+is are be must shall should will can may est sont doit doivent peut sera moet moeten wordt
+worden kan zal ist sind muss mussen wird kann soll
+"""
+_SENTENCE_VERBS = frozenset(_SENTENCE_VERB_TEXT.split())
+# Words that state a fact, as a justification does ('No CE-marked alternative exists', 'Er
+# bestaat geen ...', 'All approved treatments have failed'); no label uses them.
+_VALUE_WORD_TEXT = """
+exists exist existe existent bestaat bestaan gibt available disponible beschikbaar failed
+echoue faalden gescheitert
+"""
+_VALUE_WORDS = frozenset(_VALUE_WORD_TEXT.split())
+_QUESTION_WORD_TEXT = """
+why what which who when where how pourquoi quel quelle quels quelles qui quand combien comment
+waarom wat welk welke wie wanneer waar hoeveel hoe warum was welcher welches wer wann wo
+"""
+_QUESTION_WORDS = frozenset(_QUESTION_WORD_TEXT.split())
+_LABEL_WORDS = 6
+# A full stop between two sentences ('Pas de marquage CE. Dispositif innovant'): a value.
+_SENTENCE_BREAK = re.compile(r"\.\s+[A-Z][a-z]{2,}")
+
+
+def _question_field(rules: ExtractionRules, text: str) -> str | None:
+    """The one field a question's first word asks for: 'Why is this device needed rather
+    than an approved one', 'Leg uit waarom ...' ask for a justification whatever else they
+    say; 'When' (which date?) and 'Who' (whose name?) ask for none in particular."""
+    words = [w for w in fold(ENUMERATOR.sub("", text, count=1)).split() if w not in _STOP_WORDS]
+    if not words or words[0] not in _QUESTION_WORDS:
+        return None
+    index = index_of(rules)
+    canonical = _canonical(words[0], index.synonyms)
+    keys = {index.labels[number][0].key for number in index.by_word.get(canonical, ())}
+    return keys.pop() if len(keys) == 1 else None
+
+
+def ends_open(text: str) -> bool:
+    """Whether a printed label stops on an article or preposition ('Adresse e-mail du') or
+    inside an open bracket ('Regelgevend kader (MDR of'): the rest of it is on the next line."""
+    words = fold(text).split()
+    return bool(words) and (words[-1] in _STOP_WORDS or text.count("(") > text.count(")"))
+
+
+def _label_shaped(rules: ExtractionRules, text: str) -> bool:
+    """Whether a weakly matching text is shaped like a label rather than a sentence or a
+    name: two content words or more, six words at most, not every word capitalised, no verb
+    of a sentence (a question may have one), no full stop."""
+    bare = PARENTHESES.sub(" ", text)
+    every = fold(bare).split()
+    words = printed_words(index_of(rules), bare)
+    # A name in capitals ('Universitair Ziekenhuis Antwerpen', a letterhead) is no label.
+    printed = text.split()
+    proper = len(printed) >= 3 and all(w[:1].isupper() for w in printed)
+    # A form's question has a verb and is still a label ('Why is no CE-marked alternative
+    # suitable', 'Wanneer zal het hulpmiddel worden gebruikt'); its words are counted without
+    # its pronouns and articles ('En quelle qualité introduisez-vous la demande').
+    question = text.rstrip().endswith("?") or bool(_QUESTION_WORDS & set(every[:2]))
+    tokens = [t for t in every if t not in _STOP_WORDS] if question else every
+    sentence = text.rstrip().endswith(".") or _SENTENCE_BREAK.search(text) is not None
+    return (len(words) >= 2 and len(tokens) <= _LABEL_WORDS and not sentence
+            and (question or not _SENTENCE_VERBS & set(every)) and not proper)
+
+
 _CONJUNCTION = re.compile(r"\s(?:and|et|en|und|&)\s", re.IGNORECASE)
+_HINT = re.compile(r"\(([^()]+)\)")
 
 
 def _combined(rules: ExtractionRules, text: str) -> LabelHit | None:
-    """A label that asks for two fields ('Number of patients and period covered'): each half
-    clearly one field; the value decides (see ``parsers.labels.label_value``)."""
-    halves = _CONJUNCTION.split(text)
-    if len(halves) != 2:
+    """A label that asks for two fields ('Number of patients and period covered', 'Extent of
+    the request (units and time frame)'): its parts, or its hint's, each clearly one field,
+    two fields in all; the value decides (see ``parsers.labels.label_value``)."""
+    # (a slash parts alternatives, not fields: 'Number of units / patients and duration')
+    for asked in (text, *_HINT.findall(text)):
+        parts = _CONJUNCTION.split(asked)
+        if len(parts) < 2:
+            continue
+        hits = [best_label(rules, part) for part in parts]
+        if not all(hit is not None and hit.decided for hit in hits):
+            continue
+        fields = {hit.rule.key: hit for hit in hits if hit is not None}
+        if len(fields) != 2:
+            continue
+        first, second = fields.values()
+        return LabelHit(first.rule, min(first.score, second.score), (second.rule,),
+                        decided=False)
+    return None
+
+
+TWIN = re.compile(r"\s/\s")
+
+
+def _twins(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """A label printed twice, in two languages or two words ('Nombre d'exemplaires / Aantal
+    exemplaren', 'Clinic / hospital'): both halves name one field and one names it clearly."""
+    halves = TWIN.split(text)
+    if len(halves) != 2 or not all(h.strip() for h in halves):
         return None
-    hits = [best_label(rules, half) for half in halves]
-    first, second = hits
-    if first is None or second is None or not (first.decided and second.decided):
+    hits = [hit for half in halves if (hit := best_label(rules, half)) is not None]
+    if not hits or len({hit.rule.key for hit in hits}) != 1:
         return None
-    if first.rule.key == second.rule.key:
-        return None
-    return LabelHit(first.rule, min(first.score, second.score), (second.rule,), decided=False)
+    decided = [hit for hit in hits if hit.decided]
+    return max(decided, key=lambda hit: hit.score) if decided else None
 
 
 def close_labels(rules: ExtractionRules, text: str,

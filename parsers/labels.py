@@ -14,10 +14,29 @@ from dataclasses import dataclass, replace
 
 from config.extraction_rules import CheckboxRule, ExtractionRules, KindRule, LabelRule
 from config.text import collapse, fold
-from parsers.label_match import LabelHit, best_label, index_of, printed_words, raw_words
+from config.vocabulary import NormaliserName
+from parsers.label_match import (
+    ACCEPT_ALONE,
+    ENUMERATOR,
+    PARENTHESES,
+    RELATIVE,
+    TWIN,
+    UNDECIDED,
+    LabelHit,
+    best_label,
+    content_start,
+    content_words,
+    index_of,
+    knows_a_word_of,
+    memo,
+    printed_words,
+    raw_words,
+    word_readings,
+)
 from parsers.normalise import normalise, regulations_named
 from parsers.parts import Segment, split_parts
 from parsers.records import (
+    DocumentPart,
     ExtractedDocument,
     FieldValue,
     Limits,
@@ -30,10 +49,6 @@ from parsers.records import (
 # anyway, and says so less clearly).
 DEFAULT_LIMITS = Limits()
 
-# Leading enumerators of form questions: "1.", "2.3", "a)", "(b)", "IV." .
-_ENUMERATOR = re.compile(
-    r"^\s*(?:\(?[0-9]{1,2}(?:\.[0-9]{1,2})*[.)]?|\(?[a-z][.)]|[ivx]{1,4}[.)])\s+", re.IGNORECASE)
-_PARENTHESES = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _MAX_LABEL_CHARS = 120
 
 
@@ -41,8 +56,8 @@ def label_candidates(text: str) -> tuple[str, ...]:
     """Folded forms a printed label may take: as is, without its number or bracketed hint."""
     if len(text) > _MAX_LABEL_CHARS:
         return ()
-    stripped = _ENUMERATOR.sub("", text, count=1)
-    forms = (text, stripped, _PARENTHESES.sub(" ", text), _PARENTHESES.sub(" ", stripped))
+    stripped = ENUMERATOR.sub("", text, count=1)
+    forms = (text, stripped, PARENTHESES.sub(" ", text), PARENTHESES.sub(" ", stripped))
     return tuple(dict.fromkeys(f for f in (fold(x) for x in forms) if f))
 
 
@@ -66,7 +81,59 @@ def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
             return hit
     if exact is not None:
         return LabelHit(exact, 1.0)
-    return best_label(rules, text) or _bracketed_label(rules, text)
+    return by_words(rules, text) or _bracketed_label(rules, text)
+
+
+def by_words(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """The field a text names by its words (``best_label``), or by the answers it lists."""
+    hit = best_label(rules, text)
+    if hit is not None and hit.decided:
+        return hit
+    listed = _options_label(rules, text)
+    if listed is not None and (hit is None or hit.score < UNDECIDED or listed.rule.key in {
+            hit.rule.key, *(other.key for other in hit.others)}):
+        return listed
+    return hit
+
+
+# Fields whose answers are a few fixed words, and what parts the answers listed in a label.
+_LISTED = (NormaliserName.ROLE, NormaliserName.REGULATION, NormaliserName.RISK_CLASS)
+_OPTION_BREAK = re.compile(r"[,/;()]|\s[-\u2013]\s|\s(?:or|ou|of|oder)\s", re.IGNORECASE)
+_MAX_LISTING_CHARS = 120
+_MAX_ASKING_WORDS = 4
+LISTED_SCORE = 0.8
+
+
+def _titled(rules: ExtractionRules, text: str) -> bool:
+    """Whether a text holds a form's title words ('National derogation'; not an article
+    number, which a label may cite as well)."""
+    folded = f" {fold(text)} "
+    return any(f" {phrase.folded} " in folded for rule in rules.kinds for phrase in rule.phrases
+               if not any(c.isdigit() for c in phrase.folded))
+
+
+def _options_label(rules: ExtractionRules, text: str) -> LabelHit | None:
+    """A label that lists the answers to choose from ('Tick what you are - manufacturer,
+    authorised rep or mandated party', 'Le dispositif relève-t-il du MDR ou de l'IVDR') asks
+    for the one field whose fixed answers it names two of."""
+    if len(text) > _MAX_LISTING_CHARS:
+        return None
+    parts = [part.strip() for part in _OPTION_BREAK.split(text) if part.strip()]
+    if len(parts) < 2 or _titled(rules, text):
+        return None  # (a title cites both regulations: '... (Art. 59 MDR / Art. 54 IVDR)')
+    for field_rule in rules.fields:
+        if field_rule.normaliser not in _LISTED or not field_rule.labels:
+            continue
+        answers = {part: found[0] for part in parts
+                   if (found := normalise(field_rule.normaliser, part))}
+        # The question around the answers is a few words ('Tick what you are', 'Risk
+        # class'): a title that cites both regulations says more ('Demande d'autorisation
+        # d'un dispositif non marqué CE sur le territoire belge (art 59 MDR / art 54 IVDR)').
+        asking = [word for part in parts if part not in answers
+                  for word in content_words(part)]
+        if len(set(answers.values())) >= 2 and len(asking) <= _MAX_ASKING_WORDS:
+            return LabelHit(field_rule.labels[0], LISTED_SCORE)
+    return None
 
 
 _BRACKETED = re.compile(r"\(([^()]{2,40})\)")
@@ -86,7 +153,9 @@ def may_start_label(rules: ExtractionRules, text: str) -> bool:
     if any(w in rules.first_words for w in words):
         return True
     index = index_of(rules)
-    return any(w in index.weights for w in printed_words(index, " ".join(words)))
+    # (as printed, not folded: an abbreviation keeps its full stop, 'Risicokl.'; past a
+    # form's instructions: 'Gelieve aan te geven in welke hoedanigheid ...')
+    return knows_a_word_of(index, content_start(text[:160], 4))
 
 
 @dataclass(frozen=True)
@@ -104,21 +173,39 @@ class LabelMatch:
 _SEPARATORS = re.compile(r"\s*(?::|\t|\s\.{3,}|…|_{3,})\s*")
 
 
+# A number and a word in small letters: a count ('36 pièces'), where a numbered label has
+# its number marked ('1.', '2)') or a capital after it ('3 Device').
+_COUNT = re.compile(r"^\d+\s+[^\W\d_A-Z]", re.UNICODE)
+
+
 def split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
     """'Label: value', 'Label<TAB>value' or a label alone; None when no label starts it."""
-    if not may_start_label(rules, text):
-        return None
+    cache = memo(rules, "split_line")
+    if text not in cache:
+        cache[text] = _split_line(rules, text)
+    found: LabelMatch | None = cache[text]
+    return found
+
+
+def _split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
+    if _COUNT.match(text.strip()) or not may_start_label(rules, text):
+        return None  # (a count is a value: '3 unités' is no numbered label 'Unités')
     exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
     if exact is not None:
-        return LabelMatch(exact, text.strip(), "")
+        # (its hint in brackets may name a closer field: 'Courriel (médecin)')
+        named = match_label(rules, text) or LabelHit(exact, 1.0)
+        return LabelMatch(named.rule, text.strip(), "", named.score, named.others,
+                          named.decided)
     for separator in _SEPARATORS.finditer(text):
         head = text[:separator.start()]
+        if head.count("(") > head.count(")"):
+            continue  # a colon inside a hint in brackets: '(CE marking: date)'
         hit = match_label(rules, head)
         if hit is not None:
             return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score,
                               hit.others, hit.decided)
     # Only a text with no 'label: value' in it may be a label by its words alone.
-    whole = best_label(rules, text)
+    whole = by_words(rules, text)
     return LabelMatch(whole.rule, text.strip(), "", whole.score, whole.others,
                       whole.decided) if whole else None
 
@@ -133,6 +220,39 @@ def first_words_label(rules: ExtractionRules, words: Sequence[str],
     return None
 
 
+_RUN_ON_CUTS = 3
+_BRACKETED_RUN_ON = 0.9
+
+
+def run_on_label(rules: ExtractionRules, words: Sequence[str]) -> int | None:
+    """Where a label run into its value ends ('Number of items requested | 16 units',
+    'Legal manufacturer (name) | NeuroVasc'): the first words make a label clear of other
+    fields, and the rest reads as a value of its field, or follows a hint in brackets."""
+    if any(has_box(word) for word in words):
+        return None  # a row of options ('☐ Regulation (EU) 2017/745 (MDR)') is no label
+    if _COUNT.match(" ".join(words[:2])):
+        return None  # a count starts a value: '33 dispositifs sur une période de | 24 mois'
+    cuts = [k for k in range(len(words) - 1, 0, -1)
+            if words[k][:1].isdigit() or words[k][:1].isupper()][:_RUN_ON_CUTS]
+    for cut in cuts:
+        head, rest = " ".join(words[:cut]), " ".join(words[cut:])
+        if (len(words[:cut]) < 2 or head.count("(") > head.count(")")
+                or not may_start_label(rules, head)):
+            continue  # a cut inside a hint ('Regelgevend kader (MDR of | IVDR)') is no cut
+        hit = match_label(rules, head)
+        if hit is None or not hit.decided:
+            continue
+        # A value that starts with its field's one word is one value: 'Regulation (EU)
+        # 2017/745 - medical devices' is no label 'Regulation (EU)' and its value.
+        one_word = len(raw_words(PARENTHESES.sub(" ", head), rules.synonyms)) == 1
+        if one_word and reads_as_value(rules, hit.rule.key, " ".join(words)):
+            continue
+        if ((reads_as_value(rules, hit.rule.key, rest) and hit.score >= ACCEPT_ALONE)
+                or (head.endswith(")") and hit.score >= _BRACKETED_RUN_ON)):
+            return cut
+    return None
+
+
 def name_rule(rules: ExtractionRules, name: str) -> tuple[str, str] | None:
     """(canonical key, rule id) of the first field-name pattern matching a form-field name."""
     for field_rule in rules.fields:
@@ -143,17 +263,55 @@ def name_rule(rules: ExtractionRules, name: str) -> tuple[str, str] | None:
 
 
 def signature_label(rules: ExtractionRules, text: str) -> bool:
-    """Whether the text is the label of a signature line."""
+    """Whether the text is the label of a signature line: itself, or both halves of a label
+    printed in two languages ('Signature du médecin ... / Handtekening van de arts ...')."""
+    halves = TWIN.split(text)
+    if len(halves) == 2 and all(_signature_label(rules, half) for half in halves):
+        return True
+    return _signature_label(rules, text)
+
+
+def _signature_label(rules: ExtractionRules, text: str) -> bool:
     labels = rules.signatures.labels
     if any(f in labels for f in label_candidates(text)):
         return True
+    # (the noun before a relative clause: 'Handtekening van de arts die de behandeling
+    # uitvoert')
+    relative = RELATIVE.match(text)
+    if relative is not None and _signature_label(rules, relative.group("head")):
+        return True
     # "Physician's signature" for "Signature of the physician": the same words, or only
     # words of signature labels with the word signature among them.
-    words = frozenset(raw_words(text, rules.synonyms)) if len(text) <= 80 else frozenset()
-    known = [frozenset(raw_words(label, rules.synonyms)) for label in labels]
-    signature = frozenset(raw_words("signature", rules.synonyms))
-    return bool(words) and (words in known or (
-        signature <= words and words <= frozenset().union(*known)))
+    # (read as printed words: 'Handt. arts', 'Sign. méd.' are abbreviations; every segment
+    # of a page is asked, so the answer and the labels' words are kept)
+    # A word of a signer's field ('... and hospital stamp') or one unknown word more ('the
+    # physician responsible for the treatment', 'attending physician') is fine; a word of
+    # another field is not ('Date of signature' asks for a date).
+    cache = memo(rules, "signature_label")
+    if text not in cache:
+        index = index_of(rules)
+        known = [_printed(rules, label) for label in labels]
+        signature = _printed(rules, "signature")
+        signer = frozenset().union(*known, *(index.field_words.get(key, frozenset())
+                                              for key in _SIGNERS))
+        cache[text] = len(text) <= 80 and any(words and (words in known or (
+            signature <= words and len(words - signer) <= _SIGNER_WORDS
+            and not any(w in index.weights for w in words - signer)))
+            for words in word_readings(index, text))
+    return bool(cache[text])
+
+
+_SIGNERS = ("physician_name", "hospital_name")  # whose signature and stamp a form asks for
+_SIGNER_WORDS = 1
+
+
+def _printed(rules: ExtractionRules, text: str) -> frozenset[str]:
+    """``printed_words`` of a text the rules themselves print (a label), kept."""
+    cache = memo(rules, "printed_words")
+    if text not in cache:
+        cache[text] = printed_words(index_of(rules), text)
+    found: frozenset[str] = cache[text]
+    return found
 
 
 def says_signed(rules: ExtractionRules, text: str) -> bool:
@@ -241,19 +399,54 @@ def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, 
             return make_value(rules, other.key, raw, source, other.id, confidence)
     if match.decided:
         return make_value(rules, match.rule.key, raw, source, match.rule.id, confidence)
-    fits = [value for rule in (match.rule, *match.others)
+    candidates = (match.rule, *match.others)
+    fits = [value for rule in candidates
             if _normaliser(rules, rule.key) not in _UNTYPED
             and (value := make_value(rules, rule.key, raw, source, rule.id, confidence))]
     # Two fields of one type (two dates) stay undecided; fields of different types that
     # both read the value are a combined answer ('20 patients over 12 months'): the best
     # one is taken, and its `also` rules read the other.
     kinds = {_normaliser(rules, value.key) for value in fits}
-    return fits[0] if fits and len(kinds) == len(fits) else None
+    if fits:
+        return fits[0] if len(kinds) == len(fits) else None
+    # No typed field reads it: free text is the one free-text field's among the candidates
+    # ('Status (CE)' close to both the applicant's role and the regulatory status), when the
+    # label is no weak match (a weak one needs a value of its field's type to be believed:
+    # 'Brand of the device' shares one word with 'Device', too little for a free text).
+    free = [rule for rule in candidates if _normaliser(rules, rule.key) in _UNTYPED]
+    if len(free) == 1 and match.score >= UNDECIDED and not _telling_any(raw):
+        return make_value(rules, free[0].key, raw, source, free[0].id, confidence)
+    # A value that names its own field ('Hôpital Erasme' under 'Health structure of use')
+    # settles a weak label too.
+    named = _field_named(rules, raw) if len(raw) <= _NAME_CHARS else None
+    rule = next((r for r in free if r.key == named), None)
+    if rule is not None:
+        return make_value(rules, rule.key, raw, source, rule.id, confidence)
+    return None
+
+
+_NAME_CHARS = 80
+
+
+def _field_named(rules: ExtractionRules, text: str) -> str | None:
+    """The field a value names by a word of its own labels, not word for word ('Hôpital
+    Erasme' is a hospital; 'B. Legal manufacturer' over 'Legal manufacturer' is a heading
+    over its label, and a text tied between two fields names neither)."""
+    following = split_line(rules, text)
+    if (following is None or following.value or following.score >= 1.0
+            or not following.decided):
+        return None
+    return following.rule.key
 
 
 def _normaliser(rules: ExtractionRules, key: str) -> str:
     field_rule = rules.field_rule(key)
     return field_rule.normaliser if field_rule else "text"
+
+
+def _telling_any(raw: str) -> bool:
+    """Whether a value reads as an e-mail address or a phone number, whatever the field."""
+    return any(pattern.match(raw.strip()) for pattern in _TELLING.values())
 
 
 def _telling(rules: ExtractionRules, key: str, raw: str) -> bool:
@@ -268,6 +461,22 @@ def reads_as_value(rules: ExtractionRules, key: str, text: str) -> bool:
     if field_rule is None or field_rule.normaliser in ("text", "patient_reference"):
         return False
     return normalise(field_rule.normaliser, text) is not None
+
+
+def value_of_label(rules: ExtractionRules, label: LabelMatch | None, text: str) -> bool:
+    """Whether a text that reads like a label is the value of the bare label before it: a
+    value of its field ('Class III'), or a name of the same field ('Hospital | Hôpital
+    Erasme')."""
+    if label is None or label.value:
+        return False
+    # A label tied with other fields ('Type de demandeur': the applicant's name or role) has
+    # its value in any of them ('Fabricant' is a role).
+    keys = (label.rule.key, *((r.key for r in label.others) if not label.decided else ()))
+    if any(reads_as_value(rules, key, text) for key in keys):
+        return True
+    # ('Demandeur (personne morale) | Type de demandeur' are two labels: the second is tied
+    # between the name and the role)
+    return _field_named(rules, text) == label.rule.key
 
 
 def derived_values(rules: ExtractionRules, values: Iterable[FieldValue],
@@ -327,49 +536,89 @@ def line_fields(rules: ExtractionRules, lines: Sequence[Line],
                 confidence: float = LINE_CONFIDENCE) -> list[FieldValue]:
     """Values from 'Label: value' lines, labels with the value below, and ticked boxes."""
     found: list[FieldValue] = []
+    owned: set[int] = set()  # lines read as labels that a value above took as its own text
     for index, line in enumerate(lines):
+        if index in owned:
+            continue
         found.extend(boxes_on_line(rules, line.text, line.source))
         match = split_line(rules, line.text)
         if match is None:
             continue
-        value = _line_value(rules, match, lines, index, confidence)
+        value = _line_value(rules, match, lines, index, confidence, owned)
         if value is not None:
             found.append(value)
     return found
 
 
 def _line_value(rules: ExtractionRules, match: LabelMatch, lines: Sequence[Line], index: int,
-                confidence: float) -> FieldValue | None:
+                confidence: float, owned: set[int]) -> FieldValue | None:
     key, source = match.rule.key, _labelled(lines[index].source, match.label)
     if has_box(match.value):
         return None  # "Role: ☒ Manufacturer ☐ ...": the ticked box gives the value
     field_rule = rules.field_rule(key)
     multiline = bool(field_rule and field_rule.multiline)
     if match.value:
-        more = _continuation(rules, lines, index + 1) if multiline else []
+        more = _continuation(rules, lines, index + 1, key=key, owned=owned) if multiline else []
         raw = " ".join([match.value, *more])
         return label_value(rules, match, raw, source, confidence)
-    below = _continuation(rules, lines, index + 1, skip_blank=True)
+    below = _continuation(rules, lines, index + 1, skip_blank=True,
+                          key=key if multiline else None, owned=owned)
     if not below:
         return None
     raw = " ".join(below if multiline else below[:1])
     return label_value(rules, match, raw, source, confidence * 0.9)
 
 
+# A few words and a date on a line of their own open a field ('Gedateerd 22.04.2026',
+# 'Signed on: 2026-04-20'), even one no rule knows; free text does not go on there.
+_DATED_LINE = re.compile(r"^[^\W\d][\w' ,-]{1,40}?:?\s+\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\s*$")
+
+
+def opens_dated_field(text: str) -> bool:
+    """Whether a line is a few words and a date: a field of its own, not wrapped text."""
+    return not text[:1].islower() and bool(_DATED_LINE.match(text.strip()))
+
+
 def _continuation(rules: ExtractionRules, lines: Sequence[Line], start: int,
-                  skip_blank: bool = False) -> list[str]:
-    """Following lines up to a blank line, a labelled line or a line of boxes."""
+                  skip_blank: bool = False, key: str | None = None,
+                  owned: set[int] | None = None) -> list[str]:
+    """Following lines up to a blank line, a labelled line or a line of boxes.
+
+    ``key``: the field of a free text being read; a line inside it that reads as a label of
+    the same field is the text's own ('Expected benefit: avoiding open surgery.' in a
+    justification), and goes in ``owned``."""
     taken: list[str] = []
-    for line in lines[start:start + _MAX_CONTINUATION]:
+    for number, line in enumerate(lines[start:start + _MAX_CONTINUATION], start=start):
         text = line.text.strip()
         if not text and (taken or not skip_blank):
             break
         if not text:
             continue
-        if (split_line(rules, text) is not None and not text[:1].islower()) or has_box(text):
-            break  # a line in lower case carries a wrapped sentence on
+        match = split_line(rules, text)
+        if ((_ends_text(match) and not text[:1].islower()) or has_box(text)
+                or opens_dated_field(text)):
+            # (a line in lower case carries a wrapped sentence on)
+            # (not before the text starts: a label under a label is a label)
+            if not ((taken or not skip_blank) and owns_label(match, key)) or has_box(text):
+                break
+            if owned is not None:
+                owned.add(number)
         taken.append(text)
     return taken
+
+
+def owns_label(match: LabelMatch | None, key: str | None) -> bool:
+    """Whether a line inside a free text of field ``key`` that reads as a label is the text's
+    own: a field is not asked twice in a row, so a label of the same field is a sentence of
+    its answer."""
+    return key is not None and match is not None and match.rule.key == key and (
+        match.decided or all(other.key == key for other in match.others))
+
+
+def _ends_text(match: LabelMatch | None) -> bool:
+    """Whether a line read as a label ends the text above it: not when it is only weakly
+    like one ('No CE-marked alternative exists' under 'Justification' is its first line)."""
+    return match is not None and (match.decided or bool(match.value) or match.score >= UNDECIDED)
 
 
 def _labelled(source: Source, label: str) -> Source:
@@ -391,18 +640,27 @@ def boxes_on_line(rules: ExtractionRules, text: str, source: Source) -> list[Fie
 
 def mentions_labels(rules: ExtractionRules, text: str) -> bool:
     """Whether a plain text looks like a form (a page worth reading with positions)."""
+    return label_cues(rules, text) >= 2
+
+
+def label_cues(rules: ExtractionRules, text: str) -> int:
+    """How much a plain text looks like a form: 2 (surely), 1 (one label alone), 0."""
     # A 'Label: value' line or a ticked box a rule knows is enough; lines that merely start
-    # with a label must be two, as prose may start one by chance.
+    # with a label must be two, as prose may start one by chance (one is enough on the page
+    # after a form's page: the form's last label and the signature).
     weak: set[str] = set()
+    alone = False
     for line in text.splitlines():
         if _strong_cue(rules, line):
-            return True
+            return 2
         rule = _weak_cue(rules, line)
         if rule is not None:
             weak.add(rule)
             if len(weak) >= 2:
-                return True
-    return False
+                return 2
+            hit = match_label(rules, line)
+            alone = alone or (hit is not None and hit.decided)  # the whole line a label
+    return 1 if alone else 0
 
 
 def _strong_cue(rules: ExtractionRules, line: str) -> bool:
@@ -554,10 +812,13 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
     cues = KindCues(info.filename, findings.first_text, findings.form_names,
                     frozenset(f.key for f in fields))
     kind, kind_rule = document_kind(rules, cues)
-    parts = split_parts(rules, findings.segments)
-    if kind == "other" and parts:
-        kind, kind_rule = parts[0].kind, parts[0].kind_rule  # a title only a heading names
+    parts = split_parts(rules, findings.segments, lambda line: field_line(rules, line))
+    parts = _with_leading_part(parts, kind, kind_rule, findings.segments)
     several = len({p.kind for p in parts}) > 1
+    if parts and (kind == "other" or several):
+        # A title only a heading names; and a file in parts is what its first part is, not
+        # what a phrase of its first page says ('Third party with a mandate' is no mandate).
+        kind, kind_rule = parts[0].kind, parts[0].kind_rule
     return ExtractedDocument(
         filename=info.filename, sha256=info.sha256, content_type=info.content_type,
         size=info.size, kind=kind, kind_rule=kind_rule, pages=findings.pages,
@@ -567,6 +828,24 @@ def to_document(rules: ExtractionRules, info: FileInfo, findings: Findings) -> E
         parts=parts if several else (),
         page_problems=findings.page_problems,
     )
+
+
+def _with_leading_part(parts: tuple[DocumentPart, ...], kind: str, kind_rule: str | None,
+                       segments: Sequence[Segment]) -> tuple[DocumentPart, ...]:
+    """The parts, with the pages before the first heading as a part of the file's own kind:
+    a national form whose title no heading names, with a mandate from page 2."""
+    first = segments[0].first_page if segments else None
+    if (not parts or kind in ("other", parts[0].kind) or first is None
+            or parts[0].first_page is None or parts[0].first_page <= first):
+        return parts
+    last = parts[0].first_page - 1
+    return (DocumentPart(kind, kind_rule, f"pages {first}-{last}", first, last), *parts)
+
+
+def field_line(rules: ExtractionRules, line: str) -> bool:
+    """Whether a line is a known field's 'Label: value'."""
+    match = split_line(rules, line)
+    return match is not None and match.decided and bool(match.value)
 
 
 TEXT_REGULATION_CONFIDENCE = 0.6

@@ -243,13 +243,19 @@ def regulations_named(text: str) -> set[str]:
 # --- applicant role ---------------------------------------------------------------------
 
 # Order matters: "tiers mandaté" holds "mandat", "gemandateerde derde" holds no "gemachtigde".
+# A party acting on a mandate ('under a mandate', 'sur mandat', 'op basis van een mandaat')
+# is a mandated third party; the French authorised representative is a "mandataire".
 _ROLES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("mandated_third_party", re.compile(
-        r"third|tiers|derde|dritte|mandated_third_party")),
+        r"third|tiers|tierce|derde|dritte|mandated_third_party"
+        r"|\b(?:mandate|mandated|mandat|mandatee?s?|mandaat|gemandateerd\w*|mandatiert\w*)\b"
+        r"|in opdracht|on behalf of|pour le compte|im auftrag")),
     ("authorised_representative", re.compile(
         r"authori[sz]ed|representative|mandataire|gemachtigde|bevollmachtigte|vertreter"
-        r"|vertegenwoordiger|representant")),
-    ("manufacturer", re.compile(r"manufacturer|fabricant|fabrikant|hersteller|producent")),
+        r"|vertegenwoordiger|representant|\bec[ -]?rep\b|\bauth\.?\s*rep\b")),
+    ("manufacturer", re.compile(
+        r"manufactur|fabricant|fabriquant|fabrikant|hersteller|producent|producteur|producer"
+        r"|\bmaker\b|\bmanuf\b|\bfabr\b")),
 )
 
 

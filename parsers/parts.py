@@ -10,7 +10,8 @@ segments that open no part, belong to the part before them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from config.extraction_rules import ExtractionRules, KindRule
@@ -19,6 +20,8 @@ from parsers.records import DocumentPart
 
 _HEADING_CHARS = 90
 _TITLE_LINES = 3
+_CLAUSES = 3  # a title's first clauses: the part it names is among them
+_CLAUSE_END = re.compile(r"[:,]\s|\s[-\u2013\u2014]\s")
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,14 @@ class Segment:
     last_page: int | None = None
 
 
-def split_parts(rules: ExtractionRules, segments: Sequence[Segment]) -> tuple[DocumentPart, ...]:
-    """The parts of a file, in order; one part when it holds one document."""
+def split_parts(rules: ExtractionRules, segments: Sequence[Segment],
+                field_line: Callable[[str], bool] = lambda line: False,
+                ) -> tuple[DocumentPart, ...]:
+    """The parts of a file, in order; one part when it holds one document. ``field_line``
+    tells a form's 'Label: value' line, which opens no part ('Role: Mandated third party')."""
     parts: list[DocumentPart] = []
     for segment in segments:
-        for opened in _openings(rules, segment):
+        for opened in _openings(rules, segment, field_line):
             if parts and parts[-1].kind == opened.kind:
                 parts[-1] = _extended(parts[-1], segment)
             else:
@@ -44,17 +50,47 @@ def split_parts(rules: ExtractionRules, segments: Sequence[Segment]) -> tuple[Do
     return tuple(parts)
 
 
-def _openings(rules: ExtractionRules, segment: Segment) -> Iterator[DocumentPart]:
+def _openings(rules: ExtractionRules, segment: Segment,
+              field_line: Callable[[str], bool]) -> Iterator[DocumentPart]:
     """Parts opened in a segment: at a heading line, or by a title in its first lines."""
-    lines = [line.strip() for line in segment.text.splitlines() if line.strip()]
+    lines = _unwrapped([line.strip() for line in segment.text.splitlines() if line.strip()])
+    # A title wrapped over two lines ('Usage compassionnel ... (art. 59 MDR) - volet
+    # demandeur' over '(partie 1)'): the line that names the part says what the title is.
+    titled = not any(_heading_rule(rules, line) for line in lines[:_TITLE_LINES])
     for number, line in enumerate(lines):
-        rule = _heading_rule(rules, line) or (
-            _title_rule(rules, line) if number < _TITLE_LINES else None)
+        # A title that names its part before a colon, a comma or a dash ('Compassionate use
+        # request - second part: prescriber', 'Deel 1 - Aanvraag voor gebruik in schrijnende
+        # gevallen ...') is a heading, however long what follows.
+        clauses = _CLAUSE_END.split(line)
+        heading = next((rule for clause in clauses[:_CLAUSES]
+                        if (rule := _heading_rule(rules, clause))), None
+                       ) if len(clauses) > 1 else None
+        if heading is None and ("\t" in line or field_line(line)):
+            continue  # a table row ('Role of applicant<TAB>Third party acting on a mandate')
+        rule = heading or _heading_rule(rules, line) or (
+            _title_rule(rules, line) if number < _TITLE_LINES and titled else None)
         if rule is not None:
             where = (f"pages {segment.first_page}-{segment.last_page}"
                      if segment.first_page is not None else f"from {line[:60]!r}")
             yield DocumentPart(rule.kind, rule.id, where, segment.first_page,
                                segment.last_page)
+
+
+_WRAPPED_CLOSE = 12  # characters: '2)', 'deel 2)', 'patient)'
+
+
+def _unwrapped(lines: list[str]) -> list[str]:
+    """Lines, a bracket left open at the end of one closed on the short next line joined to
+    it ('... declaration (Part' over '2)')."""
+    joined: list[str] = []
+    for line in lines:
+        last = joined[-1] if joined else ""
+        if (last.count("(") > last.count(")") and ")" in line
+                and line.index(")") <= _WRAPPED_CLOSE):
+            joined[-1] = f"{last} {line}"
+        else:
+            joined.append(line)
+    return joined
 
 
 def _heading_rule(rules: ExtractionRules, line: str) -> KindRule | None:

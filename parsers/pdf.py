@@ -29,7 +29,7 @@ from parsers.labels import (
     FileInfo,
     Findings,
     failed_document,
-    mentions_labels,
+    label_cues,
     to_document,
 )
 from parsers.parts import Segment
@@ -198,7 +198,9 @@ def _pages_needing_words(rules: ExtractionRules, texts: dict[int, str],
     Words with positions cost the most (pdfplumber): a densely printed page is no form,
     and only the first few flagged pages of a document are read so.
     """
-    flagged = {n for n, text in texts.items() if text and mentions_labels(rules, text)}
+    cues = {n: label_cues(rules, text) for n, text in texts.items() if text}
+    flagged = {n for n, cue in cues.items() if cue >= 2}
+    flagged |= {n for n, cue in cues.items() if cue == 1 and n - 1 in flagged}
     flagged |= {f.page - 1 for f in form
                 if f.page and f.has_value and named_by_rules(rules, f) is None}
     light = [n for n in sorted(flagged)

@@ -18,6 +18,7 @@ import pdfplumber
 
 from config.errors import ParseError
 from config.extraction_rules import ExtractionRules, LabelRule
+from parsers.label_match import ends_open
 from parsers.labels import (
     BELOW_CONFIDENCE,
     LINE_CONFIDENCE,
@@ -25,10 +26,13 @@ from parsers.labels import (
     boxes_on_line,
     has_box,
     label_value,
-    reads_as_value,
+    opens_dated_field,
+    owns_label,
+    run_on_label,
     says_signed,
     signature_label,
     split_line,
+    value_of_label,
 )
 from parsers.pdf_marks import Mark, PageMarks, pdf_to_marks
 from parsers.records import FieldValue, FormField, Signature, Source
@@ -70,7 +74,7 @@ class Segment:
     @property
     def x1(self) -> float:
         """Right edge."""
-        return self.words[-1].x1
+        return max(w.x1 for w in self.words)
 
     @property
     def top(self) -> float:
@@ -256,7 +260,7 @@ def layout_values(rules: ExtractionRules, words: dict[int, list[Word]],
     labels: list[LabelRule] = []
     signatures: list[Signature] = []
     for number, page_words in sorted(words.items()):
-        page = _Page(number, tuple(tuple(_segments(line))
+        page = _Page(number, tuple(tuple(_run_ons(rules, _segments(line)))
                                    for line in _lines(_text_words(page_words))),
                      tuple(w for w in page_words if w.text == IMAGE_MARK))
         boxes = [f.rect for f in widgets if f.page == number + 1 and f.rect]
@@ -270,21 +274,70 @@ def layout_values(rules: ExtractionRules, words: dict[int, list[Word]],
     return Layout(tuple(values), tuple(labels), tuple(signatures))
 
 
+def _run_ons(rules: ExtractionRules, segments: Sequence[Segment]) -> Iterator[Segment]:
+    """Segments, a label run into its value ('Number of items requested 16 units') cut in two
+    (a long label may come closer to its value than the gap that parts segments)."""
+    for segment in segments:
+        whole = split_line(rules, segment.text)
+        cut = None if whole is not None and whole.value else run_on_label(
+            rules, [w.text for w in segment.words])
+        if cut is None:
+            yield segment
+        else:
+            yield Segment(segment.words[:cut])
+            yield Segment(segment.words[cut:])
+
+
 def _page_pairs(rules: ExtractionRules, page: _Page,
                 boxes: Sequence[tuple[float, float, float, float]],
                 ) -> Iterator[tuple[FieldValue | None, LabelRule | None]]:
+    # The second lines of labels wrapped in their cell, and lines of a free text that read as
+    # its field's label: neither is a label of its own.
+    tails: set[tuple[int, int]] = set()
     for row, line in enumerate(page.lines):
         header = _header(rules, line)
         taken: set[int] = set()
         for column, segment in enumerate(line):
-            if column in taken:
+            if column in taken or (row, column) in tails:
                 continue
             match = split_line(rules, segment.text)
+            if ((match is None or not match.decided or ends_open(segment.text))
+                    and (wrapped := _wrapped_label(rules, page, row, segment))):
+                segment, below = wrapped
+                tails |= below
+                match = split_line(rules, segment.text)
             if match is None or _owned_by_widget(segment, boxes) or _wrapped(match):
                 continue
-            found, used = _pair(rules, page, row, column, match, header)
+            found, used = _pair(rules, page, row, column, match, header, segment, tails)
             taken |= used
             yield found, (match.rule if match.score == 1.0 else None)
+
+
+def _wrapped_label(rules: ExtractionRules, page: _Page, row: int, segment: Segment,
+                   more: int = 1) -> tuple[Segment, set[tuple[int, int]]] | None:
+    """A label wrapped in its cell ('Naam van het' over 'contactpunt'): the lines as one,
+    when only together they make a label, and where the lines after the first are. A label
+    cut on an article or preposition ('Gelieve aan te geven in welke' over 'hoedanigheid de
+    organisatie deze aanvraag' over 'indient') may run on over longer lines, and one more."""
+    if row + 1 >= len(page.lines) or segment.text.endswith(":"):
+        return None
+    height = segment.bottom - segment.top
+    open_ = ends_open(segment.text)
+    for column, below in enumerate(page.lines[row + 1]):
+        if (abs(below.x0 - segment.x0) <= 2 and 0 <= below.top - segment.bottom <= 0.6 * height
+                and len(below.words) <= (_OPEN_WRAP_WORDS if open_ else 3)):
+            joined = Segment(segment.words + below.words)
+            match = split_line(rules, joined.text)
+            if match is not None and match.decided and not match.value:
+                return joined, {(row + 1, column)}
+            if more and open_ and ends_open(joined.text):
+                deeper = _wrapped_label(rules, page, row + 1, joined, more - 1)
+                if deeper is not None:
+                    return deeper[0], {(row + 1, column), *deeper[1]}
+    return None
+
+
+_OPEN_WRAP_WORDS = 8
 
 
 def _wrapped(match: LabelMatch) -> bool:
@@ -299,7 +352,7 @@ def _header(rules: ExtractionRules, line: Sequence[Segment]) -> bool:
     matches = [split_line(rules, s.text) for s in line]
     if len(line) < 2 or any(m is None or m.value for m in matches):
         return False
-    return not any(m is not None and reads_as_value(rules, m.rule.key, s.text)
+    return not any(value_of_label(rules, m, s.text)
                    for m, s in zip(matches, line[1:], strict=False))
 
 
@@ -321,23 +374,25 @@ def _owned_by_widget(segment: Segment, boxes: Sequence[tuple[float, float, float
 
 
 def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: LabelMatch,
-          header: bool) -> tuple[FieldValue | None, set[int]]:
+          header: bool, segment: Segment, owned: set[tuple[int, int]],
+          ) -> tuple[FieldValue | None, set[int]]:
     """The value of one label: after it, in the next segment, or below it."""
-    segment = page.lines[row][column]
     multiline = _multiline(rules, match.rule.key)
+    own = _Owner(match.rule.key if multiline else None, owned)
     source = Source(filename=None, sha256=None, channel="pdf_text", page=page.number + 1,
                     label=match.label)
-    beside = None if header else _value_beside(rules, page.lines[row], column, match.rule.key)
+    beside = None if header else _value_beside(rules, page.lines[row], column, match)
     used: set[int] = set()
     if match.value:
         # A 'Label: value' line that wraps carries on under the label, whatever the field.
-        parts = [match.value, *_continued(rules, page, row, segment)]
+        parts = [match.value, *_continued(rules, page, row, segment, own=own)]
         confidence = LINE_CONFIDENCE
     elif beside is not None:
-        parts = [beside.text, *(_continued(rules, page, row, beside) if multiline else [])]
+        parts = [beside.text, *_continued(rules, page, row, beside, segment,
+                                           wrap_only=not multiline, own=own)]
         confidence, used = LINE_CONFIDENCE, {column + 1}
     else:
-        parts = _below(rules, page, row, segment, multiline, match.rule.key)
+        parts = _below(rules, page, row, segment, match, own)
         confidence = BELOW_CONFIDENCE
     raw = " ".join(parts)
     if not raw or has_box(raw):
@@ -346,15 +401,19 @@ def _pair(rules: ExtractionRules, page: _Page, row: int, column: int, match: Lab
 
 
 def _value_beside(rules: ExtractionRules, line: Sequence[Segment], column: int,
-                  key: str) -> Segment | None:
-    """The next segment when it is a value; a label-like word counts only if last, or if
-    it reads as a value of the field ('Class III')."""
+                  match: LabelMatch) -> Segment | None:
+    """The next segment when it is a value; a label-like word counts only if last, or if it
+    is the label's value all the same (``value_of_label``: 'Class III', 'Hôpital Erasme')."""
     if column + 1 >= len(line):
         return None
     text = line[column + 1].text
     following = split_line(rules, text)
     if (following is None or (not following.value and column + 2 == len(line))
-            or reads_as_value(rules, key, text)):
+            or value_of_label(rules, match, text)):
+        return line[column + 1]
+    # In a row of 'label value label value' cells, a value that looks like a label
+    # ('Hospital name   Hôpital Erasme   Physician   Dr Benali') sits between two labels.
+    if not following.value and split_line(rules, line[column + 2].text) is not None:
         return line[column + 1]
     return None
 
@@ -364,12 +423,15 @@ def _multiline(rules: ExtractionRules, key: str) -> bool:
     return bool(field_rule and field_rule.multiline)
 
 
-def _is_labelled(rules: ExtractionRules, line: Sequence[Segment]) -> bool:
-    return any(split_line(rules, s.text) is not None or has_box(s.text) for s in line)
+def _is_labelled(rules: ExtractionRules, line: Sequence[Segment], decided: bool = False,
+                 ) -> bool:
+    """Whether a line holds a label or boxes; ``decided``: a label clear of other fields."""
+    return any(has_box(s.text) or ((match := split_line(rules, s.text)) is not None
+                                   and (match.decided or not decided)) for s in line)
 
 
-def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment,
-           multiline: bool, key: str) -> list[str]:
+def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment, match: LabelMatch,
+           own: _Owner) -> list[str]:
     """Text under a label: the segment below that overlaps it, and more lines if free text."""
     reach = 2.5 * (label.bottom - label.top)
     for next_row in range(row + 1, min(row + 3, len(page.lines))):
@@ -379,10 +441,12 @@ def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment,
         under = [s for s in line if s.x0 <= label.x1 and s.x1 >= label.x0 - 2]
         if not under:
             continue
+        if under[0].text.count(")") > under[0].text.count("("):
+            return []  # the end of a label or title whose bracket opened above: 'Belgium)'
         labelled = split_line(rules, under[0].text) is not None or has_box(under[0].text)
-        if labelled and not reads_as_value(rules, key, under[0].text):
+        if labelled and not value_of_label(rules, match, under[0].text):
             return []
-        more = _continued(rules, page, next_row, under[0]) if multiline else []
+        more = _continued(rules, page, next_row, under[0], label, own=own) if own.key else []
         return [under[0].text, *more]
     return []
 
@@ -390,25 +454,68 @@ def _below(rules: ExtractionRules, page: _Page, row: int, label: Segment,
 _LABEL_LIKE = re.compile(r"^[^:;.!?]{2,60}:\s")
 
 
-def _continued(rules: ExtractionRules, page: _Page, row: int, start: Segment) -> list[str]:
-    """Lines that carry a value on: aligned with it, at wrapped-text spacing, no label."""
-    # A 'Something: ...' line is taken for an unknown label and ends the value too.
+_WRAP_CHARS = 3
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """The field of a free text being read (None: not free text), and where to note the
+    lines inside it that read as that field's label ('Expected benefit: ...')."""
+
+    key: str | None
+    owned: set[tuple[int, int]]
+
+
+def _continued(rules: ExtractionRules, page: _Page, row: int, start: Segment,
+               label: Segment | None = None, wrap_only: bool = False,
+               own: _Owner | None = None) -> list[str]:
+    """Lines that carry a value on: aligned with it, at wrapped-text spacing, no label.
+
+    ``label``: the value's label, when the value stands apart from it (beside it, or under
+    it and indented); ``wrap_only``: one wrapped line at most, and only with nothing left of
+    the value (an address that runs on to its country); ``own``: a free text's field, whose
+    label on a line inside the text is the text's own (``owns_label``)."""
+    # A 'Something: ...' line is taken for an unknown label and ends the value too, unless it
+    # lines up with a value that stands to the right of where labels start: there it is the
+    # value's own text ('Expected benefit: avoiding open surgery.').
+    indented = label is not None and start.x0 > label.x0 + 2
     taken: list[str] = []
     previous = start
-    for line in page.lines[row + 1:row + 40]:
+    first = row + 1
+    for number, line in enumerate(page.lines[first:row + (2 if wrap_only else 40)], first):
         spacing = line[0].top - previous.top
+        whole = " ".join(s.text for s in line)
+        # (a line that ends a sentence, '2024. MDR conformity assessment ongoing.', is the
+        # value's text even when its words sound like a label)
+        sentence = whole.rstrip().endswith(".") and ":" not in whole
+        columns = [c for c, s in enumerate(line) if s.x0 >= start.x0 - 4]
+        ours = own is not None and _own_line(rules, line, columns, own.key)
         if spacing > 1.45 * (previous.bottom - previous.top) or (
-                _is_labelled(rules, line) and not line[0].text[:1].islower()):
+                _is_labelled(rules, line, indented) and not line[0].text[:1].islower()
+                and not sentence and not ours):
             break
         aligned = [s for s in line if abs(s.x0 - start.x0) <= 4]
-        text = " ".join(s.text for s in line if s.x0 >= start.x0 - 4)
+        text = " ".join(line[c].text for c in columns)
+        if wrap_only and (any(s.x0 < start.x0 - 4 for s in line) or len(text) < _WRAP_CHARS):
+            break  # (a speck or a stray letter under a value is no wrapped word)
         # A wrapped sentence may carry a colon on ('... Expected benefit: significant.'):
         # a line that starts in lower case goes on, whatever it looks like.
-        if not aligned or (_LABEL_LIKE.match(text) and not text[:1].islower()):
+        if not aligned or (not indented and not ours and (
+                (_LABEL_LIKE.match(text) and not text[:1].islower()) or opens_dated_field(text))):
             break
+        if ours and own is not None:
+            own.owned.update((number, c) for c in columns)
         taken.append(text)
         previous = aligned[0]
     return taken
+
+
+def _own_line(rules: ExtractionRules, line: Sequence[Segment], columns: Sequence[int],
+              key: str | None) -> bool:
+    """Whether a line inside a free text reads as a label of the text's own field only."""
+    matches = [split_line(rules, line[c].text) for c in columns]
+    return any(m is not None for m in matches) and all(
+        m is None or owns_label(m, key) for m in matches)
 
 
 def _page_boxes(rules: ExtractionRules, page: _Page) -> list[FieldValue]:
@@ -431,8 +538,9 @@ def _printed_signatures(rules: ExtractionRules, page: _Page,
                         ) -> Iterator[Signature]:
     """A printed 'Signature' line with a picture or a signing stamp under it: signed."""
     for row, line in enumerate(page.lines):
-        for segment in line:
-            if not signature_label(rules, segment.text) or _owned_by_widget(segment, boxes):
+        for column, segment in enumerate(line):
+            if (not signature_label(rules, segment.text) or _owned_by_widget(segment, boxes)
+                    or _tail_of_label(rules, page, row, column)):
                 continue
             under = _under_signature(rules, page, row, segment)
             if under is None:
@@ -440,6 +548,16 @@ def _printed_signatures(rules: ExtractionRules, page: _Page,
             source = Source(filename=None, sha256=None, channel="pdf_text",
                             page=page.number + 1, label=segment.text)
             yield Signature(segment.text, under, page.number + 1, source)
+
+
+def _tail_of_label(rules: ExtractionRules, page: _Page, row: int, column: int) -> bool:
+    """Whether a segment is the second line of a label wrapped in its cell ('Plaats en datum'
+    over 'van ondertekening': the date of signing, not a line to sign on)."""
+    for above in page.lines[row - 1] if row else ():
+        wrapped = _wrapped_label(rules, page, row - 1, above)
+        if wrapped is not None and (row, column) in wrapped[1]:
+            return True
+    return False
 
 
 def _under_signature(rules: ExtractionRules, page: _Page, row: int,

@@ -5,15 +5,23 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 from config.extraction_rules import ExtractionRules, load_extraction_rules
-from parsers.label_match import close_labels
+from parsers.label_match import close_labels, ends_open, index_of, printed_words
 from parsers.labels import (
+    Line,
     derived_values,
+    field_line,
     label_value,
+    line_fields,
     match_label,
+    run_on_label,
+    signature_label,
     split_line,
     stated_regulation,
     stated_role,
+    value_of_label,
 )
 from parsers.parts import Segment, split_parts
 from parsers.records import Source
@@ -33,7 +41,7 @@ def test_a_close_wording_is_read_with_a_score_below_one() -> None:
     assert plural is not None and plural.rule.key == "patient_reference"
     compound = match_label(rules(), "Telefoonnr.")  # telefoon + nr, nr standing for number
     assert compound is not None and compound.rule.key == "contact_phone"
-    loose = match_label(rules(), "Treating physician e-mail")
+    loose = match_label(rules(), "E-mail of the prescribing physician")
     assert loose is not None and loose.rule.key == "physician_email" and 0 < loose.score < 1
 
 
@@ -54,8 +62,9 @@ def test_a_weak_or_tied_label_is_left_to_its_value_and_is_a_near_miss() -> None:
     assert hit is not None and not hit.decided
     assert {c.key for c in close_labels(rules(), printed)} >= {"applicant_name", "applicant_role"}
     source = Source(filename=None, sha256=None, channel="body")
+    # A value no typed field reads goes to the one free-text field among them.
     for value, expected in (("Manufacturer", ("applicant_role", "manufacturer")),
-                            ("Valvia Cardio Ltd", None)):
+                            ("Valvia Cardio Ltd", ("applicant_name", "Valvia Cardio Ltd"))):
         match = split_line(rules(), f"{printed}: {value}")
         assert match is not None
         found = label_value(rules(), match, match.value, source, 0.85)
@@ -102,6 +111,20 @@ def test_a_file_with_both_parts_and_a_mandate_is_cut_into_three() -> None:
     assert parts[1].holds_page(3) and not parts[1].holds_page(2)
 
 
+def test_an_answer_naming_a_mandate_or_a_table_row_opens_no_part() -> None:
+    pages = [Segment("PARTIE 1 - Informations sur le demandeur\n"
+                     "Rôle du demandeur: Tiers mandaté\nRole of applicant\tMandated third party",
+                     1, 1),
+             Segment("PARTIE 2 - Déclaration du médecin traitant\nPatient: J.D.", 2, 2)]
+    parts = split_parts(rules(), pages, lambda line: field_line(rules(), line))
+    assert [p.kind for p in parts] == ["form_part1", "form_part2"]
+
+
+def test_a_label_cut_on_a_preposition_goes_on_below() -> None:
+    assert ends_open("Adresse e-mail du") and ends_open("Name of the")
+    assert not ends_open("Adresse e-mail du médecin")
+
+
 def test_a_label_asking_for_two_fields_gives_both_from_a_combined_answer() -> None:
     match = split_line(rules(), "Number of patients and period covered: "
                                 "up to 20 patients over 12 months")
@@ -131,3 +154,278 @@ def test_a_role_after_a_label_no_rule_knows_is_read_when_nothing_else_gave_it() 
     assert stated_role(rules(), "Applicant: Valvia Cardio Ltd (manufacturer)") == []
     assert stated_role(rules(), "Fabricant\nOculix Surgical SAS") == []
     assert stated_role(rules(), "Acting as: Manufacturer\nOr as: Mandated third party") == []
+
+
+def test_a_phrase_stands_for_its_word_and_a_town_is_no_label_word() -> None:
+    # 'raison sociale' is a company's name; the closing formula names a town.
+    assert best_key("Raison sociale du fabricant") == "manufacturer_name"
+    assert best_key("Fait à Liège, le") == "signature_date"
+    assert best_key("Opgemaakt te Sint-Niklaas op") == "signature_date"
+
+
+def test_a_colon_inside_brackets_does_not_end_the_label() -> None:
+    match = split_line(rules(), "Regulatory status (CE marking: yes/no): Not CE marked")
+    assert match is not None and match.rule.key == "regulatory_status"
+    assert match.value == "Not CE marked"
+
+
+def test_a_weak_sentence_or_letterhead_is_no_label() -> None:
+    for printed in ("Universitair Ziekenhuis Antwerpen", "The patient must be informed",
+                    "Device name is printed on the label"):
+        assert match_label(rules(), printed) is None, printed
+
+
+def best_key(printed: str) -> str | None:
+    """The field a printed label is read as, when decided."""
+    hit = match_label(rules(), printed)
+    return hit.rule.key if hit is not None and hit.decided else None
+
+
+def test_a_compound_keeps_the_half_the_labels_know() -> None:
+    # 'Fabrikantgegevens': 'gegevens' is no label word, 'fabrikant' is the manufacturer.
+    assert "manufacturer" in printed_words(index_of(rules()), "Fabrikantgegevens")
+
+
+def test_a_label_run_into_its_value_is_cut_where_the_value_starts() -> None:
+    assert run_on_label(rules(), ["Number", "of", "items", "requested", "16", "units"]) == 4
+    assert run_on_label(rules(), ["Legal", "manufacturer", "(name)", "NeuroVasc", "Dynamics"]) == 3
+    assert run_on_label(rules(), ["Name", "of", "the", "device", "Model"]) is None
+
+
+def test_a_question_is_read_by_its_question_word() -> None:
+    for printed, key in (("How many devices do you need?", "quantity"),
+                         ("Wanneer zal het hulpmiddel worden gebruikt", "intended_use_date"),
+                         ("Pourquoi ce dispositif est-il nécessaire", "justification")):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == key, printed
+
+
+def test_the_noun_before_a_relative_clause_is_the_label() -> None:
+    hit = match_label(rules(), "Hospital / institution where the device will be used")
+    assert hit is not None and hit.rule.key == "hospital_name" and hit.decided
+    # A text its whole words decide is read whole: the date of use, not its head 'Date'.
+    whole = match_label(rules(), "Date on which the device will be used")
+    assert whole is not None and whole.rule.key == "intended_use_date"
+
+
+def test_a_lettered_question_number_is_no_label_word() -> None:
+    for printed in ("B.1 Treating physician", "Q3 - Treating physician", "C2) Treating physician"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == "physician_name" and hit.score == 1.0, printed
+
+
+def test_a_compound_whose_last_half_lost_its_ending_is_still_split() -> None:
+    hit = match_label(rules(), "Patiëntcode")
+    assert hit is not None and hit.rule.key == "patient_reference"
+
+
+def test_a_label_is_not_cut_inside_its_bracketed_hint() -> None:
+    match = split_line(rules(), "Regelgevend kader (MDR of IVDR) Verordening (EU) 2017/745")
+    assert match is None or match.value != "IVDR) Verordening (EU) 2017/745"
+    words = ["Regelgevend", "kader", "(MDR", "of", "IVDR)", "Verordening"]
+    assert run_on_label(rules(), words) != 4
+
+
+def test_an_abbreviation_is_read_as_the_word_it_starts() -> None:
+    for printed, key in (("Manuf. addr.", "manufacturer_address"), ("Naam hulpm.", "device_name"),
+                         ("Contactpers.", "contact_name"), ("Risicokl.: Klasse C", "risk_class")):
+        match = split_line(rules(), printed)
+        assert match is not None and match.rule.key == key, printed
+    # One that starts words of several meanings is read each way; its other words decide.
+    hit = match_label(rules(), "Reg. status")
+    assert hit is not None and hit.rule.key == "regulatory_status"
+
+
+def test_a_form_s_instructions_do_not_hide_its_label() -> None:
+    match = split_line(rules(), "Please indicate in which capacity your organisation submits "
+                                "this request: Manufacturer")
+    assert match is not None and match.rule.key == "applicant_role"
+    assert match.value == "Manufacturer"
+
+
+def test_a_relative_clause_never_turns_a_label_into_a_bare_word_of_its_head() -> None:
+    hit = match_label(rules(), "Gelieve de datum te vermelden waarop het hulpmiddel naar "
+                               "verwachting zal worden gebruikt")
+    assert hit is None or hit.rule.key == "intended_use_date"
+
+
+@pytest.mark.parametrize("first, second", [
+    # A title that names its part before a colon or a comma opens it.
+    ("Request for compassionate use of a device without CE marking - Part 1: information on "
+     "the applicant and the device\nApplicant: X",
+     "Compassionate use of a device without CE marking - Part 2, to be completed and signed "
+     "by the treating physician\nPatient: J.D."),
+    # A title wrapped over the line that names its part is that part: the article number in
+    # it says nothing of the part ('art. 59' is compassionate use and national derogation).
+    ("FAMHP / AFMPS / FAGG\nUsage compassionnel d'un dispositif non marqué CE (art. 59 MDR) - "
+     "volet demandeur\n(partie 1)\nRequérant: X",
+     "Usage compassionnel d'un dispositif non marqué CE (art. 59 MDR) - volet médecin "
+     "traitant\n(partie 2)\nPatient: J.D."),
+    # A part's number wrapped inside its bracket onto the next line opens the part too.
+    ("Compassionate use of a non-CE-marked device - applicant's section (Part\n1)\n"
+     "Applicant: X",
+     "Compassionate use of a non-CE-marked device - treating physician's declaration (Part\n"
+     "2)\nPatient: J.D."),
+])
+def test_a_title_that_names_its_part_opens_it(first: str, second: str) -> None:
+    pages = [Segment(first, 1, 1), Segment(second, 2, 2)]
+    parts = split_parts(rules(), pages, lambda line: field_line(rules(), line))
+    assert [p.kind for p in parts] == ["form_part1", "form_part2"]
+
+
+def test_a_label_ending_on_the_preposition_of_a_date_asks_for_a_date() -> None:
+    for printed in ("Utilisation prévue le", "Gebruik gepland op"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == "intended_use_date", printed
+
+
+def test_an_abbreviation_of_two_meanings_is_settled_by_the_rest_of_the_label() -> None:
+    match = split_line(rules(), "Règl. (MDR/IVDR): MDR 2017/745")
+    assert match is not None and match.rule.key == "regulation" and match.value == "MDR 2017/745"
+
+
+def test_a_signature_line_with_a_stamp_or_an_abbreviation_is_a_signature_line() -> None:
+    for printed in ("Signature et cachet du médecin", "Handtekening en stempel van de arts",
+                    "Handt. arts", "Physician's signature (and stamp)"):
+        assert signature_label(rules(), printed), printed
+    assert not signature_label(rules(), "Date de signature")
+    # A word or two more saying whose signature it is; never a word of another field.
+    for printed in ("Signature of the physician responsible for the treatment (mandatory)",
+                    "Signature (attending physician) and hospital stamp",
+                    "Handtekening en ziekenhuisstempel - behandelend arts (*)"):
+        assert signature_label(rules(), printed), printed
+    assert not signature_label(rules(), "Place and date of signature")
+    # The noun before a relative clause; both halves of a label in two languages.
+    assert signature_label(rules(), "Handtekening van de arts die de behandeling uitvoert")
+    assert signature_label(rules(), "Signature du médecin responsable du traitement / "
+                                    "Handtekening van de arts verantwoordelijk voor de behandeling")
+    assert not signature_label(rules(), "Signature / Date")
+
+
+def test_a_label_tied_between_two_fields_is_no_value_of_the_label_before_it() -> None:
+    # 'Demandeur (personne morale) | Type de demandeur' is a row of two labels (the
+    # applicant's name and role), not a label and its value.
+    name = split_line(rules(), "Demandeur (personne morale)")
+    assert not value_of_label(rules(), name, "Type de demandeur")
+
+
+def test_a_weak_label_is_settled_by_a_value_that_names_its_field() -> None:
+    match = split_line(rules(), "Health structure of use")
+    assert match is not None and not match.decided
+    source = Source(filename=None, sha256=None, channel="body")
+    found = label_value(rules(), match, "Hôpital Erasme", source, 0.85)
+    assert found is not None and (found.key, found.value) == ("hospital_name", "Hôpital Erasme")
+    # ... and not by a free text that names nothing: that stays a near miss.
+    assert label_value(rules(), match, "Twelve weeks", source, 0.85) is None
+
+
+def test_an_abbreviated_signature_line_of_two_meanings_is_a_signature_line() -> None:
+    assert signature_label(rules(), "Sign. méd.:")
+
+
+def test_a_value_that_starts_with_its_field_s_word_is_not_cut_as_a_run_on_label() -> None:
+    words = ["Regulation", "(EU)", "2017/745", "-", "medical", "devices"]
+    assert run_on_label(rules(), words) is None
+
+
+def test_a_count_starts_a_value_not_a_label_run_into_it() -> None:
+    # The period after 'sur une période de' was cut off as if the count were a label.
+    words = ["33", "dispositifs", "sur", "une", "période", "de", "24", "mois"]
+    assert run_on_label(rules(), words) is None
+
+
+def test_a_label_printed_in_two_languages_is_one_label() -> None:
+    for printed, key in (("Nombre d'exemplaires / Aantal exemplaren", "quantity"),
+                         ("Clinic / hospital", "hospital_name")):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == key and hit.decided, printed
+
+
+def test_a_mandatory_mark_tells_no_field() -> None:
+    plain = match_label(rules(), "Contact person")
+    for printed in ("Contact person (mandatory)", "Personne de contact (obligatoire)",
+                    "Contactpersoon (verplicht)"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and plain is not None, printed
+        assert hit.rule.key == "contact_name" and hit.decided and hit.score >= 0.9, printed
+
+
+def test_a_hint_whose_bracket_closes_on_the_next_line_is_still_a_hint() -> None:
+    hit = match_label(rules(), "Applicant is the (manufacturer / AR /")
+    assert hit is not None and hit.rule.key in ("applicant_name", "applicant_role")
+    assert "applicant_role" in {hit.rule.key, *(o.key for o in hit.others)}
+
+
+def test_a_line_inside_a_free_text_that_names_its_field_is_the_texts_own() -> None:
+    # 'Expected benefit: ...' is a justification's label, but inside a justification it is
+    # a sentence of the answer: the answer runs on over it and is not cut to its tail.
+    lines = [Line(text, Source(filename=None, sha256=None, channel="body", line=number))
+             for number, text in enumerate((
+                 "Medical justification:",
+                 "No CE-marked device of this size exists.",
+                 "Expected benefit: avoiding open surgery.",
+                 "", "Patient initials: J.D."), start=1)]
+    found = {v.key: v.value for v in line_fields(rules(), lines)}
+    assert found["justification"] == ("No CE-marked device of this size exists. "
+                                      "Expected benefit: avoiding open surgery.")
+    assert found["patient_reference"] == "J.D."
+
+
+def test_a_label_that_lists_the_answers_asks_for_their_field() -> None:
+    for printed, key in (
+            ("Tick what you are - manufacturer, authorised rep or mandated party",
+             "applicant_role"),
+            ("Le dispositif relève-t-il du MDR ou de l'IVDR", "regulation"),
+            ("Product falls within the scope of (MDR / IVDR)", "regulation")):
+        match = split_line(rules(), printed)
+        assert match is not None and match.rule.key == key and match.decided, printed
+    # A title that cites both regulations lists no answers.
+    for title in ("National derogation request - non CE marked device (Art. 59 MDR / Art. 54 "
+                  "IVDR)",
+                  "Demande d'autorisation d'un dispositif non marqué CE sur le territoire belge "
+                  "(art 59 MDR / art 54 IVDR)"):
+        match = split_line(rules(), title)
+        assert match is None or match.rule.key != "regulation", title
+
+
+def test_a_why_question_asks_for_the_justification_whatever_else_it_says() -> None:
+    for printed in ("Why is this device needed rather than an approved one",
+                    "Waarom is dit hulpmiddel nodig in plaats van een goedgekeurd hulpmiddel",
+                    "Leg uit waarom een hulpmiddel met CE-markering niet kan"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == "justification" and hit.decided, printed
+    # 'When' asks for a date, but which one the rest of the label says.
+    when = match_label(rules(), "When will the device be used")
+    assert when is not None and when.rule.key == "intended_use_date"
+
+
+def test_what_a_label_is_done_for_is_no_part_of_it() -> None:
+    for printed in ("Grounds for the request in the interest of public health or patient safety",
+                    "Grond van de aanvraag in het belang van de volksgezondheid"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == "justification" and hit.decided, printed
+
+
+def test_two_fields_asked_together_are_both_asked() -> None:
+    for printed in ("Number of units / patients and duration",
+                    "Extent of exceptional use (units and time frame)"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and not hit.decided, printed
+        assert {hit.rule.key, *(o.key for o in hit.others)} >= {"quantity", "period"}, printed
+    # A slash parts alternatives, not fields.
+    alone = match_label(rules(), "Number of units / patients")
+    assert alone is not None and alone.rule.key == "quantity"
+
+
+def test_a_count_in_a_table_cell_is_a_value_not_a_numbered_label() -> None:
+    assert split_line(rules(), "3 unités") is None
+    assert split_line(rules(), "3 Units") is not None  # a numbered label has a capital
+
+
+def test_what_a_label_is_the_subject_of_or_an_instruction_tells_no_field() -> None:
+    for printed, key in (("Nom du produit faisant l'objet de la demande", "device_name"),
+                         ("Tell us the name of the device", "device_name"),
+                         ("Tell us who makes the device", "manufacturer_name"),
+                         ("Gemaakt door (bedrijf)", "manufacturer_name")):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == key and hit.decided, printed

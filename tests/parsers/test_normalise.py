@@ -103,6 +103,12 @@ def test_an_ivdr_only_class_letter_means_ivdr_with_less_confidence() -> None:
     ("Third party mandated by the manufacturer", "mandated_third_party"),
     ("gemandateerde derde", "mandated_third_party"),
     ("Beauftragter Dritter", "mandated_third_party"),
+    # A party acting on a mandate, a representative's symbol, an old form's abbreviation.
+    ("Distributor acting under a mandate", "mandated_third_party"),
+    ("Autre partie agissant sur mandat", "mandated_third_party"),
+    ("Ziekenhuis die optreedt in opdracht van de fabrikant", "mandated_third_party"),
+    ("EC REP", "authorised_representative"), ("Auth. rep.", "authorised_representative"),
+    ("Manuf.", "manufacturer"), ("Fabr.", "manufacturer"),
 ])
 def test_roles_in_four_languages(raw: str, role: str) -> None:
     assert normalise("role", raw) == (role, 1.0)

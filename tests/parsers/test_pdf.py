@@ -203,6 +203,21 @@ def test_printed_signature_lines_on_a_flattened_form(rules: ExtractionRules) -> 
     assert by_key(signed)["signature_date"] == "2026-02-24"
 
 
+def test_the_second_line_of_a_wrapped_date_label_is_no_signature_line(
+        rules: ExtractionRules) -> None:
+    # '... Plaats en datum' over 'van ondertekening' asks for the date of signing: no line to
+    # sign on, so the form is not 'unsigned' for it.
+    def wrapped(sheet: Any) -> None:
+        sheet.drawString(50, TOP - 80, "Name of the device: FlowGuard ND")
+        sheet.drawString(50, TOP - 100, "Lieu et date de signature / Plaats en datum")
+        sheet.drawString(300, TOP - 100, "28.04.2026")
+        sheet.drawString(50, TOP - 112, "van ondertekening")
+
+    document = read(draw([wrapped]), rules)
+    assert document.signatures == ()
+    assert by_key(document)["signature_date"] == "2026-04-28"
+
+
 # --- flattened forms ---------------------------------------------------------------------------
 
 
@@ -397,3 +412,46 @@ def test_a_wrapped_line_with_a_colon_carries_the_value_on(rules: ExtractionRules
         "justification": "No CE-marked device of this size exists. Expected benefit: avoiding "
                          "open surgery.",
         "device_model": "PVJ-18"}
+
+
+def test_a_form_with_a_mandate_from_page_two_is_two_parts(rules: ExtractionRules) -> None:
+    def form(sheet: Any) -> None:
+        sheet.drawString(50, TOP - 40, "Request form - Belgium")
+        sheet.drawString(50, TOP - 80, "Name of the device: FlowGuard ND")
+        sheet.drawString(50, TOP - 100, "Role of the applicant: Mandated third party")
+
+    def mandate(sheet: Any) -> None:
+        sheet.drawString(50, TOP - 40, "Mandate agreement")
+        sheet.drawString(50, TOP - 60, "NeuroVasc Dynamics GmbH mandates Clinreg BV to submit "
+                                       "the request.")
+
+    document = read(draw([form, mandate]), rules, name="national_form.pdf")
+    assert [(p.kind, p.where) for p in document.parts] == [
+        ("national_form", "pages 1-1"), ("mandate", "pages 2-2")]
+
+
+def test_a_label_wrapped_over_three_lines_keeps_its_value(rules: ExtractionRules) -> None:
+    def form(sheet: Any) -> None:
+        sheet.drawString(50, TOP - 80, "Gelieve aan te geven in welke")
+        sheet.drawString(250, TOP - 80, "Wij zijn de wettelijke fabrikant van het hulpmiddel")
+        sheet.drawString(50, TOP - 92.5, "hoedanigheid de organisatie deze aanvraag")
+        sheet.drawString(50, TOP - 105, "indient")
+        sheet.drawString(50, TOP - 130, "Naam van het hulpmiddel")
+        sheet.drawString(250, TOP - 130, "FlowGuard ND")
+
+    assert by_key(read(draw([form]), rules)) == {
+        "applicant_role": "manufacturer", "device_name": "FlowGuard ND"}
+
+
+def test_the_end_of_a_title_wrapped_in_its_bracket_is_no_value(rules: ExtractionRules) -> None:
+    # '... procedure (national' over 'derogation, Belgium)': the second line closes the
+    # bracket the first opened, so it ends the title and answers nothing.
+    def title(sheet: Any) -> None:
+        sheet.drawString(50, TOP - 60, "Request for exemption from the conformity assessment "
+                                       "procedure (national")
+        sheet.drawString(50, TOP - 72, "derogation, Belgium)")
+        sheet.drawString(50, TOP - 100, "Name of the device: FlowGuard ND")
+
+    found = by_key(read(draw([title]), rules))
+    assert "derogation, Belgium)" not in found.values()
+    assert found["device_name"] == "FlowGuard ND"

@@ -39,7 +39,7 @@ from reportlab.pdfgen import canvas
 
 from config.extraction_rules import FIELD_KEYS
 from tests.fixtures.messages import make_messages as msgs
-from tests.variants import heldout
+from tests.variants import eighth, fifth, fresh, heldout, ninth, seventh, sixth
 from tests.variants import paraphrases as words
 
 SEED = 20260413
@@ -191,9 +191,12 @@ def make_request(number: int, wording: Wording, rng: random.Random) -> Request:
     }
     values = {k: latin1(v) for k, v in values.items() if v}
     name = f"v{number:03d}_{lang}_{'nd' if national else 'cu'}"
-    if national:
-        return _national(name, lang, values, wording, rng)
-    return _compassionate(name, lang, values, wording, rng)
+    request = (_national if national else _compassionate)(name, lang, values, wording, rng)
+    if not (device.model or device.reference):
+        # A fixture device given by its name alone (the 'device unidentified' request): the
+        # form lacks what identifies it, whatever the wording.
+        request.missing = sorted({*request.missing, "device_identified"})
+    return request
 
 
 def _device_text(texts: dict[str, str], lang: str) -> str:
@@ -625,7 +628,16 @@ def expected(request: Request) -> dict[str, Any]:
 
 
 SPLITS: dict[str, tuple[int | None, ModuleType]] = {
-    "dev": (0, words), "eval": (1, words), "heldout": (None, heldout)}
+    "dev": (0, words), "eval": (1, words), "heldout": (None, heldout), "fresh": (None, fresh),
+    "fifth": (None, fifth), "sixth": (None, sixth), "seventh": (None, seventh),
+    "eighth": (None, eighth), "ninth": (None, ninth)}
+"""Each split's half of the wordings and their module. ``fresh`` to ``ninth`` are development
+material too: sets of wordings written apart from the others, free to read when writing
+rules."""
+
+
+FRESH = ("fresh", "fifth", "sixth", "seventh", "eighth", "ninth")
+"""The development sets written apart, in the order they were written."""
 
 
 def generate(out: Path, count: int, seed: int = SEED,
@@ -658,8 +670,12 @@ def main(argv: Sequence[str] | None = None,
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--heldout", action="store_true",
                         help="also write OUT/heldout from the held-out wordings")
+    parser.add_argument("--fresh", action="store_true",
+                        help="also write OUT/fresh, OUT/fifth, ... OUT/ninth, more "
+                             "development material from a fourth to a ninth set of wordings")
     args = parser.parse_args(argv)
-    splits = ("dev", "eval", "heldout") if args.heldout else ("dev", "eval")
+    splits = ("dev", "eval", *(("heldout",) if args.heldout else ()),
+              *(FRESH if args.fresh else ()))
     done = generate(args.out, args.count, args.seed, splits)
     write(", ".join(f"{n} {split}" for split, n in done.items())
           + f" requests written under {args.out}\n")
