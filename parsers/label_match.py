@@ -98,7 +98,8 @@ RELATIVE = re.compile(
     r"^(?P<head>\S.{2,}?)\s+(?:where|why|which|who|whose|o\u00f9|dont|qui|que|"
     r"(?:pour|pendant|durant) lesquel(?:le)?s?|(?:pour|pendant|durant) laquelle|"
     r"(?:pour|pendant|durant) lequel|auquel|during which|under which|sous lesquel(?:le)?s?|"
-    r"sous laquelle|sous lequel|waaronder|waar|waarom|waarvoor|waarop|waarin|die|"
+    r"sous laquelle|sous lequel|(?:en|dans|par|[aà]) (?:lequel|laquelle|lesquel(?:le)?s)|"
+    r"in which|for which|waaronder|waar|waarom|waarvoor|waarop|waarin|die|"
     r"dat|wo|warum|welche[rs]?)"
     r"\s+\S", re.IGNORECASE)
 # What a label is measured by ('Risk class of the device according to the applicable
@@ -115,6 +116,17 @@ _QUALIFIER = re.compile(
     r"in the interest of|dans l['\u2019]int[eé]r[eê]t d[eu']|in het belang van|im interesse|"
     r"(?:faisant|qui fait) l['\u2019]objet d[eu']|subject of|concerned by|"
     r"tel(?:le)?s? qu['\u2019](?:il|elle)s?|zoals)\s+\S", re.IGNORECASE)
+# Who set what a label asks for ('Risk class as determined by the manufacturer', 'Door de
+# fabrikant bepaalde risicoklasse', 'Vom Hersteller festgelegte Klasse'): the one who set it
+# is no field of the label; what is left is the label.
+_AGENT = re.compile(
+    r"\b(?:as\s+)?(?:determined|assigned|declared|defined|set|established|claimed|given)\s+by"
+    r"\s+(?:the\s+)?\w+|\b(?:telle?s?\s+que\s+)?(?:d[eé]termin[eé]e?s?|attribu[eé]e?s?|"
+    r"d[eé]clar[eé]e?s?|d[eé]finie?s?|fix[eé]e?s?|revendiqu[eé]e?s?)\s+par\s+(?:le\s+|la\s+|l['\u2019])?"
+    r"\w+|\bdoor\s+(?:de\s+|het\s+)?\w+\s+(?:bepaalde?|vastgestelde?|toegekende?|opgegeven|"
+    r"aangegeven|gedeclareerde?)\b|\bvo[mn]\s+(?:der\s+|dem\s+)?\w+\s+(?:festgelegte[nrs]?|"
+    r"bestimmte[nrs]?|angegebene[nrs]?|zugewiesene[nrs]?|zugeordnete[nrs]?|erkl[aä]rte[nrs]?)\b",
+    re.IGNORECASE)
 # The closing formula of a signed form names a town: 'Done at Brussels, on', 'Fait à Liège,
 # le', 'Opgemaakt te Gent op'. The town tells no field; what is left is a label.
 _PLACE = re.compile(r"\s(?:at|in|a|à|te|zu)\s+[A-Z][\w'-]*(?:[ -][A-Z][\w'-]*){0,2}\s*,?"
@@ -139,6 +151,7 @@ class LabelHit:
     score: float
     others: tuple[LabelRule, ...] = ()
     decided: bool = True
+    combined: bool = False  # two fields asked together ('Units and duration'): both asked
 
 
 @dataclass(frozen=True)
@@ -473,6 +486,9 @@ def _field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
     qualified = _QUALIFIER.match(bare)
     if qualified is not None:
         forms.append((printed_words(index, qualified.group("head")), _STRIPPED_PENALTY))
+    unsigned = _AGENT.sub(" ", bare)
+    if unsigned != bare and unsigned.strip():
+        forms.append((printed_words(index, unsigned), _STRIPPED_PENALTY))
     best = _scored(index, seen, forms)
     top = max((s.score for s in best.values()), default=0)
     relative = RELATIVE.match(bare)
@@ -649,7 +665,7 @@ def _combined(rules: ExtractionRules, text: str) -> LabelHit | None:
             continue
         first, second = fields.values()
         return LabelHit(first.rule, min(first.score, second.score), (second.rule,),
-                        decided=False)
+                        decided=False, combined=True)
     return None
 
 

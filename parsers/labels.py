@@ -152,6 +152,8 @@ def may_start_label(rules: ExtractionRules, text: str) -> bool:
     words = fold(text[:80]).split()[:4]  # "1.2.3 Name of the device"
     if any(w in rules.first_words for w in words):
         return True
+    if len(text) <= _MAX_LISTING_CHARS and len(_OPTION_BREAK.split(text, maxsplit=1)) > 1:
+        return True  # perhaps the answers to choose from alone: 'MDR or IVDR'
     index = index_of(rules)
     # (as printed, not folded: an abbreviation keeps its full stop, 'Risicokl.'; past a
     # form's instructions: 'Gelieve aan te geven in welke hoedanigheid ...')
@@ -168,6 +170,7 @@ class LabelMatch:
     score: float = 1.0  # how closely the printed label matches the rule's (1: exactly)
     others: tuple[LabelRule, ...] = ()  # other fields' labels it comes close to
     decided: bool = True  # False: tied with others, the value tells which field it is
+    combined: bool = False  # a label asking two fields: the value answers both
 
 
 _SEPARATORS = re.compile(r"\s*(?::|\t|\s\.{3,}|…|_{3,})\s*")
@@ -195,7 +198,7 @@ def _split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
         # (its hint in brackets may name a closer field: 'Courriel (médecin)')
         named = match_label(rules, text) or LabelHit(exact, 1.0)
         return LabelMatch(named.rule, text.strip(), "", named.score, named.others,
-                          named.decided)
+                          named.decided, named.combined)
     for separator in _SEPARATORS.finditer(text):
         head = text[:separator.start()]
         if head.count("(") > head.count(")"):
@@ -203,11 +206,11 @@ def _split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
         hit = match_label(rules, head)
         if hit is not None:
             return LabelMatch(hit.rule, head.strip(), text[separator.end():].strip(), hit.score,
-                              hit.others, hit.decided)
+                              hit.others, hit.decided, hit.combined)
     # Only a text with no 'label: value' in it may be a label by its words alone.
     whole = by_words(rules, text)
     return LabelMatch(whole.rule, text.strip(), "", whole.score, whole.others,
-                      whole.decided) if whole else None
+                      whole.decided, whole.combined) if whole else None
 
 
 def first_words_label(rules: ExtractionRules, words: Sequence[str],

@@ -328,7 +328,8 @@ def _wrapped_label(rules: ExtractionRules, page: _Page, row: int, segment: Segme
                 and len(below.words) <= (_OPEN_WRAP_WORDS if open_ else 3)):
             joined = Segment(segment.words + below.words)
             match = split_line(rules, joined.text)
-            if match is not None and match.decided and not match.value:
+            # (a label asking two fields is as clear: 'Extent of use' over '(units and time)')
+            if match is not None and (match.decided or match.combined) and not match.value:
                 return joined, {(row + 1, column)}
             if more and open_ and ends_open(joined.text):
                 deeper = _wrapped_label(rules, page, row + 1, joined, more - 1)

@@ -429,3 +429,35 @@ def test_what_a_label_is_the_subject_of_or_an_instruction_tells_no_field() -> No
                          ("Gemaakt door (bedrijf)", "manufacturer_name")):
         hit = match_label(rules(), printed)
         assert hit is not None and hit.rule.key == key and hit.decided, printed
+
+
+def test_who_set_what_a_label_asks_for_is_no_part_of_it() -> None:
+    for printed in ("Door de fabrikant bepaalde risicoklasse",
+                    "Risk class as determined by the manufacturer",
+                    "Classe de risque déterminée par le fabricant",
+                    "Vom Hersteller festgelegte Risikoklasse"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == "risk_class" and hit.decided, printed
+    # Without a participle the manufacturer stays what the label asks about.
+    address = match_label(rules(), "Address of the manufacturer")
+    assert address is not None and address.rule.key == "manufacturer_address"
+
+
+def test_a_relative_clause_after_a_preposition_leaves_its_noun() -> None:
+    hit = match_label(rules(), "Qualité en laquelle le titulaire agit")
+    assert hit is not None and hit.rule.key == "applicant_role" and hit.decided
+
+
+def test_the_answers_alone_are_a_label_of_the_field_they_answer() -> None:
+    for printed in ("MDR or IVDR", "MDR / IVDR"):
+        found = split_line(rules(), printed)
+        assert found is not None and found.rule.key == "regulation", printed
+
+
+def test_an_article_is_the_device_and_its_number_the_reference() -> None:
+    for printed, key in (("Article / nom du produit", "device_name"),
+                         ("N° d'article (REF)", "device_reference"),
+                         ("Code article / REF", "device_reference"),
+                         ("Artikelnummer", "device_reference")):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == key, printed

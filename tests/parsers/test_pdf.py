@@ -455,3 +455,17 @@ def test_the_end_of_a_title_wrapped_in_its_bracket_is_no_value(rules: Extraction
     found = by_key(read(draw([title]), rules))
     assert "derogation, Belgium)" not in found.values()
     assert found["device_name"] == "FlowGuard ND"
+
+
+def test_a_wrapped_label_asking_two_fields_gives_both(rules: ExtractionRules) -> None:
+    # 'Extent of the exceptional use' over '(units and duration)': neither line alone is the
+    # label; together they ask for the quantity and the period, and the value answers both.
+    def form(sheet: Any) -> None:
+        sheet.drawString(50, TOP - 80, "Étendue de l'utilisation exceptionnelle")
+        sheet.drawString(250, TOP - 80, "26 pièces pour une durée de 18 mois")
+        sheet.drawString(50, TOP - 92.5, "(unités et durée)")
+        sheet.drawString(50, TOP - 130, "Nom du dispositif")
+        sheet.drawString(250, TOP - 130, "FlowGuard ND")
+
+    found = by_key(read(draw([form]), rules))
+    assert found == {"quantity": "26", "period": "P18M", "device_name": "FlowGuard ND"}
