@@ -584,8 +584,17 @@ def _header_row(rules: ExtractionRules, row: list[Cell], below: list[Cell] | Non
         return False
     if labels == len(filled):
         return True
+    # (a cell below that reads like a label but is the value of the label above it, 'Le
+    # requérant est | Fabricant', is a value all the same)
     return (labels >= 2 and 2 * labels >= len(filled) and below is not None
-            and not any(_is_bare_label(rules, c) for c in below))
+            and not any(_is_bare_label(rules, cell) and not _value_of_above(rules, row, cell, c)
+                        for c, cell in enumerate(below)))
+
+
+def _value_of_above(rules: ExtractionRules, row: list[Cell], cell: Cell, c: int) -> bool:
+    """Whether a cell that reads like a label is the value of the label above it."""
+    return c < len(row) and value_of_label(rules, split_line(rules, collapse(row[c].text)),
+                                           cell.text)
 
 
 def _is_bare_label(rules: ExtractionRules, cell: Cell) -> bool:

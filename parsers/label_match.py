@@ -66,10 +66,11 @@ der die das dem den ein eine eines einer und oder fur von zu im mit am auf ist
 avec sans sous entre vers from into via without zonder ohne than dan
 legal
 what do does you your will has have been il elle vous votre quel quelle quels quelles sera
+seront ils elles zullen
 u uw welk welke zal wordt worden er sie ihr wird werden tot jegens tegenover
 not cannot aucun aucune ne pas elle geen niet nicht kein keine
 anywhere elsewhere ailleurs elders anderswo selon according volgens gemass
-deze dit ces diese dieser dieses chez
+deze dit ces diese dieser dieses chez als
 request demande aanvraag antrag antrags dossier derogation application
 rule rules regle regles regel regels regeln
 please state indicate describe give provide explain tell us veuillez indiquer preciser decrire
@@ -99,7 +100,8 @@ RELATIVE = re.compile(
     r"(?:pour|pendant|durant) lesquel(?:le)?s?|(?:pour|pendant|durant) laquelle|"
     r"(?:pour|pendant|durant) lequel|auquel|during which|under which|sous lesquel(?:le)?s?|"
     r"sous laquelle|sous lequel|(?:en|dans|par|[aà]) (?:lequel|laquelle|lesquel(?:le)?s)|"
-    r"in which|for which|waaronder|waar|waarom|waarvoor|waarop|waarin|die|"
+    r"in which|for which|(?:au titre|en vertu) (?:duquel|de laquelle|desquel(?:le)?s)|"
+    r"waaronder|waar|waarom|waarvoor|waarop|waarin|die|"
     r"dat|wo|warum|welche[rs]?)"
     r"\s+\S", re.IGNORECASE)
 # What a label is measured by ('Risk class of the device according to the applicable

@@ -106,10 +106,11 @@ LISTED_SCORE = 0.8
 
 def _titled(rules: ExtractionRules, text: str) -> bool:
     """Whether a text holds a form's title words ('National derogation'; not an article
-    number, which a label may cite as well)."""
+    number, which a label may cite as well, nor one word: 'mandaté' is an answer, 'Mandate'
+    a title)."""
     folded = f" {fold(text)} "
     return any(f" {phrase.folded} " in folded for rule in rules.kinds for phrase in rule.phrases
-               if not any(c.isdigit() for c in phrase.folded))
+               if " " in phrase.folded and not any(c.isdigit() for c in phrase.folded))
 
 
 def _options_label(rules: ExtractionRules, text: str) -> LabelHit | None:
@@ -209,8 +210,20 @@ def _split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
                               hit.others, hit.decided, hit.combined)
     # Only a text with no 'label: value' in it may be a label by its words alone.
     whole = by_words(rules, text)
+    if whole is None or _cites_one_regulation(rules, whole, text):
+        return None
     return LabelMatch(whole.rule, text.strip(), "", whole.score, whole.others,
-                      whole.decided, whole.combined) if whole else None
+                      whole.decided, whole.combined)
+
+
+_REGULATION_NUMBER = re.compile(r"\b2017\s*/\s*74[56]\b")
+
+
+def _cites_one_regulation(rules: ExtractionRules, hit: LabelHit, text: str) -> bool:
+    """Whether a text read as the regulation's label cites one regulation by its number: an
+    answer ('art. 59 Verordening 2017/745 (MDR)'), where a label cites both or none."""
+    return (_normaliser(rules, hit.rule.key) == NormaliserName.REGULATION
+            and _REGULATION_NUMBER.search(text) is not None and len(regulations_named(text)) == 1)
 
 
 def first_words_label(rules: ExtractionRules, words: Sequence[str],

@@ -396,3 +396,17 @@ def _device_form() -> bytes:
     document = docx.Document()
     document.add_paragraph("Device name: CardioFlow")
     return saved(document)
+
+
+def test_a_value_reading_like_a_label_under_its_own_label_is_a_value(
+        rules: ExtractionRules) -> None:
+    # 'Fabricant' under 'Le requérant est (fabricant, ...)' is the role, not the label of the
+    # manufacturer's name taking the contact's name beside it.
+    document = docx.Document()
+    table(document, [
+        ["Raison sociale du demandeur", "Le requérant est (fabricant, mandataire ou tiers "
+                                        "mandaté)", "Correspondant du dossier (nom)"],
+        ["Respira Medical BV", "Fabricant (demande propre)", "Sanne Bakker"]])
+    found = by_key(read(saved(document), rules))
+    assert found["applicant_role"] == "manufacturer"
+    assert "manufacturer_name" not in found

@@ -461,3 +461,18 @@ def test_an_article_is_the_device_and_its_number_the_reference() -> None:
                          ("Artikelnummer", "device_reference")):
         hit = match_label(rules(), printed)
         assert hit is not None and hit.rule.key == key, printed
+
+
+def test_an_answer_citing_one_regulation_by_number_is_no_label() -> None:
+    for printed in ("art. 59 Verordening 2017/745 (MDR)", "art. 59 du règlement 2017/745 (MDR)"):
+        assert split_line(rules(), printed) is None, printed
+    # A label citing both is a label.
+    both = split_line(rules(), "Toepasselijke EU-wetgeving (Verordening (EU) 2017/745 of 2017/746)")
+    assert both is not None and both.rule.key == "regulation"
+
+
+def test_a_question_about_the_period_of_use_asks_for_the_period() -> None:
+    for printed, key in (("Sur quelle période les dispositifs seront-ils utilisés", "period"),
+                         ("Règlement au titre duquel la dérogation est demandée", "regulation")):
+        hit = split_line(rules(), printed)
+        assert hit is not None and hit.rule.key == key, printed
