@@ -113,6 +113,7 @@ _QUALIFIER = re.compile(
     r"^(?P<head>\S.{2,}?)\s+(?:according to|in accordance with|selon|conform[eé]ment [aà]|"
     r"volgens|overeenkomstig|gem[aä]ss?|gem[aä]\u00df|as (?:shown|stated|it appears)|"
     r"vis-[aà]-vis|with regard to|with respect to|in relation to|par rapport [aà]|"
+    r"within the meaning of|au sens d[eu']|in de zin van|im sinne d(?:er|es)|"
     r"[aà] l['\u2019][eé]gard d[eu']|ten opzichte van|rather than|instead of|"
     r"plut[oô]t qu['\u2019e]|au lieu d[eu']|in plaats van|eerder dan|anstatt|statt|"
     r"in the interest of|dans l['\u2019]int[eé]r[eê]t d[eu']|in het belang van|im interesse|"
@@ -601,17 +602,24 @@ why what which who when where how pourquoi quel quelle quels quelles qui quand c
 waarom wat welk welke wie wanneer waar hoeveel hoe warum was welcher welches wer wann wo
 """
 _QUESTION_WORDS = frozenset(_QUESTION_WORD_TEXT.split())
+# Verbs that, first in a label, ask for one field as a question word does ('Justifiez le
+# recours à un dispositif non marqué CE', 'Motiveer de aanvraag').
+_ASKING_VERB_TEXT = """
+justify justifiez justifier motivate motivez motiver motiveer rechtvaardig begrunden begrunde
+"""
+_ASKING_WORDS = _QUESTION_WORDS | frozenset(_ASKING_VERB_TEXT.split())
 _LABEL_WORDS = 6
 # A full stop between two sentences ('Pas de marquage CE. Dispositif innovant'): a value.
 _SENTENCE_BREAK = re.compile(r"\.\s+[A-Z][a-z]{2,}")
 
 
 def _question_field(rules: ExtractionRules, text: str) -> str | None:
-    """The one field a question's first word asks for: 'Why is this device needed rather
-    than an approved one', 'Leg uit waarom ...' ask for a justification whatever else they
-    say; 'When' (which date?) and 'Who' (whose name?) ask for none in particular."""
+    """The one field a question's first word (or an asking verb: 'Justify ...') asks for:
+    'Why is this device needed rather than an approved one', 'Leg uit waarom ...' ask for a
+    justification whatever else they say; 'When' (which date?) and 'Who' (whose name?) ask
+    for none in particular."""
     words = [w for w in fold(ENUMERATOR.sub("", text, count=1)).split() if w not in _STOP_WORDS]
-    if not words or words[0] not in _QUESTION_WORDS:
+    if not words or words[0] not in _ASKING_WORDS:
         return None
     index = index_of(rules)
     canonical = _canonical(words[0], index.synonyms)

@@ -476,3 +476,14 @@ def test_a_question_about_the_period_of_use_asks_for_the_period() -> None:
                          ("Règlement au titre duquel la dérogation est demandée", "regulation")):
         hit = split_line(rules(), printed)
         assert hit is not None and hit.rule.key == key, printed
+
+
+def test_an_asking_verb_first_asks_for_its_field() -> None:
+    for printed, key in (("Justifiez le recours à un dispositif non marqué CE", "justification"),
+                         ("Type designation of the device", "device_model"),
+                         ("Manufacturer's order number (REF)", "device_reference"),
+                         ("Manufacturer within the meaning of the Regulation (name)",
+                          "manufacturer_name"),
+                         ("A quoi sert le dispositif", "intended_purpose")):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == key, printed
