@@ -114,11 +114,17 @@ _QUALIFIER = re.compile(
     r"volgens|overeenkomstig|gem[aä]ss?|gem[aä]\u00df|as (?:shown|stated|it appears)|"
     r"vis-[aà]-vis|with regard to|with respect to|in relation to|par rapport [aà]|"
     r"within the meaning of|au sens d[eu']|in de zin van|im sinne d(?:er|es)|"
+
     r"[aà] l['\u2019][eé]gard d[eu']|ten opzichte van|rather than|instead of|"
     r"plut[oô]t qu['\u2019e]|au lieu d[eu']|in plaats van|eerder dan|anstatt|statt|"
     r"in the interest of|dans l['\u2019]int[eé]r[eê]t d[eu']|in het belang van|im interesse|"
     r"(?:faisant|qui fait) l['\u2019]objet d[eu']|subject of|concerned by|"
     r"tel(?:le)?s? qu['\u2019](?:il|elle)s?|zoals)\s+\S", re.IGNORECASE)
+# What the applicant's relation is to ('Relationship to the manufacturer', 'Lien avec le
+# fabricant légal', 'Relatie tot de fabrikant'): the relation is the label.
+_RELATION = re.compile(r"^(?P<head>.*?\b(?:relationship|relation|lien|relatie|verhouding|"
+                       r"beziehung))\s+(?:to|with|avec|tot|met|zu[mr]?|mit)\s+\S",
+                       re.IGNORECASE)
 # Who set what a label asks for ('Risk class as determined by the manufacturer', 'Door de
 # fabrikant bepaalde risicoklasse', 'Vom Hersteller festgelegte Klasse'): the one who set it
 # is no field of the label; what is left is the label.
@@ -486,9 +492,10 @@ def _field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
     # An abbreviation of two meanings is read each way, a little less surely.
     forms += [(words, _STRIPPED_PENALTY) for text in (body, bare)
               for words in _readings(index, text)]
-    qualified = _QUALIFIER.match(bare)
-    if qualified is not None:
-        forms.append((printed_words(index, qualified.group("head")), _STRIPPED_PENALTY))
+    for qualifier in (_QUALIFIER, _RELATION):
+        qualified = qualifier.match(bare)
+        if qualified is not None:
+            forms.append((printed_words(index, qualified.group("head")), _STRIPPED_PENALTY))
     unsigned = _AGENT.sub(" ", bare)
     if unsigned != bare and unsigned.strip():
         forms.append((printed_words(index, unsigned), _STRIPPED_PENALTY))
@@ -656,26 +663,42 @@ def _label_shaped(rules: ExtractionRules, text: str) -> bool:
 
 _CONJUNCTION = re.compile(r"\s(?:and|et|en|und|&)\s", re.IGNORECASE)
 _HINT = re.compile(r"\(([^()]+)\)")
+_TYPED_BREAK = re.compile(r"\s*/\s*|,\s+")
+# Normalisers that read any words (free text, a patient's reference): a value of theirs tells
+# no field; a value of any other tells its type.
+UNTYPED = frozenset({"text", "patient_reference"})
 
 
 def _combined(rules: ExtractionRules, text: str) -> LabelHit | None:
     """A label that asks for two fields ('Number of patients and period covered', 'Extent of
     the request (units and time frame)'): its parts, or its hint's, each clearly one field,
     two fields in all; the value decides (see ``parsers.labels.label_value``)."""
-    # (a slash parts alternatives, not fields: 'Number of units / patients and duration')
-    for asked in (text, *_HINT.findall(text)):
-        parts = _CONJUNCTION.split(asked)
+    # (a slash parts alternatives, not fields: 'Number of units / patients and duration';
+    # only between two fields whose values have a type do a slash or a comma part the
+    # fields: 'Scope (units / duration)', 'How many devices, over what period?')
+    hints = _HINT.findall(text)
+    for asked, conjunction in ((text, _CONJUNCTION), *((h, _CONJUNCTION) for h in hints),
+                               (text, _TYPED_BREAK), *((h, _TYPED_BREAK) for h in hints)):
+        parts = conjunction.split(asked)
         if len(parts) < 2:
             continue
         hits = [best_label(rules, part) for part in parts]
-        if not all(hit is not None and hit.decided for hit in hits):
+        if not all(hit is not None and (hit.decided or hit.combined) for hit in hits):
             continue
-        fields = {hit.rule.key: hit for hit in hits if hit is not None}
-        if len(fields) != 2:
+        # (a part may itself ask two fields: 'durée / eenheden' in 'unités et durée /
+        # eenheden en duur')
+        fields: dict[str, tuple[LabelRule, float]] = {}
+        for hit in hits:
+            assert hit is not None
+            for rule in (hit.rule, *(hit.others if hit.combined else ())):
+                fields.setdefault(rule.key, (rule, hit.score))
+        if len(fields) != 2 or (conjunction is _TYPED_BREAK and not all(
+                (field_rule := rules.field_rule(key)) is not None
+                and field_rule.normaliser not in UNTYPED for key in fields)):
             continue
-        first, second = fields.values()
-        return LabelHit(first.rule, min(first.score, second.score), (second.rule,),
-                        decided=False, combined=True)
+        (first, first_score), (second, second_score) = fields.values()
+        return LabelHit(first, min(first_score, second_score), (second,), decided=False,
+                        combined=True)
     return None
 
 
@@ -688,7 +711,12 @@ def _twins(rules: ExtractionRules, text: str) -> LabelHit | None:
     halves = TWIN.split(text)
     if len(halves) != 2 or not all(h.strip() for h in halves):
         return None
-    hits = [hit for half in halves if (hit := best_label(rules, half)) is not None]
+    read = [(half, best_label(rules, half)) for half in halves]
+    # A half of one word that names nothing is part of the other's label, not a twin of it
+    # ('Start / end date', 'Begin- / einddatum'): the slash shares the other half's noun.
+    if any(hit is None and len(content_words(half)) < 2 for half, hit in read):
+        return None
+    hits = [hit for _, hit in read if hit is not None]
     if not hits or len({hit.rule.key for hit in hits}) != 1:
         return None
     decided = [hit for hit in hits if hit.decided]

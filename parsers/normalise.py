@@ -255,7 +255,7 @@ _ROLES: tuple[tuple[str, re.Pattern[str]], ...] = (
         r"|vertegenwoordiger|representant|\bec[ -]?rep\b|\bauth\.?\s*rep\b")),
     ("manufacturer", re.compile(
         r"manufactur|fabricant|fabriquant|fabrikant|hersteller|producent|producteur|producer"
-        r"|\bmaker\b|\bmanuf\b|\bfabr\b")),
+        r"|\bmaker\b|\bmanuf\b|\bfabr\b|\bmfr\b")),
 )
 
 

@@ -487,3 +487,28 @@ def test_an_asking_verb_first_asks_for_its_field() -> None:
                          ("A quoi sert le dispositif", "intended_purpose")):
         hit = match_label(rules(), printed)
         assert hit is not None and hit.rule.key == key, printed
+
+
+def test_two_typed_fields_parted_by_a_slash_or_a_comma_are_both_asked() -> None:
+    for printed in ("Scope (units / duration)", "How many devices, over what period?",
+                    "Étendue de la demande / Omvang van de aanvraag (unités et durée / "
+                    "eenheden en duur)"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and not hit.decided, printed
+        assert {hit.rule.key, *(o.key for o in hit.others)} == {"quantity", "period"}, printed
+    # Two free texts parted by a slash are alternatives: a name and a model are not asked
+    # together.
+    both = match_label(rules(), "Device name / model")
+    assert both is None or both.rule.key in {"device_name", "device_model"}
+
+
+def test_a_one_word_half_shares_the_other_halfs_noun() -> None:
+    hit = split_line(rules(), "Start / end date")
+    assert hit is not None and hit.rule.key == "period"
+
+
+def test_the_applicants_relation_to_the_manufacturer_is_its_role() -> None:
+    for printed in ("Relatie tot de wettelijke fabrikant", "Lien avec le fabricant légal",
+                    "Relationship to the manufacturer"):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == "applicant_role" and hit.decided, printed

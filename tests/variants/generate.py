@@ -39,7 +39,7 @@ from reportlab.pdfgen import canvas
 
 from config.extraction_rules import FIELD_KEYS
 from tests.fixtures.messages import make_messages as msgs
-from tests.variants import eighth, fifth, fresh, heldout, ninth, seventh, sixth
+from tests.variants import eighth, fifth, fresh, heldout, ninth, seventh, sixth, tenth
 from tests.variants import paraphrases as words
 
 SEED = 20260413
@@ -630,13 +630,13 @@ def expected(request: Request) -> dict[str, Any]:
 SPLITS: dict[str, tuple[int | None, ModuleType]] = {
     "dev": (0, words), "eval": (1, words), "heldout": (None, heldout), "fresh": (None, fresh),
     "fifth": (None, fifth), "sixth": (None, sixth), "seventh": (None, seventh),
-    "eighth": (None, eighth), "ninth": (None, ninth)}
-"""Each split's half of the wordings and their module. ``fresh`` to ``ninth`` are development
+    "eighth": (None, eighth), "ninth": (None, ninth), "tenth": (None, tenth)}
+"""Each split's half of the wordings and their module. ``fresh`` to ``tenth`` are development
 material too: sets of wordings written apart from the others, free to read when writing
 rules."""
 
 
-FRESH = ("fresh", "fifth", "sixth", "seventh", "eighth", "ninth")
+FRESH = ("fresh", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 """The development sets written apart, in the order they were written."""
 
 
@@ -671,8 +671,8 @@ def main(argv: Sequence[str] | None = None,
     parser.add_argument("--heldout", action="store_true",
                         help="also write OUT/heldout from the held-out wordings")
     parser.add_argument("--fresh", action="store_true",
-                        help="also write OUT/fresh, OUT/fifth, ... OUT/ninth, more "
-                             "development material from a fourth to a ninth set of wordings")
+                        help="also write OUT/fresh, OUT/fifth, ... OUT/tenth, more "
+                             "development material from a fourth to a tenth set of wordings")
     args = parser.parse_args(argv)
     splits = ("dev", "eval", *(("heldout",) if args.heldout else ()),
               *(FRESH if args.fresh else ()))

@@ -22,17 +22,19 @@ from triage.evaluate import FileScore, missing_checks, precision_recall
 
 COUNT = 60
 # Floors just under the figures measured on the evaluation and held-out sets and on the
-# three sets of wordings written last by other hands (README): a change that loses ground
-# fails here. The targets (recall 0.97, precision 0.99, complete 0.97, held items not
-# reported missing 0.98) are not all reached yet on the evaluation half.
+# four sets of wordings written last by other hands (README): a change that loses ground
+# fails here. On the evaluation half the floors are the targets (recall 0.97,
+# precision 0.99, complete 0.97, held items not reported missing 0.98) or just under what it
+# gives.
 FLOORS = {  # split: (recall, precision, complete, held items not reported missing)
-    "eval": (0.97, 0.99, 0.95, 0.99),
+    "eval": (0.975, 0.99, 0.97, 0.98),
     "heldout": (0.985, 0.99, 0.98, 0.995),
-    "seventh": (0.86, 0.99, 0.95, 0.99),
-    "eighth": (0.885, 0.99, 0.95, 0.99),
-    "ninth": (0.89, 0.99, 0.97, 0.99),
+    "seventh": (0.865, 0.99, 0.95, 0.99),
+    "eighth": (0.895, 0.99, 0.97, 0.99),
+    "ninth": (0.895, 0.99, 0.97, 0.99),
+    "tenth": (0.895, 0.99, 0.95, 0.99),
 }
-SPLITS = ("dev", "eval", "heldout", "seventh", "eighth", "ninth")
+SPLITS = ("dev", "eval", "heldout", "seventh", "eighth", "ninth", "tenth")
 
 
 @cache
