@@ -499,7 +499,8 @@ def _field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
     unsigned = _AGENT.sub(" ", bare)
     if unsigned != bare and unsigned.strip():
         forms.append((printed_words(index, unsigned), _STRIPPED_PENALTY))
-    best = _scored(index, seen, forms)
+    counted = _counts_patients(strip_accents(body).lower())
+    best = _scored(index, seen, forms, counted)
     top = max((s.score for s in best.values()), default=0)
     relative = RELATIVE.match(bare)
     if relative is not None and top < ACCEPT_ALONE:
@@ -510,7 +511,7 @@ def _field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
         # 'Datum' of a signature).
         head = printed_words(index, relative.group("head"))
         leaders = {key for key, s in best.items() if s.score >= top - TIE}
-        heads = _scored(index, seen, ((head, _STRIPPED_PENALTY),))
+        heads = _scored(index, seen, ((head, _STRIPPED_PENALTY),), counted)
         for key in leaders & heads.keys():
             if heads[key].score > best[key].score:
                 best[key] = heads[key]
@@ -518,13 +519,16 @@ def _field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
 
 
 def _scored(index: LabelIndex, seen: frozenset[str],
-            forms: Iterable[tuple[frozenset[str], float]]) -> dict[str, FieldScore]:
+            forms: Iterable[tuple[frozenset[str], float]], counted: bool,
+            ) -> dict[str, FieldScore]:
     """Each field's best label over the forms of a printed text (word set, penalty)."""
     best: dict[str, FieldScore] = {}
     for words, penalty in forms:
         heads = {w: key for key, core in index.core_words.items() for w in core & words}
         for number in {n for w in words for n in index.by_word.get(w, ())}:
             label, label_words = index.labels[number]
+            if _counts_patients(label.folded) != counted and _PATIENT.search(label.folded):
+                continue  # 'Patiëntnummer', 'N° du patient': one patient's, not a count
             score = _overlap(index, words, label_words) - penalty
             score -= _FOREIGN_HEAD * _foreign_heads(index, label.key, heads, words)
             if len(words) < 2 and words != label_words:
@@ -535,6 +539,17 @@ def _scored(index: LabelIndex, seen: frozenset[str],
                                                                     _printed_in(kept.rule, seen)):
                 best[label.key] = FieldScore(label.key, label, score)
     return best
+
+
+# Patients in the plural ('Number of patients', 'Aantal patiënten') are counted; one patient
+# ('Patient number', 'Patiëntnummer', 'N° d'anonymat du patient') is referred to.
+_PATIENTS = re.compile(r"\bpatient(?:s|en|innen|\((?:s|en)\))(?!\w)")
+_PATIENT = re.compile(r"\bpatient")
+
+
+def _counts_patients(folded: str) -> bool:
+    """Whether a text (lower case, no accents) speaks of patients in the plural."""
+    return _PATIENTS.search(folded) is not None
 
 
 def _printed_in(label: LabelRule, seen: frozenset[str]) -> int:

@@ -512,3 +512,14 @@ def test_the_applicants_relation_to_the_manufacturer_is_its_role() -> None:
                     "Relationship to the manufacturer"):
         hit = match_label(rules(), printed)
         assert hit is not None and hit.rule.key == "applicant_role" and hit.decided, printed
+
+
+def test_patients_in_the_plural_are_counted_one_patient_is_referred_to() -> None:
+    for printed, key in (("Number of patients", "quantity"), ("Aantal patiënten", "quantity"),
+                         ("Number of devices needed for the patient(s)", "quantity"),
+                         ("Patient number", "patient_reference"),
+                         ("Patiëntnummer (geanonimiseerd)", "patient_reference"),
+                         ("N° d'anonymat du patient", "patient_reference"),
+                         ("Referentienummer patiënt (geen naam)", "patient_reference")):
+        hit = match_label(rules(), printed)
+        assert hit is not None and hit.rule.key == key, printed
