@@ -568,7 +568,13 @@ def _cell_source(number: int, where: tuple[int, int], label: str) -> Source:
 def _value_of_left(rules: ExtractionRules, row: list[Cell], c: int) -> bool:
     """Whether a cell that reads like a label is the value of the label left of it
     ('Role of the applicant | Manufacturer')."""
-    return value_of_label(rules, split_line(rules, collapse(row[c - 1].text)), row[c].text)
+    return _value_of(rules, row[c - 1], row[c])
+
+
+def _value_of(rules: ExtractionRules, label: Cell, cell: Cell) -> bool:
+    """Whether a cell that reads like a label is the value of the label in another cell
+    (left of it, or above it: 'Le requérant est | Fabricant')."""
+    return value_of_label(rules, split_line(rules, collapse(label.text)), cell.text)
 
 
 def _header_row(rules: ExtractionRules, row: list[Cell], below: list[Cell] | None) -> bool:
@@ -587,14 +593,9 @@ def _header_row(rules: ExtractionRules, row: list[Cell], below: list[Cell] | Non
     # (a cell below that reads like a label but is the value of the label above it, 'Le
     # requérant est | Fabricant', is a value all the same)
     return (labels >= 2 and 2 * labels >= len(filled) and below is not None
-            and not any(_is_bare_label(rules, cell) and not _value_of_above(rules, row, cell, c)
+            and not any(_is_bare_label(rules, cell)
+                        and not (c < len(row) and _value_of(rules, row[c], cell))
                         for c, cell in enumerate(below)))
-
-
-def _value_of_above(rules: ExtractionRules, row: list[Cell], cell: Cell, c: int) -> bool:
-    """Whether a cell that reads like a label is the value of the label above it."""
-    return c < len(row) and value_of_label(rules, split_line(rules, collapse(row[c].text)),
-                                           cell.text)
 
 
 def _is_bare_label(rules: ExtractionRules, cell: Cell) -> bool:

@@ -114,7 +114,6 @@ _QUALIFIER = re.compile(
     r"volgens|overeenkomstig|gem[aä]ss?|gem[aä]\u00df|as (?:shown|stated|it appears)|"
     r"vis-[aà]-vis|with regard to|with respect to|in relation to|par rapport [aà]|"
     r"within the meaning of|au sens d[eu']|in de zin van|im sinne d(?:er|es)|"
-
     r"[aà] l['\u2019][eé]gard d[eu']|ten opzichte van|rather than|instead of|"
     r"plut[oô]t qu['\u2019e]|au lieu d[eu']|in plaats van|eerder dan|anstatt|statt|"
     r"in the interest of|dans l['\u2019]int[eé]r[eê]t d[eu']|in het belang van|im interesse|"
@@ -527,7 +526,8 @@ def _scored(index: LabelIndex, seen: frozenset[str],
         heads = {w: key for key, core in index.core_words.items() for w in core & words}
         for number in {n for w in words for n in index.by_word.get(w, ())}:
             label, label_words = index.labels[number]
-            if _counts_patients(label.folded) != counted and _PATIENT.search(label.folded):
+            plural = _patients_in(label.folded)
+            if plural is not None and plural != counted:
                 continue  # 'Patiëntnummer', 'N° du patient': one patient's, not a count
             score = _overlap(index, words, label_words) - penalty
             score -= _FOREIGN_HEAD * _foreign_heads(index, label.key, heads, words)
@@ -544,12 +544,18 @@ def _scored(index: LabelIndex, seen: frozenset[str],
 # Patients in the plural ('Number of patients', 'Aantal patiënten') are counted; one patient
 # ('Patient number', 'Patiëntnummer', 'N° d'anonymat du patient') is referred to.
 _PATIENTS = re.compile(r"\bpatient(?:s|en|innen|\((?:s|en)\))(?!\w)")
-_PATIENT = re.compile(r"\bpatient")
 
 
 def _counts_patients(folded: str) -> bool:
     """Whether a text (lower case, no accents) speaks of patients in the plural."""
     return _PATIENTS.search(folded) is not None
+
+
+@lru_cache(maxsize=4096)
+def _patients_in(folded: str) -> bool | None:
+    """Whether a label speaks of patients in the plural; None when of no patient at all
+    (asked of every label scored: worked out once per label)."""
+    return _counts_patients(folded) if "patient" in folded else None
 
 
 def _printed_in(label: LabelRule, seen: frozenset[str]) -> int:
@@ -681,7 +687,13 @@ _HINT = re.compile(r"\(([^()]+)\)")
 _TYPED_BREAK = re.compile(r"\s*/\s*|,\s+")
 # Normalisers that read any words (free text, a patient's reference): a value of theirs tells
 # no field; a value of any other tells its type.
-UNTYPED = frozenset({"text", "patient_reference"})
+_UNTYPED = frozenset({"text", "patient_reference"})
+
+
+def typed(rules: ExtractionRules, key: str) -> bool:
+    """Whether a field's values have a type (a date, a role, a count), not any words."""
+    field_rule = rules.field_rule(key)
+    return field_rule is not None and field_rule.normaliser not in _UNTYPED
 
 
 def _combined(rules: ExtractionRules, text: str) -> LabelHit | None:
@@ -707,9 +719,8 @@ def _combined(rules: ExtractionRules, text: str) -> LabelHit | None:
             assert hit is not None
             for rule in (hit.rule, *(hit.others if hit.combined else ())):
                 fields.setdefault(rule.key, (rule, hit.score))
-        if len(fields) != 2 or (conjunction is _TYPED_BREAK and not all(
-                (field_rule := rules.field_rule(key)) is not None
-                and field_rule.normaliser not in UNTYPED for key in fields)):
+        if len(fields) != 2 or (conjunction is _TYPED_BREAK
+                                and not all(typed(rules, key) for key in fields)):
             continue
         (first, first_score), (second, second_score) = fields.values()
         return LabelHit(first, min(first_score, second_score), (second,), decided=False,

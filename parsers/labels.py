@@ -22,7 +22,6 @@ from parsers.label_match import (
     RELATIVE,
     TWIN,
     UNDECIDED,
-    UNTYPED,
     LabelHit,
     best_label,
     content_start,
@@ -32,6 +31,7 @@ from parsers.label_match import (
     memo,
     printed_words,
     raw_words,
+    typed,
     word_readings,
 )
 from parsers.normalise import normalise, regulations_named
@@ -154,7 +154,7 @@ def may_start_label(rules: ExtractionRules, text: str) -> bool:
     words = fold(text[:80]).split()[:4]  # "1.2.3 Name of the device"
     if any(w in rules.first_words for w in words):
         return True
-    if len(text) <= _MAX_LISTING_CHARS and len(_OPTION_BREAK.split(text, maxsplit=1)) > 1:
+    if len(text) <= _MAX_LISTING_CHARS and _OPTION_BREAK.search(text):
         return True  # perhaps the answers to choose from alone: 'MDR or IVDR'
     index = index_of(rules)
     # (as printed, not folded: an abbreviation keeps its full stop, 'Risicokl.'; past a
@@ -409,7 +409,7 @@ def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, 
     fields, the one field whose typed normaliser reads the value (a role, a date); and a
     telling value (an e-mail address, a phone number) goes to a close field that takes it."""
     confidence *= match.score
-    untyped = _normaliser(rules, match.rule.key) in UNTYPED
+    untyped = not typed(rules, match.rule.key)
     for other in match.others if untyped else ():
         if _telling(rules, other.key, raw):
             return make_value(rules, other.key, raw, source, other.id, confidence)
@@ -417,7 +417,7 @@ def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, 
         return make_value(rules, match.rule.key, raw, source, match.rule.id, confidence)
     candidates = (match.rule, *match.others)
     fits = [value for rule in candidates
-            if _normaliser(rules, rule.key) not in UNTYPED
+            if typed(rules, rule.key)
             and (value := make_value(rules, rule.key, raw, source, rule.id, confidence))]
     # Two fields of one type (two dates) stay undecided; fields of different types that
     # both read the value are a combined answer ('20 patients over 12 months'): the best
@@ -429,7 +429,7 @@ def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, 
     # ('Status (CE)' close to both the applicant's role and the regulatory status), when the
     # label is no weak match (a weak one needs a value of its field's type to be believed:
     # 'Brand of the device' shares one word with 'Device', too little for a free text).
-    free = [rule for rule in candidates if _normaliser(rules, rule.key) in UNTYPED]
+    free = [rule for rule in candidates if not typed(rules, rule.key)]
     if len(free) == 1 and match.score >= UNDECIDED and not _telling_any(raw):
         return make_value(rules, free[0].key, raw, source, free[0].id, confidence)
     # A value that names its own field ('Hôpital Erasme' under 'Health structure of use')
