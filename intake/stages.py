@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Protocol, TypeVar
 
 from config.errors import IntakeError, StorageUnavailable
-from config.profiles import Profile
+from config.profiles import ReadingRules
 from intake.work import Work
 from parsers.extract import extract_message
 from parsers.mime import message_to_parts
@@ -27,8 +27,8 @@ class StageContext(Protocol):
         """Limits for reading attachments."""
         ...
 
-    def profile(self, name: str) -> Profile:
-        """Return a loaded authority profile."""
+    def profile(self, name: str) -> ReadingRules:
+        """Return a loaded authority profile (what reading a message needs of it)."""
         ...
 
 

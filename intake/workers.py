@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import IntakeError
-from config.profiles import Profile, load_profile
+from config.profiles import ExtractionProfile, load_extraction_profile
 from intake.failpoints import ENV as FAILPOINTS_ENV
 from intake.failpoints import failpoint
 from intake.stages import PREPARE_STAGES, StageError, run_stages
@@ -65,9 +65,9 @@ class PrepareContext:
     limits: Limits
     profiles_dir: Path
 
-    def profile(self, name: str) -> Profile:
-        """Return a profile (cached per process)."""
-        return load_profile(name, self.profiles_dir)
+    def profile(self, name: str) -> ExtractionProfile:
+        """Return a profile's extraction rules and version (cached per process)."""
+        return load_extraction_profile(name, self.profiles_dir)
 
 
 def prepare(work: Work, limits: Limits, profiles_dir: Path) -> Work:
@@ -98,7 +98,7 @@ def main(argv: Sequence[str]) -> int:
     try:
         limits, profiles, profiles_dir = conn.recv()
         for name in profiles:  # loaded before the first message's budget starts
-            load_profile(name, profiles_dir)
+            load_extraction_profile(name, profiles_dir)
         conn.send(READY)
     except (EOFError, OSError):
         return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.profile_folders import PROFILES_DIR
+from config.profiles import load_profile
 from intake.failpoints import ENV as FAILPOINTS
 from intake.stages import StageError
 from intake.work import Work
@@ -117,3 +118,19 @@ def test_workers_end_with_the_pool(pool: PreparePool, tmp_path: Path) -> None:
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in \
             Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_a_worker_reads_with_the_profiles_rules_and_never_loads_the_language_models(
+        pool: PreparePool) -> None:
+    # Workers never triage: the triage rules (whose check imports spaCy, tens of MB) are
+    # not theirs to load, yet what they read carries the whole profile's version.
+    try:
+        prepared = pool.submit(work_for(1, sample_messages()[0])).result(PATIENCE)
+        maps = [Path(f"/proc/{pid}/maps").read_text() for pid in pool.worker_pids()]
+    finally:
+        pool.close()
+    assert prepared.extraction is not None
+    assert prepared.extraction.rules_version == load_profile("famhp", PROFILES_DIR).version
+    assert prepared.extraction.all_fields(), "the sample request's form was read"
+    for mapped in maps:
+        assert "/spacy/" not in mapped and "/thinc/" not in mapped
