@@ -10,6 +10,7 @@ Large base64 payloads bypass the line-based parser altogether (see ``parsers.blo
 from __future__ import annotations
 
 import binascii
+import contextlib
 import quopri
 import re
 from collections.abc import Callable
@@ -173,8 +174,12 @@ class _Reader:
         if isinstance(payload, list):
             return self.cut.restore(_serialised_body(part))
         if isinstance(payload, str) and self.cut.holds_tokens(payload):
-            encoded = self.cut.restore(payload.encode("ascii", "surrogateescape"))
-            return _transfer_decode(encoded, part.get("content-transfer-encoding", ""))
+            cut_payload = payload.encode("ascii", "surrogateescape")
+            encoding = part.get("content-transfer-encoding", "")
+            if str(encoding).strip().lower() == "base64":
+                with contextlib.suppress(binascii.Error):  # else kept undecoded, as below
+                    return self.cut.decode_base64(cut_payload)
+            return _transfer_decode(self.cut.restore(cut_payload), encoding)
         decoded = part.get_payload(decode=True)
         return decoded if isinstance(decoded, bytes) else b""
 
