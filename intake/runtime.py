@@ -19,7 +19,7 @@ from config.templates import TemplateSet, load_templates
 from config.vocabulary import Language
 from intake.failpoints import arm_database
 from parsers.records import Limits
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, blob_store_in
 from storage.db import Database, default_sqlite_url, upgrade
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     runtime = Runtime(
         settings=settings,
         database=_open_database(settings, migrate),
-        blobs=BlobStore(data_dir / "blobs"),
+        blobs=blob_store_in(data_dir),
         delivery=open_delivery(settings.smtp, data_dir),
         limits=limits_from(settings),
         pool=PreparePool(settings.extraction.worker_count(), limits_from(settings),

@@ -30,7 +30,8 @@ def refetch_missing_blobs(rt: Runtime, mailbox: str, source: MailboxSource) -> i
     for raw in source.fetch_new((source.current_uidvalidity(), min(missing) - 1)):
         row = missing.get(raw.key.uid)
         if row is not None and raw.sha256 == row.sha256:
-            rt.blobs.put(raw.data)
+            if raw.stored_size is None:  # else written to the blob store as it was fetched
+                rt.blobs.put(raw.data)
             found += 1
         if raw.key.uid >= max(missing):
             break

@@ -147,7 +147,7 @@ def header_to_return_path(value: str | None) -> str | None:
     return stripped.lower()
 
 
-def _header_block(data: bytes) -> bytes:
+def header_block(data: bytes) -> bytes:
     """Return the header block of a raw message: the bytes up to the first empty line."""
     end = _HEADER_END.search(data)
     return data if end is None else data[:end.end()]
@@ -160,7 +160,7 @@ def raw_message_id(data: bytes) -> str | None:
     as text by the parser, to read one header.
     """
     try:
-        value = BytesHeaderParser(policy=compat32).parsebytes(_header_block(data)).get("Message-ID")
+        value = BytesHeaderParser(policy=compat32).parsebytes(header_block(data)).get("Message-ID")
     except Exception:  # a header the parser rejects still leaves the content hash
         return None
     text = str(value or "").strip().strip("<>").strip()
@@ -173,7 +173,7 @@ def raw_sender(data: bytes) -> str | None:
     Only the header block is parsed (see ``raw_message_id``).
     """
     try:
-        value = BytesHeaderParser(policy=compat32).parsebytes(_header_block(data)).get("From")
+        value = BytesHeaderParser(policy=compat32).parsebytes(header_block(data)).get("From")
     except Exception:  # a header the parser rejects: no sender to compare
         return None
     address = header_to_sender(str(value))[0] if value else None

@@ -32,6 +32,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def blob_store_in(data_dir: Path) -> BlobStore:
+    """Return the blob store of a data directory."""
+    return BlobStore(data_dir / "blobs")
+
+
 class BlobStore:
     """Immutable blobs named by their SHA-256; writes are atomic and idempotent."""
 
@@ -58,9 +63,17 @@ class BlobStore:
         try:
             self._write_atomically(target, data)
         except OSError as exc:
-            kind = StorageUnavailable if exc.errno in _DISK_FULL else StorageError
-            raise kind(f"cannot store blob {sha} under {self.root}: {exc}") from exc
+            raise self._failure(sha, exc) from exc
         return sha
+
+    def writer(self) -> BlobWriter:
+        """Return a writer for a blob that arrives in pieces (a large message)."""
+        return BlobWriter(self)
+
+    def _failure(self, sha: str, exc: OSError) -> StorageError:
+        """The error for a blob that could not be stored: a full disk is passing."""
+        kind = StorageUnavailable if exc.errno in _DISK_FULL else StorageError
+        return kind(f"cannot store blob {sha} under {self.root}: {exc}")
 
     def get(self, sha: str) -> bytes:
         """Return the blob's bytes, checked against its hash."""
@@ -113,3 +126,63 @@ class BlobStore:
                 os.unlink(temp_name)
             raise
         _fsync_dir(target.parent)
+
+
+class BlobWriter:
+    """A blob written piece by piece as it arrives, hashed on the way, named at the end.
+
+    The pieces go to a hidden temporary file in the store, synced and renamed under the
+    blob's hash only by ``commit``; given up or failed, the file is removed. (A file made
+    without a name, O_TMPFILE, could not be linked on every file system tried here.)
+    """
+
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+        self.size = 0
+        self._digest = hashlib.sha256()
+        try:
+            store._make_dirs(store.root)
+            self._fd, self._temp_name = tempfile.mkstemp(dir=store.root, prefix=".tmp-")
+        except OSError as exc:
+            raise store._failure("(new)", exc) from exc
+        self._open = True
+        self._kept = False
+
+    def write(self, piece: bytes) -> None:
+        """Append a piece to the blob."""
+        self._digest.update(piece)
+        view = memoryview(piece)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:
+            raise self.store._failure("(being written)", exc) from exc
+        self.size += len(piece)
+
+    def commit(self) -> str:
+        """Make the blob durable under its hash (unless an intact copy is there); return it."""
+        sha = self._digest.hexdigest()
+        target = self.store.path(sha)
+        try:
+            if not (target.is_file() and self.store._intact(target, sha)):
+                os.fsync(self._fd)
+                os.chmod(self._temp_name, 0o444)  # content-addressed blobs never change
+                self.store._make_dirs(target.parent)
+                os.replace(self._temp_name, target)
+                self._kept = True
+                _fsync_dir(target.parent)
+        except OSError as exc:
+            raise self.store._failure(sha, exc) from exc
+        finally:
+            self.close()
+        return sha
+
+    def close(self) -> None:
+        """Let go of the file; an uncommitted blob leaves nothing behind."""
+        if not self._open:
+            return
+        self._open = False
+        os.close(self._fd)
+        if not self._kept:
+            with contextlib.suppress(OSError):
+                os.unlink(self._temp_name)

@@ -71,16 +71,19 @@ def ledger_record(
 
 def _store_raw(s: Session, raw: RawMessage, blobs: BlobStore | None) -> None:
     """Keep the bytes in the blob store (or inline when there is none) and index them."""
-    if sha256_of(raw.data) != raw.sha256:
+    if raw.stored_size is not None:  # kept in the blob store as it was fetched
+        if blobs is None or not blobs.exists(raw.sha256):
+            raise StorageError(f"message {raw.key} was kept in a blob store that is not here")
+    elif sha256_of(raw.data) != raw.sha256:
         raise StorageError(f"message {raw.key} carries a SHA-256 that does not match its bytes")
-    if blobs is not None:
+    elif blobs is not None:
         blobs.put(raw.data)  # written before the row: a rollback leaves a harmless orphan
     insert_ignoring_conflict(
         s,
         RawMessageRow,
         ["sha256"],
         sha256=raw.sha256,
-        size=len(raw.data),
+        size=raw.size,
         stored_in="file" if blobs is not None else "db",
         data=None if blobs is not None else raw.data,
         stored_at=utcnow(),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from config.settings import MailboxSettings
 from intake.mailbox.sources import MailboxSource
+from storage.blobs import blob_store_in
 
 
 def open_source(settings: MailboxSettings, data_dir: Path) -> MailboxSource:
@@ -13,6 +14,6 @@ def open_source(settings: MailboxSettings, data_dir: Path) -> MailboxSource:
     # Imported here so that a Maildir-only installation never loads the IMAP stack.
     if settings.type == "imap":
         from intake.mailbox.imap import ImapSource
-        return ImapSource(settings)
+        return ImapSource(settings, blobs=blob_store_in(data_dir))
     from intake.mailbox.maildir import MaildirSource
     return MaildirSource(settings, data_dir)

@@ -103,3 +103,56 @@ def test_concurrent_puts_of_the_same_bytes_agree(blobs: BlobStore) -> None:
     assert results == [SHA] * 8
     assert blobs.get(SHA) == MESSAGE
     assert [p.name for p in blobs.path(SHA).parent.iterdir()] == [SHA]
+
+
+# --- a blob written in pieces (a large message as it is fetched) ----------------------------
+
+def write_in_pieces(blobs: BlobStore, data: bytes, piece: int = 1000) -> str:
+    """Write data through a BlobWriter, in pieces, and commit it."""
+    writer = blobs.writer()
+    for start in range(0, len(data), piece):
+        writer.write(data[start:start + piece])
+    assert writer.size == len(data)
+    return writer.commit()
+
+
+def every_file(root: Path) -> list[Path]:
+    """Every file under the store, hidden ones included."""
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def test_a_blob_written_in_pieces_is_stored_like_a_put(blobs: BlobStore) -> None:
+    assert write_in_pieces(blobs, MESSAGE) == SHA
+    assert blobs.get(SHA) == MESSAGE
+    assert every_file(blobs.root) == [blobs.path(SHA)]
+    mode = stat.S_IMODE(blobs.path(SHA).stat().st_mode)
+    assert mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) == 0
+    assert write_in_pieces(blobs, MESSAGE, piece=7) == SHA  # again: the copy is kept
+    assert every_file(blobs.root) == [blobs.path(SHA)]
+
+
+def test_a_blob_given_up_half_way_leaves_nothing(blobs: BlobStore) -> None:
+    writer = blobs.writer()
+    writer.write(MESSAGE[:100])
+    writer.close()
+    assert every_file(blobs.root) == []
+
+
+def test_a_blob_written_in_pieces_repairs_a_damaged_copy(blobs: BlobStore) -> None:
+    path = blobs.path(blobs.put(MESSAGE))
+    os.chmod(path, 0o644)
+    path.write_bytes(MESSAGE[:10])
+    assert write_in_pieces(blobs, MESSAGE) == SHA
+    assert blobs.get(SHA) == MESSAGE
+    assert every_file(blobs.root) == [path]
+
+
+def test_a_failed_link_of_a_blob_in_pieces_leaves_nothing(
+        blobs: BlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_space(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(StorageError, match="No space left"):
+        write_in_pieces(blobs, MESSAGE)
+    assert every_file(blobs.root) == []

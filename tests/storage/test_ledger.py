@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -85,6 +86,29 @@ def test_a_lying_hash_is_refused(database: Database, blobs: BlobStore) -> None:
                           sha256=honest.sha256)
     with pytest.raises(StorageError, match="does not match"), database.session() as s:
         ledger_record(s, forged, None, blobs)
+
+
+def test_a_message_kept_as_it_was_fetched_is_recorded_from_the_blob_store(
+        database: Database, blobs: BlobStore) -> None:
+    # A large message is written to the blob store during the fetch; only its header block
+    # travels on.
+    sha = blobs.put(FIRST)
+    head = FIRST[:FIRST.index(b"\n\n") + 2]
+    kept = replace(raw(7, head), sha256=sha, stored_size=len(FIRST))
+    with database.session() as s:
+        row = ledger_record(s, kept, "req-1@hospital.example", blobs)
+    with database.session() as s:
+        assert ledger_raw(s, row, blobs) == FIRST
+        stored = s.get(RawMessageRow, sha)
+        assert stored is not None and (stored.size, stored.stored_in) == (len(FIRST), "file")
+
+
+def test_a_message_said_to_be_kept_but_not_in_the_blob_store_is_refused(
+        database: Database, blobs: BlobStore) -> None:
+    kept = replace(raw(7, b"From: a@b\n\n"), sha256="ab" * 32, stored_size=1000)
+    with pytest.raises(StorageError, match="not here"), database.session() as s:
+        ledger_record(s, kept, None, blobs)
+    assert count(database, Ledger) == 0
 
 
 def test_uids_above_two_to_the_31_fit(database: Database, blobs: BlobStore) -> None:

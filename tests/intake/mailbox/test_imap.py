@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -22,6 +23,8 @@ from config.settings import MailboxSettings, Secret
 from intake.mailbox.connect import open_source
 from intake.mailbox.imap import ImapSource, chunk_by_size, is_new_mail
 from intake.mailbox.oauth import TokenSource, parse_token
+from parsers.headers import raw_message_id
+from storage.blobs import BlobStore
 from storage.records import MailboxKey
 from tests.intake.e2e import Intake, sample_messages, write_settings
 from tests.servers import (
@@ -204,6 +207,28 @@ def test_a_large_message_is_fetched_in_pieces_intact(mailbox_user: MailboxUser,
     assert fetched.data == stored
     assert fetched.received_at is not None
     assert "\\Seen" not in mailbox_user.flags("INBOX")[fetched.key.uid]  # BODY.PEEK: unread
+
+
+def test_a_large_message_goes_to_the_blob_store_as_it_is_fetched(
+        mailbox_user: MailboxUser, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = make_message(3, attachment=random.Random(3).randbytes(300_000))
+    mailbox_user.append("INBOX", raw)
+    stored = mailbox_user.fetch_all("INBOX")[0]
+    monkeypatch.setattr("intake.mailbox.imap.PIECE_BYTES", 70_001)
+    blobs = BlobStore(tmp_path / "blobs")
+    source = ImapSource(settings_for(mailbox_user), blobs=blobs)
+    try:
+        [fetched] = list(source.fetch_new(None))
+    finally:
+        source.close()
+
+    # Only the header block is held; the whole message is kept under its hash, and nothing
+    # else is left in the store.
+    assert fetched.data == stored[:stored.index(b"\r\n\r\n") + 4]
+    assert (fetched.size, fetched.sha256) == (len(stored), hashlib.sha256(stored).hexdigest())
+    assert blobs.get(fetched.sha256) == stored
+    assert [p for p in blobs.root.rglob("*") if p.is_file()] == [blobs.path(fetched.sha256)]
+    assert raw_message_id(fetched.data) == "request-3@hospital.example"
 
 
 def test_append_sent_keeps_a_read_copy(mailbox_user: MailboxUser) -> None:
