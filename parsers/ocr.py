@@ -467,6 +467,15 @@ class _Read:
 
 
 _ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+\.?", re.UNICODE)
+# An address already whole before a full stop ('x@afmps.be.'): the stop may end a sentence.
+_WHOLE_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)*\.([A-Za-z]{2,})\.", re.UNICODE)
+# Top-level domains: a country's two letters, or one of these generic names (those of
+# addresses on a medical-device form); a word of running text is none ('for', 'pour').
+_GENERIC_DOMAIN_TEXT = """
+com org net edu gov int mil info biz pro name eus health care clinic hospital swiss brussels
+vlaanderen gent paris berlin wien amsterdam
+"""
+_GENERIC_DOMAINS = frozenset(_GENERIC_DOMAIN_TEXT.split())
 
 
 def _joined_addresses(read: list[_Read]) -> list[_Read]:
@@ -477,12 +486,31 @@ def _joined_addresses(read: list[_Read]) -> list[_Read]:
         last = joined[-1] if joined else None
         text = f"{last.text}{r.text}" if last else ""
         if last is not None and "@" in text and _ADDRESS.fullmatch(text) and (
-                last.text.endswith((".", "@", "-", "_")) or r.text.startswith(("@", "."))):
+                last.text.endswith((".", "@", "-", "_")) or r.text.startswith(("@", "."))
+        ) and _domain_goes_on(last.text, r.text):
             joined[-1] = _Read(text, min(last.confidence, r.confidence), last.x0, r.x1,
                                min(last.top, r.top), max(last.bottom, r.bottom))
         else:
             joined.append(r)
     return joined
+
+
+def _domain_goes_on(head: str, tail: str) -> bool:
+    """Whether a word carries on the domain of the address before it ('jan@uzleuven.' and
+    'be'): it ends on a top-level domain, and after an address already whole it is no
+    capitalised word, which starts the next sentence ('x@afmps.be.' and 'For ...')."""
+    if "@" not in head or "@" in tail:
+        return True  # cut in the name or at the '@': the domain is read whole
+    if not _top_level(tail.rstrip(".").rsplit(".", 1)[-1]):
+        return False
+    sentence = tail[:1].isupper() and not tail.isupper()
+    whole = _WHOLE_ADDRESS.fullmatch(head)
+    return not (sentence and whole is not None and _top_level(whole.group(1)))
+
+
+def _top_level(label: str) -> bool:
+    return label.isascii() and label.isalpha() and (
+        len(label) == 2 or label.lower() in _GENERIC_DOMAINS)
 
 
 _BARS = re.compile(r"[Il|1!]{1,3}")

@@ -228,6 +228,38 @@ def test_what_tesseract_misreads_on_a_form_is_read_as_printed() -> None:
     assert found["applicant_role"] == "authorised_representative", found
 
 
+def test_issue_14_the_agency_address_in_the_instructions_is_no_physician_e_mail() -> None:
+    # A Part 2 heading, then the instructions naming the agency's mailbox at the end of a
+    # sentence: the next sentence's first word is not glued to the address ('...be.For'),
+    # and the address is not the physician's. An address Tesseract cuts at a dot of its
+    # domain ('jan.peeters@uzleuven.' and 'be') is still made one word.
+    page = Image.new("L", (1654, 2339), 255)
+    pen = ImageDraw.Draw(page)
+    pen.text((160, 200), "Part 2 - to be completed by the treating physician", fill=0,
+             font_size=34)
+    pen.text((160, 260), "Send the completed and signed form to derogation.meddev@fagg-afmps.be."
+             " For compassionate use, use", fill=0, font_size=26)
+    pen.text((160, 296), "the subject 'Compassionate Use'. Do not mention the patient's name.",
+             fill=0, font_size=26)
+    lines = (("Name of the treating physician", "Prof. Dr. Katrien Vandenberghe"),
+             ("E-mail address of the treating physician", "katrien.vandenberghe@uzleuven.be"),
+             ("E-mail of the contact person", "jan.peeters@uzleuven.   be"))
+    for row, (label, value) in enumerate(lines):
+        pen.text((160, 400 + row * 90), label, fill=0, font_size=30)
+        pen.text((900, 400 + row * 90), value, fill=0, font_size=30)
+    out = io.BytesIO()
+    page.save(out, "PNG", dpi=(200, 200))
+    from parsers.extract import file_to_document
+    from tests.parsers.measure_scans import _rules
+
+    document = file_to_document("part2.png", out.getvalue(), _rules())
+    found = {f.key: f.value for f in document.fields}
+    assert "derogation.meddev@fagg-afmps.be." in document.text.split(), document.text
+    assert found["physician_email"] == "katrien.vandenberghe@uzleuven.be", found
+    assert found["physician_name"] == "Prof. Dr. Katrien Vandenberghe", found
+    assert found["contact_email"] == "jan.peeters@uzleuven.be", found
+
+
 @pytest.mark.parametrize("turn", [180, 90])
 def test_a_page_fed_upside_down_or_sideways_is_turned_upright(turn: int,
                                                                tmp_path: Path) -> None:
