@@ -193,7 +193,8 @@ def split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
 
 
 def _split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
-    if _COUNT.match(text.strip()) or not may_start_label(rules, text):
+    if (_COUNT.match(text.strip()) or not may_start_label(rules, text)
+            or _part_heading(rules, text)):
         return None  # (a count is a value: '3 unités' is no numbered label 'Unités')
     exact = next((rules.label(f) for f in label_candidates(text) if rules.label(f)), None)
     if exact is not None:
@@ -215,6 +216,19 @@ def _split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
         return None
     return LabelMatch(whole.rule, text.strip(), "", whole.score, whole.others,
                       whole.decided, whole.combined)
+
+
+_HEADING_CHARS = 90
+
+
+def _part_heading(rules: ExtractionRules, text: str) -> bool:
+    """Whether a text opens a part of a form by a kind rule's heading ('Part 2 - to be
+    completed by the treating physician', 'DEEL 1: AANVRAGER'): a heading, which names who
+    fills the part in, not a field; what follows it is the part's instructions."""
+    stripped = ENUMERATOR.sub("", text.strip(), count=1)
+    return len(stripped) <= _HEADING_CHARS and any(
+        (found := pattern.search(stripped)) is not None and found.start() == 0
+        for rule in rules.kinds for pattern in rule.headings)
 
 
 _REGULATION_NUMBER = re.compile(r"\b2017\s*/\s*74[56]\b")
@@ -415,6 +429,11 @@ def label_value(rules: ExtractionRules, match: LabelMatch | LabelHit, raw: str, 
             return make_value(rules, other.key, raw, source, other.id, confidence)
     if match.decided:
         return make_value(rules, match.rule.key, raw, source, match.rule.id, confidence)
+    if _address_in_passing(raw):
+        # Under a text that only comes near a label ('To be completed by the treating
+        # physician'), a sentence that mentions an address ('Send the form to x@agency.be.
+        # For ...') is instructions: neither the address nor the sentence is an answer.
+        return None
     candidates = (match.rule, *match.others)
     fits = [value for rule in candidates
             if typed(rules, rule.key)
@@ -468,6 +487,11 @@ def _telling_any(raw: str) -> bool:
 def _telling(rules: ExtractionRules, key: str, raw: str) -> bool:
     pattern = _TELLING.get(_normaliser(rules, key))
     return pattern is not None and bool(pattern.match(raw.strip()))
+
+
+def _address_in_passing(raw: str) -> bool:
+    """Whether a text mentions an e-mail address among other words."""
+    return "@" in raw and not _TELLING["email"].match(raw.strip())
 
 
 def reads_as_value(rules: ExtractionRules, key: str, text: str) -> bool:

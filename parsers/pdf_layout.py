@@ -341,10 +341,15 @@ def _wrapped_label(rules: ExtractionRules, page: _Page, row: int, segment: Segme
 _OPEN_WRAP_WORDS = 8
 
 
+_OPENING = "<([{'\"‘“«"  # brackets and quotes that open a placeholder or a quotation
+
+
 def _wrapped(match: LabelMatch) -> bool:
     """Whether a lone lower-case 'label' is the tail of a wrapped sentence, not a label."""
-    # e.g. a title wrapped as "... dans l'intérêt d'un" / "patient (usage compassionnel)".
-    return not match.value and match.label[:1].islower()
+    # e.g. a title wrapped as "... dans l'intérêt d'un" / "patient (usage compassionnel)";
+    # or an instruction's placeholder wrapped as "... subject 'Compassionate Use -" /
+    # "<hospital name> - <patient initials>'": lower case after its bracket or quote.
+    return not match.value and match.label.lstrip(_OPENING)[:1].islower()
 
 
 def _header(rules: ExtractionRules, line: Sequence[Segment]) -> bool:

@@ -469,3 +469,26 @@ def test_a_wrapped_label_asking_two_fields_gives_both(rules: ExtractionRules) ->
 
     found = by_key(read(draw([form]), rules))
     assert found == {"quantity": "26", "period": "P18M", "device_name": "FlowGuard ND"}
+
+
+@pytest.mark.parametrize("heading", ["Part 2 - to be completed by the treating physician",
+                                     "Section 2 - to be completed by the treating physician"])
+def test_issue_14_a_part_heading_and_its_instructions_give_no_field(
+        rules: ExtractionRules, heading: str) -> None:
+    # 'Part 2 - to be completed by the treating physician' names who fills the part in: it is
+    # no label of the physician's name or e-mail. A heading no kind rule knows ('Section 2')
+    # comes near those labels without being one: the instructions under it, which mention
+    # the agency's mailbox, answer neither. A placeholder of the instructions wrapped to a
+    # line of its own ('<hospital name> - <patient', the rest of the line apart) is no label.
+    def form(sheet: Any) -> None:
+        sheet.drawString(50, TOP - 60, heading)
+        sheet.drawString(50, TOP - 72, "Send the completed and signed form to "
+                                       "derogation.meddev@fagg-afmps.be. For compassionate use,")
+        sheet.drawString(50, TOP - 84, "use the subject 'Compassionate Use -")
+        sheet.drawString(50, TOP - 96, "<hospital name> - <patient")
+        sheet.drawString(250, TOP - 96, "Do not mention the patient's full name.")
+        sheet.drawString(50, TOP - 130, "Name of the treating physician")
+        sheet.drawString(250, TOP - 130, "Prof. Dr. Katrien Vandenberghe")
+
+    assert by_key(read(draw([form]), rules)) == {
+        "physician_name": "Prof. Dr. Katrien Vandenberghe"}
