@@ -345,7 +345,8 @@ class OutgoingMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(SafeText())
     smtp_reply: Mapped[str | None] = mapped_column(SafeText())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Indexed: the reply policy counts the acknowledgements of the last hour (rate limits).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     sent_at: Mapped[datetime | None] = mapped_column()
 
 

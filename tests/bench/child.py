@@ -4,7 +4,8 @@
 - ``cycle``: what ``poll --once`` does (open the runtime, one cycle of every mailbox, one
   outbox pass), timed step by step;
 - ``floor``: the floor pass of ``tests.bench.floor`` over the first mailbox;
-- ``prefill``: file ``--cases`` cases through ``tests.bench.prefill``.
+- ``prefill``: file ``--cases`` cases through ``tests.bench.prefill`` (beyond ``--seeds``,
+  bulk copies of them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--cases", type=int, default=0)
     parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="prefill: cases filed by the pipeline, the rest copied "
+                             "(default: tests.bench.prefill.SEEDS)")
     parser.add_argument("--warm", action="store_true",
                         help="cycle: load the NLP models before the clock starts, as `run` does "
                              "(their one-off loading then counts as start-up)")
@@ -115,17 +119,22 @@ def cpu_seconds(who: int) -> float:
 
 
 def prefill(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
-    """File ``--cases`` cases, numbered from ``--first``, straight into the database."""
+    """File ``--cases`` cases, numbered from ``--first``, straight into the database; count
+    the rows of each table and the duplicates of each unique column afterwards."""
     from intake.runtime import open_runtime
+    from tests.bench.prefill import SEEDS, census
     from tests.bench.prefill import prefill as fill
 
     runtime = open_runtime(settings)
     started = time.perf_counter()
     try:
-        opened = fill(runtime, settings.mailboxes[0].profile, args.first, args.cases)
+        opened = fill(runtime, settings.mailboxes[0].profile, args.first, args.cases,
+                      args.seeds or SEEDS)
+        seconds = time.perf_counter() - started
+        counted = census(runtime.database.engine)
     finally:
         runtime.close()
-    return {"cases": opened, "seconds": time.perf_counter() - started}
+    return {"cases": opened, "seconds": seconds, **counted}
 
 
 COMMANDS = {"cycle": cycle, "floor": floor, "prefill": prefill}

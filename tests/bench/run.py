@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--large-mb", type=int, default=50)
     parser.add_argument("--scale-cases", default="1000,10000",
                         help="database sizes (cases already filed) at which a batch is timed")
+    parser.add_argument("--scale-seeds", type=int, default=1000,
+                        help="cases filed through the pipeline at each size; the rest are "
+                             "copies of them made in SQL (tests/bench/prefill.py)")
     parser.add_argument("--scale-batch", type=int, default=100)
     parser.add_argument("--scale-repeats", type=int, default=3,
                         help="batches timed per database size; the best counts")
@@ -292,14 +295,22 @@ def scale(args: argparse.Namespace, running: Servers, root: Path) -> dict[str, A
 
     One installation per size, batches taken in turn (1,000, 10,000, 1,000, ...) so that a
     change of the machine's load touches every size alike; the best batch of each counts.
+    Beyond ``--scale-seeds`` cases, the pre-filling copies the seeds' rows in bulk.
     """
     sizes = sorted(int(n) for n in args.scale_cases.split(","))
     setups = {size: install(root / f"at-{size}", running) for size in sizes}
-    result: dict[str, Any] = {"batch": args.scale_batch, "repeats": args.scale_repeats}
+    result: dict[str, Any] = {"batch": args.scale_batch, "repeats": args.scale_repeats,
+                              "seeds": args.scale_seeds}
     for size, setup in setups.items():
-        child = run_child("prefill", setup, setup.root / "prefill.json", "--cases", str(size))
-        say(f"prefilled {size} cases ({child.result['seconds']:.0f} s)")
-        result[f"at_{size}"] = {"prefill_s": child.result["seconds"], "s_per_message_runs": []}
+        child = run_child("prefill", setup, setup.root / "prefill.json", "--cases", str(size),
+                          "--seeds", str(args.scale_seeds))
+        database = setup.data_dir / "intake.sqlite3"
+        mb = database.stat().st_size / 2**20 if database.exists() else 0.0
+        say(f"prefilled {size} cases ({child.result['seconds']:.0f} s, {mb:.0f} MB)")
+        result[f"at_{size}"] = {"prefill_s": child.result["seconds"], "database_mb": mb,
+                                "rows": child.result["rows"],
+                                "duplicates": child.result["duplicates"],
+                                "s_per_message_runs": []}
     for repeat in range(args.scale_repeats):
         for number, (size, setup) in enumerate(setups.items()):
             seconds = scale_batch(args, setup, repeat * len(setups) + number)

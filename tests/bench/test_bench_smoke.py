@@ -10,7 +10,7 @@ import pytest
 from tests.bench.run import TARGETS, main
 
 TINY = ["--messages", "6", "--latency-messages", "2", "--backlogs", "3,6",
-        "--large-mb", "2", "--scale-cases", "5,10", "--scale-batch", "3",
+        "--large-mb", "2", "--scale-cases", "4,12", "--scale-seeds", "4", "--scale-batch", "3",
         "--scale-repeats", "1"]
 
 
@@ -32,6 +32,11 @@ def test_a_tiny_run_writes_every_metric(tmp_path: Path) -> None:
     assert {"large_attachment", "backlog_3", "backlog_6", "backlog_10000"} <= set(memory)
     assert memory["large_attachment"]["failed"] == 0
     assert all(memory[k]["peak_rss_mb"] > 0 for k in ("large_attachment", "backlog_3", "backlog_6"))
-    assert results["scale"]["at_10"]["s_per_message"] > 0
+    scale = results["scale"]
+    assert scale["at_12"]["s_per_message"] > 0
+    # 12 cases: the 4 filed by the pipeline and two copies of them, every table alike
+    filed, copied = scale["at_4"]["rows"], scale["at_12"]["rows"]
+    assert filed["case"] == 4 and all(copied[t] == 3 * filed[t] > 0 for t in filed)
+    assert not any(scale["at_12"]["duplicates"].values())
     assert results["cli"]["help_cpu_s"]["median"] > 0  # the start-up of a typed command
     assert set(results["targets"]) == set(TARGETS)  # every target judged
