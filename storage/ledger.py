@@ -16,7 +16,7 @@ from storage.blobs import BlobStore, sha256_of
 from storage.db import storage_errors
 from storage.models import Ledger, MailboxCursor, RawMessageRow, utcnow
 from storage.records import MailboxKey, RawMessage
-from storage.sql import attach, insert_ignoring_conflict, normalise_message_id
+from storage.sql import attach, insert_ignoring_conflict, normalise_message_id, rare
 
 # Work left by a crash: recorded, or decided but the mailbox message not yet moved.
 UNFINISHED_STATES = ("received", "filed", "failed", "duplicate", "ignored")
@@ -217,7 +217,7 @@ def ledger_unfinished(s: Session, mailbox: str) -> list[Ledger]:
     return list(
         s.scalars(
             select(Ledger)
-            .where(Ledger.mailbox == mailbox, Ledger.state.in_(UNFINISHED_STATES))
+            .where(Ledger.mailbox == mailbox, rare(Ledger.state.in_(UNFINISHED_STATES)))
             .order_by(Ledger.id)
         )
     )

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import storage_errors
 from storage.models import Ledger, OutgoingMessage, utcnow
+from storage.sql import rare
 
 UNFILED_STATES = ("received",)
 
@@ -26,7 +27,7 @@ def oldest_unfiled_seconds(s: Session, now: datetime | None = None) -> dict[str,
     """Per mailbox, how long the oldest message taken but not yet filed has waited."""
     now = now or utcnow()
     rows = s.execute(select(Ledger.mailbox, func.min(Ledger.received_at))
-                     .where(Ledger.state.in_(UNFILED_STATES))
+                     .where(rare(Ledger.state.in_(UNFILED_STATES)))
                      .group_by(Ledger.mailbox)).all()
     return {mailbox: max(0.0, (now - _aware(oldest, now)).total_seconds())
             for mailbox, oldest in rows if oldest is not None}

@@ -18,7 +18,7 @@ from config.errors import StorageError
 from config.vocabulary import OutboxState, names
 from storage.db import StorageConflict, storage_errors
 from storage.models import Case, CaseMessage, OutgoingMessage, utcnow
-from storage.sql import attach, normalise_message_id
+from storage.sql import attach, normalise_message_id, rare
 
 # Action -> (the state it leads to, the states it may start from).
 MOVES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -194,7 +194,11 @@ def outbox_in_state(s: Session, state: str) -> list[OutgoingMessage]:
     """Return the replies in a state, oldest first."""
     if state not in names(OutboxState):
         raise StorageError(f"unknown outbox state {state!r}")
-    query = select(OutgoingMessage).where(OutgoingMessage.state == state)
+    condition = OutgoingMessage.state == state
+    # Replies pass through the other states on their way to one of these two.
+    if state not in (OutboxState.SENT, OutboxState.SUPPRESSED):
+        condition = rare(condition)
+    query = select(OutgoingMessage).where(condition)
     return list(s.scalars(query.order_by(OutgoingMessage.id)))
 
 
