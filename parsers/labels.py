@@ -72,6 +72,15 @@ def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     """The label this whole text is (score 1), else the one it clearly means by its words."""
     if not may_start_label(rules, text):
         return None
+    # A form's labels come back on every page and every message: each text is read once.
+    cache = memo(rules, "match_label")
+    if text not in cache:
+        cache[text] = _match_label(rules, text)
+    hit: LabelHit | None = cache[text]
+    return hit
+
+
+def _match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     forms = label_candidates(text)
     exact = next((rules.label(f) for f in forms if rules.label(f)), None)
     if exact is not None and rules.label(forms[0]) is None:
@@ -110,8 +119,18 @@ def _titled(rules: ExtractionRules, text: str) -> bool:
     number, which a label may cite as well, nor one word: 'mandaté' is an answer, 'Mandate'
     a title)."""
     folded = f" {fold(text)} "
-    return any(f" {phrase.folded} " in folded for rule in rules.kinds for phrase in rule.phrases
-               if " " in phrase.folded and not any(c.isdigit() for c in phrase.folded))
+    return any(phrase in folded for phrase in _title_phrases(rules))
+
+
+def _title_phrases(rules: ExtractionRules) -> tuple[str, ...]:
+    """The kinds' phrases of two words or more without a digit, each in spaces (once)."""
+    cache = memo(rules, "title_phrases")
+    if "" not in cache:
+        cache[""] = tuple(dict.fromkeys(
+            f" {phrase.folded} " for rule in rules.kinds for phrase in rule.phrases
+            if " " in phrase.folded and not any(c.isdigit() for c in phrase.folded)))
+    phrases: tuple[str, ...] = cache[""]
+    return phrases
 
 
 def _options_label(rules: ExtractionRules, text: str) -> LabelHit | None:
