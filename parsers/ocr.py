@@ -52,6 +52,7 @@ _PIECE_INK = 3.0  # square points of ink at least (a '1' is about 6)
 _MAX_PIECES = 30
 _EDGE_GAP = 0.35  # a bar this far (share of the word's height) from the next letter is an edge
 _DOUBT = 60.0  # a short word read less surely than this is looked at again
+_ASCENDER = 0.1  # share of a word's height: an ascender's top is this near the word's top
 _DESCENDER = 0.3  # a font's descent below the baseline, as a share of its height above it
 
 
@@ -445,7 +446,10 @@ def _words(data: dict[str, list[str]], scale: float, ink: np.ndarray) -> list[Oc
             read.append(_Read(_unframed(str(data["text"][i])), float(data["conf"][i]),
                               left, left + width, ink_top, ink_top + height))
         read = _bars_counted(_spaced_digits(_joined_addresses(read), ink), ink)
-        read = [_address_bar(r, ink) for r in read]
+        read = [_address_head(_address_bar(r, ink), ink) for r in read]
+        read = [_capital_bar(_semicolon(_diaeresis(_dotless_i(r, ink), ink), ink))
+                for r in read]
+        read = [_tail_of_q(r, ink) for r in read]
         read[0] = _capital_i(read[0], ink)
         for r in read:
             word = Word(r.text, r.x0 * scale, r.x1 * scale, top * scale, bottom * scale)
@@ -555,6 +559,8 @@ def _address_bar(r: _Read, ink: np.ndarray) -> _Read:
     (the box is left out), an 'l' when it is as close as a letter ('l.hartmann@')."""
     if "@" not in r.text or not r.text.startswith("|"):
         return r
+    if r.text[1:2] == ".":  # no address starts with a dot: the bar is a letter of it
+        return replace(r, text="l" + r.text[1:])
     box = ink[int(r.top):math.ceil(r.bottom), int(r.x0):math.ceil(r.x1)]
     runs = _column_runs(box)
     height = box.shape[0]
@@ -563,6 +569,120 @@ def _address_bar(r: _Read, ink: np.ndarray) -> _Read:
     if bar and runs[1][0] - runs[0][1] < _EDGE_GAP * height:
         return replace(r, text="l" + r.text[1:])
     return replace(r, text=r.text[1:])
+
+
+def _address_head(r: _Read, ink: np.ndarray) -> _Read:
+    """An address read from its first dot ('.hartmann@'): no address starts with one, so a
+    bar of ink as close before it as a letter, which the reading left out, is its 'l'."""
+    if "@" not in r.text or not r.text.startswith("."):
+        return r
+    height = r.bottom - r.top
+    x0 = max(0, int(r.x0 - 0.6 * height))
+    box = ink[int(r.top):math.ceil(r.bottom), x0:int(r.x0)]
+    runs = _column_runs(box)
+    if not runs or box.shape[1] - runs[-1][1] > _EDGE_GAP * height:
+        return r
+    start, end = runs[-1]
+    rows = np.flatnonzero(box[:, start:end].any(axis=1))
+    if end - start <= 0.25 * height and rows.size >= 0.6 * box.shape[0]:
+        return replace(r, text="l" + r.text, x0=x0 + start)
+    return r
+
+
+def _letters(r: _Read, ink: np.ndarray) -> list[np.ndarray] | None:
+    """The ink of each letter of a word, when every letter stands apart on the page."""
+    if not r.text.isprintable() or " " in r.text:
+        return None
+    # A little above the word's box: the marks over a capital ('Ö') may stand out of it.
+    top = max(0, int(r.top - 0.25 * (r.bottom - r.top)))
+    box = ink[top:math.ceil(r.bottom), int(r.x0):math.ceil(r.x1)]
+    runs = _column_runs(box)
+    return [box[:, a:b] for a, b in runs] if len(runs) == len(r.text) else None
+
+
+def _rows(letter: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of rows that hold ink (start, end), top to bottom."""
+    return _column_runs(letter.T)
+
+
+def _dotless_i(r: _Read, ink: np.ndarray) -> _Read:
+    """An 'i' inside a word that the page prints as one unbroken bar from the height of the
+    word's ascenders, without the dot of an 'i': an 'l' ('valganciciovir')."""
+    letters = _letters(r, ink) if "i" in r.text[1:] else None
+    if letters is None:
+        return r
+    tops = [rows[0][0] for rows in map(_rows, letters) if rows]
+    height = r.bottom - r.top
+    # As high as the tallest letter, and well above the small ones (an 'i' is as tall as
+    # an 'n' without its dot).
+    high = min(min(tops, default=0) + _ASCENDER * height,
+               statistics.median(tops or [0]) - 0.15 * height)
+    text = list(r.text)
+    for index, letter in enumerate(letters):
+        rows = _rows(letter)
+        if index and text[index] == "i" and len(rows) == 1 and rows[0][0] <= high:
+            text[index] = "l"
+    return replace(r, text="".join(text))
+
+
+def _semicolon(r: _Read, ink: np.ndarray) -> _Read:
+    """A word's last ':' whose lower dot has a comma's tail below the line: a ';'."""
+    if not r.text.endswith(":") or len(r.text) < 2:
+        return r
+    height = r.bottom - r.top
+    box = ink[int(r.top):math.ceil(r.bottom + 0.3 * height), int(r.x0):math.ceil(r.x1)]
+    runs = _column_runs(box)
+    rows = _rows(box[:, runs[-1][0]:runs[-1][1]]) if len(runs) >= 2 else []
+    if len(rows) == 2 and rows[1][1] - rows[1][0] >= 1.6 * (rows[0][1] - rows[0][0]):
+        return replace(r, text=r.text[:-1] + ";")
+    return r
+
+
+def _tail_of_q(r: _Read, ink: np.ndarray) -> _Read:
+    """A 'g' or 'q' told by its tail below the line: a 'q' hangs one straight stem at its
+    right, a 'g' curls back under its bowl ('leclercg' for 'leclercq')."""
+    letters = _letters(r, ink) if "g" in r.text or "q" in r.text else None
+    if letters is None:
+        return r
+    bottoms = sorted(rows[-1][1] for rows in map(_rows, letters) if rows)
+    line = bottoms[len(bottoms) // 2]  # most letters stand on the line
+    text = list(r.text)
+    for index, letter in enumerate(letters):
+        if text[index] not in "gq" or letter.shape[0] <= line + 2:
+            continue
+        tail = _column_runs(letter[line + 2:])
+        if not tail:
+            continue
+        width = tail[-1][1] - tail[0][0]
+        straight = width <= 0.4 * letter.shape[1] and tail[0][0] >= 0.5 * letter.shape[1]
+        text[index] = "q" if straight else "g"
+    return replace(r, text="".join(text))
+
+
+_DIAERESIS = {"a": "ä", "o": "ö", "u": "ü", "e": "ë", "A": "Ä", "O": "Ö", "U": "Ü"}
+
+
+def _diaeresis(r: _Read, ink: np.ndarray) -> _Read:
+    """A vowel read without the two dots the page prints over it ('Munchen' read in
+    English for 'München'): two specks side by side, apart from the letter below them."""
+    letters = _letters(r, ink) if any(c in _DIAERESIS for c in r.text) else None
+    if letters is None:
+        return r
+    text = list(r.text)
+    word_top = int(r.top) - max(0, int(r.top - 0.25 * (r.bottom - r.top)))
+    for index, letter in enumerate(letters):
+        rows = _rows(letter)
+        if text[index] not in _DIAERESIS or len(rows) != 2:
+            continue
+        dots = _column_runs(letter[rows[0][0]:rows[0][1]])
+        small = rows[0][1] - rows[0][0] <= 0.5 * (rows[1][1] - rows[1][0])
+        # Over a small letter, the dots stay under the word's tallest letters.
+        placed = text[index].isupper() or rows[0][0] >= word_top - 1
+        alike = len(dots) == 2 and (
+            max(b - a for a, b in dots) <= 2 * min(b - a for a, b in dots))
+        if small and placed and alike:
+            text[index] = _DIAERESIS[text[index]]
+    return replace(r, text="".join(text))
 
 
 _LOWER_I = re.compile(r"i[a-zà-ÿ]{2,}")
@@ -580,6 +700,20 @@ def _capital_i(r: _Read, ink: np.ndarray) -> _Read:
     rows = np.flatnonzero(box[:, runs[0][0]:runs[0][1]].any(axis=1))
     solid = rows.size > 0 and rows.size == rows[-1] - rows[0] + 1
     return replace(r, text="I" + r.text[1:]) if solid and rows.size >= 0.75 * box.shape[0] else r
+
+
+# An 'l' before a consonant that starts a word of small letters: Tesseract's reading of a
+# capital 'I' in a sans-serif font ('lreland', 'lnstitute'). No word of the profile's
+# languages starts so (Tesseract's own English, French, Dutch and German word lists hold
+# only abbreviations and user names: 'ldap', 'lspci'); 'lh' and 'lj' are left alone
+# ('lherzolite', Slavic 'lj'), and so are a short abbreviation ('ltd.') and an address.
+_BAR_CAPITAL = re.compile(r"l([bcdfgkmnpqrstvwxz][a-zà-ÿ]{2,}[.,;:)]?)")
+
+
+def _capital_bar(r: _Read) -> _Read:
+    """A word read with a first 'l' that only a capital 'I' can be ('lreland')."""
+    found = _BAR_CAPITAL.fullmatch(r.text)
+    return replace(r, text="I" + found.group(1)) if found else r
 
 
 _DIGIT_GROUPS = re.compile(r"\+?\d{3,}")

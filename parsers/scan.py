@@ -42,6 +42,9 @@ __all__ = ["ScanReading", "image_to_document", "needs_ocr", "pdf_page_images",
            "read_scanned"]
 
 OCR_FACTOR = 0.85  # a value read from a scan counts for less than the same value typed
+# A value whose words Tesseract read this doubtfully, on average, is more often a misread
+# ('s.leclercg@' at 32, '(LM.' for 'L.M.' at 33) than not: left out rather than given wrong.
+MIN_VALUE_CONFIDENCE = 35.0
 MIN_PAGE_PIXELS = 500  # an image narrower than this is a logo or a photo, not a page
 _USABLE_TEXT = 25  # letters and digits a page's text layer needs to be read as text
 _MIN_WORDS_TO_JUDGE = 15  # fewer words than this: a picture, not a page read badly
@@ -177,7 +180,8 @@ class _Reader:
                                                  f"{type(exc).__name__}: {exc}"[:200]))
         layout = layout_values(self.rules, words)
         by_number = {p.number: p for p in self.pages}
-        values = tuple(_from_scan(v, by_number) for v in layout.values)
+        values = tuple(v for v in (_from_scan(v, by_number) for v in layout.values)
+                       if (v.source.ocr_confidence or 0.0) >= MIN_VALUE_CONFIDENCE)
         stamped = {(s.page, s.name) for s in layout.signatures if s.signed}
         return ScanReading({p.number: p.text for p in self.pages}, values, layout.labels,
                            tuple(replace(s, signed=True) if (s.page, s.name) in stamped else s

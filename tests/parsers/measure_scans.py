@@ -1,6 +1,6 @@
 """Field precision/recall and signature accuracy on scanned and photographed fixture forms.
 
-    .venv/bin/python -m tests.parsers.measure_scans [--styles scan,photo] [--seed 1]
+    .venv/bin/python -m tests.parsers.measure_scans [--styles scan,photo] [--seed 1] [--only en]
 
 Every PDF fixture form is printed, signed by hand or not, and scanned (or photographed) by
 ``tests.parsers.scans``; no rule was written from these images. Prints one line per file,
@@ -69,12 +69,16 @@ def score(scans: Iterable[Scan], tally: Tally | None = None) -> Tally:
         document, seconds = read_scan(scan)
         expected = {k: v for k, v in scan.expected["fields"].items() if k in FIELD_KEYS}
         found = {f.key: f.value for f in document.fields}
+        read = {f.key: f.source.ocr_confidence for f in document.fields}
         tally.expected += len(expected)
         tally.found += len(found)
         right = [k for k, v in expected.items() if found.get(k) == v]
         tally.correct += len(right)
         tally.misses += [f"{scan.name}: {k} = {found.get(k)!r}, expected {v!r}"
+                         f" (OCR confidence {read.get(k)})"
                          for k, v in expected.items() if found.get(k) != v]
+        tally.misses += [f"{scan.name}: {k} right with OCR confidence {read[k]} (low)"
+                         for k in right if (read[k] or 100.0) < 50.0]
         tally.misses += [f"{scan.name}: {k} = {v!r} not expected"
                          for k, v in found.items() if k not in expected]
         if scan.signed is not None:
@@ -110,11 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--styles", default="scan,photo")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", default="", help="only the forms whose name holds this")
     args = parser.parse_args()
     tally = Tally()
     for style in args.styles.split(","):
         # A phone photographs one page: the one-page forms (Part 2).
-        pdfs = [p for p in fixture_pdfs() if style != "photo" or p.name.startswith("part2")]
+        pdfs = [p for p in fixture_pdfs() if (style != "photo" or p.name.startswith("part2"))
+                and args.only in p.name]
         score((make_scan(pdf, style, args.seed) for pdf in pdfs), tally)
     print("\n".join(tally.misses))
     print(render(tally))
