@@ -360,6 +360,16 @@ def memo(rules: ExtractionRules, name: str) -> dict[str, Any]:
     return cache
 
 
+def memoised(rules: ExtractionRules, name: str, text: str,
+             read: Callable[[ExtractionRules, str], _T]) -> _T:
+    """``read(rules, text)``, worked out once per rule set and text (see ``memo``)."""
+    cache = memo(rules, name)
+    if text not in cache:
+        cache[text] = read(rules, text)
+    found: _T = cache[text]
+    return found
+
+
 # A word of three letters or more cut short by a full stop: 'Manuf.', 'Adr.', 'hulpm.'.
 _ABBREVIATION = re.compile(r"(?<![\w.])([^\W\d_]{3,})\.(?![\w/])")
 
@@ -475,11 +485,7 @@ def field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:
     # (a long hint in brackets does not make a label too long to be one)
     if not text or len(PARENTHESES.sub("", text)) > _MAX_LABEL_CHARS:
         return []
-    cache = memo(rules, "field_scores")
-    found: list[FieldScore] | None = cache.get(text)
-    if found is None:
-        found = cache[text] = _field_scores(rules, text)
-    return list(found)
+    return list(memoised(rules, "field_scores", text, _field_scores))
 
 
 def _field_scores(rules: ExtractionRules, text: str) -> list[FieldScore]:

@@ -29,6 +29,7 @@ from parsers.label_match import (
     index_of,
     knows_a_word_of,
     memo,
+    memoised,
     printed_words,
     raw_words,
     typed,
@@ -73,11 +74,7 @@ def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     if not may_start_label(rules, text):
         return None
     # A form's labels come back on every page and every message: each text is read once.
-    cache = memo(rules, "match_label")
-    if text not in cache:
-        cache[text] = _match_label(rules, text)
-    hit: LabelHit | None = cache[text]
-    return hit
+    return memoised(rules, "match_label", text, _match_label)
 
 
 def _match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
@@ -124,13 +121,9 @@ def _titled(rules: ExtractionRules, text: str) -> bool:
 
 def _title_phrases(rules: ExtractionRules) -> tuple[str, ...]:
     """The kinds' phrases of two words or more without a digit, each in spaces (once)."""
-    cache = memo(rules, "title_phrases")
-    if "" not in cache:
-        cache[""] = tuple(dict.fromkeys(
-            f" {phrase.folded} " for rule in rules.kinds for phrase in rule.phrases
-            if " " in phrase.folded and not any(c.isdigit() for c in phrase.folded)))
-    phrases: tuple[str, ...] = cache[""]
-    return phrases
+    return memoised(rules, "title_phrases", "", lambda rules, _: tuple(dict.fromkeys(
+        f" {phrase.folded} " for rule in rules.kinds for phrase in rule.phrases
+        if " " in phrase.folded and not any(c.isdigit() for c in phrase.folded))))
 
 
 def _options_label(rules: ExtractionRules, text: str) -> LabelHit | None:
@@ -204,11 +197,7 @@ _COUNT = re.compile(r"^\d+\s+[^\W\d_A-Z]", re.UNICODE)
 
 def split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
     """'Label: value', 'Label<TAB>value' or a label alone; None when no label starts it."""
-    cache = memo(rules, "split_line")
-    if text not in cache:
-        cache[text] = _split_line(rules, text)
-    found: LabelMatch | None = cache[text]
-    return found
+    return memoised(rules, "split_line", text, _split_line)
 
 
 def _split_line(rules: ExtractionRules, text: str) -> LabelMatch | None:
@@ -357,11 +346,8 @@ _SIGNER_WORDS = 1
 
 def _printed(rules: ExtractionRules, text: str) -> frozenset[str]:
     """``printed_words`` of a text the rules themselves print (a label), kept."""
-    cache = memo(rules, "printed_words")
-    if text not in cache:
-        cache[text] = printed_words(index_of(rules), text)
-    found: frozenset[str] = cache[text]
-    return found
+    return memoised(rules, "printed_words", text,
+                    lambda rules, text: printed_words(index_of(rules), text))
 
 
 def says_signed(rules: ExtractionRules, text: str) -> bool:
