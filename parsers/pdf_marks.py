@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pypdfium2 as pdfium
@@ -80,7 +80,12 @@ def _page_marks(pdf: pdfium.PdfDocument, number: int) -> PageMarks:
         # pdfplumber measures down from the media box's height, whatever its origin.
         _, y0, _, y1 = page.get_mediabox()
         top_edge = abs(y1 - y0)
-        return PageMarks(tuple(_words(page, top_edge)), *_objects(page, top_edge))
+        words = _words(page, top_edge)
+        if words is None:
+            # A page without a character has always come back with no marks at all (the
+            # reading of its words failed), its pictures and boxes neither: kept as it was.
+            return PageMarks((), (), ())
+        return PageMarks(tuple(words), *_objects(page, top_edge))
     except Exception:
         return PageMarks((), (), ())
     finally:
@@ -89,90 +94,84 @@ def _page_marks(pdf: pdfium.PdfDocument, number: int) -> PageMarks:
 
 # --- words ----------------------------------------------------------------------------
 
-
-@dataclass
-class _Char:
-    text: str
-    x0: float
-    x1: float
-    top: float
-    bottom: float
-    index: int
+# A character of the page: text, x0, x1, top, bottom and its index in the text page. Plain
+# tuples: a form page has thousands of characters, read once each.
+_Char = tuple[str, float, float, float, float, int]
 
 
-def _words(page: pdfium.PdfPage, top_edge: float) -> Iterator[Mark]:
+def _words(page: pdfium.PdfPage, top_edge: float) -> list[Mark] | None:
+    """The words of a page; None when it has no character at all."""
     textpage = page.get_textpage()
     try:
-        fonts = _FontNames(textpage.raw)
-        word: list[_Char] = []
-        for char in _chars(textpage, top_edge):
-            if char.text.isspace() or (word and _begins_new_word(word[-1], char)):
-                yield from _as_word(word, fonts)
-                word = []
-            if not char.text.isspace():
-                word.append(char)
-        yield from _as_word(word, fonts)
+        chars = _raw_chars(textpage, top_edge)
+        return _chars_to_words(chars, _FontNames(textpage.raw)) if chars else None
     finally:
         textpage.close()
 
 
-def _chars(textpage: pdfium.PdfTextPage, top_edge: float) -> Iterator[_Char]:
-    chars = list(_raw_chars(textpage, top_edge))
-    for char, after in zip(chars, [*chars[1:], None], strict=True):
+def _chars_to_words(chars: Sequence[_Char], fonts: _FontNames) -> list[Mark]:
+    """pdfplumber's words for upright text: a word ends at white space, at a gap wider than
+    ``X_TOLERANCE``, at a step back, or where the next character sits on another line."""
+    words: list[Mark] = []
+    texts: list[str] = []  # the letters of the word being read
+    x0 = x1 = top = bottom = 0.0  # its box so far
+    last_x0 = last_x1 = last_top = 0.0  # its last letter's box
+    first = 0  # the index of its first letter, whose font names the word's font
+    for (text, left, right, char_top, char_bottom, index), after in zip(
+            chars, [*chars[1:], None], strict=True):
         # pdfminer's box ends at the advance width, where the next letter starts; the loose
         # box also covers the slant of an italic letter, so it only serves at a line's end.
-        if after is not None and abs(after.top - char.top) < 0.5 and char.x0 < after.x0 < char.x1:
-            char.x1 = after.x0
-        yield char
+        if after is not None and abs(after[3] - char_top) < 0.5 and left < after[1] < right:
+            right = after[1]
+        space = text.isspace()
+        if texts and (space or left > last_x1 + X_TOLERANCE or right < last_x0 - X_TOLERANCE
+                      or abs(char_top - last_top) > Y_TOLERANCE):
+            words.append(Mark("".join(texts), x0, x1, top, bottom, fonts.of(first)))
+            texts = []
+        if space:
+            continue
+        if texts:  # (compared as min() and max() compare: only a value beyond replaces)
+            x0 = left if left < x0 else x0
+            x1 = right if right > x1 else x1
+            top = char_top if char_top < top else top
+            bottom = char_bottom if char_bottom > bottom else bottom
+        else:
+            x0, x1, top, bottom, first = left, right, char_top, char_bottom, index
+        texts.append(text)
+        last_x0, last_x1, last_top = left, right, char_top
+    if texts:
+        words.append(Mark("".join(texts), x0, x1, top, bottom, fonts.of(first)))
+    return words
 
 
-def _raw_chars(textpage: pdfium.PdfTextPage, top_edge: float) -> Iterator[_Char]:
+def _raw_chars(textpage: pdfium.PdfTextPage, top_edge: float) -> list[_Char]:
     count = textpage.count_chars()
     if count <= 0:
-        return
+        return []
     text = textpage.get_text_range(0, count)
     raw = textpage.raw
-    matrix = pdfium_c.FS_MATRIX()
+    # Looked up once: pdfium is asked five things of every character of a page.
+    generated, loose_box = pdfium_c.FPDFText_IsGenerated, pdfium_c.FPDFText_GetLooseCharBox
+    char_origin, font_size = pdfium_c.FPDFText_GetCharOrigin, pdfium_c.FPDFText_GetFontSize
+    text_matrix, hypot = pdfium_c.FPDFText_GetMatrix, math.hypot
+    rect, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
     origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
+    chars: list[_Char] = []
     for index in range(min(count, len(text))):
         # Spaces and line breaks that pdfium infers are not in the file; as pdfplumber does,
-        # words are split by the gaps between the characters that are.
-        if pdfium_c.FPDFText_IsGenerated(raw, index) == 1:
+        # words are split by the gaps between the characters that are. The loose box spans
+        # the font's ascent and descent, as pdfminer's boxes do.
+        if generated(raw, index) == 1 or not loose_box(raw, index, rect):
             continue
-        # The loose box spans the font's ascent and descent, as pdfminer's boxes do.
-        rect = pdfium_c.FS_RECTF()
-        if not pdfium_c.FPDFText_GetLooseCharBox(raw, index, rect):
-            continue
-        left = rect.left
-        if pdfium_c.FPDFText_GetCharOrigin(raw, index, origin_x, origin_y):
-            left = origin_x.value
-        # pdfminer's box is one font size tall (the size as drawn, matrix applied), standing
-        # on the font's descent, where the loose box ends too.
-        size = pdfium_c.FPDFText_GetFontSize(raw, index) * _vertical_scale(raw, index, matrix)
-        size = size or (rect.top - rect.bottom)
-        yield _Char(text[index], left, max(rect.right, left), top_edge - rect.bottom - size,
-                    top_edge - rect.bottom, index)
-
-
-def _vertical_scale(raw: object, index: int, matrix: pdfium_c.FS_MATRIX) -> float:
-    """How long one unit of text space upwards is on the page (the text matrix's scale)."""
-    if not pdfium_c.FPDFText_GetMatrix(raw, index, matrix):
-        return 1.0
-    return math.hypot(matrix.c, matrix.d)
-
-
-def _begins_new_word(last: _Char, char: _Char) -> bool:
-    """pdfplumber's rule for upright text: a gap, a step back or another line."""
-    return (char.x0 > last.x1 + X_TOLERANCE or char.x1 < last.x0 - X_TOLERANCE
-            or abs(char.top - last.top) > Y_TOLERANCE)
-
-
-def _as_word(chars: list[_Char], fonts: _FontNames) -> Iterator[Mark]:
-    if chars:
-        # The font of the first letter names the word's font (the dingbat test needs no more).
-        yield Mark("".join(c.text for c in chars), min(c.x0 for c in chars),
-                   max(c.x1 for c in chars), min(c.top for c in chars),
-                   max(c.bottom for c in chars), fonts.of(chars[0].index))
+        left = origin_x.value if char_origin(raw, index, origin_x, origin_y) else rect.left
+        # pdfminer's box is one font size tall (the size as drawn: the text matrix's
+        # vertical scale applied), standing on the font's descent, where the loose box ends.
+        scale = hypot(matrix.c, matrix.d) if text_matrix(raw, index, matrix) else 1.0
+        bottom = rect.bottom
+        size = font_size(raw, index) * scale or (rect.top - bottom)
+        chars.append((text[index], left, max(rect.right, left), top_edge - bottom - size,
+                      top_edge - bottom, index))
+    return chars
 
 
 class _FontNames:
