@@ -190,6 +190,8 @@ class LabelIndex:
     spelled: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # What each abbreviation met so far stands for (filled as texts are read).
     meanings: dict[str, list[str]] = field(default_factory=dict)
+    # The weight of each label's words (``_label_weight``), in the order of ``labels``.
+    label_weights: tuple[float, ...] = ()
 
 
 @lru_cache(maxsize=65536)
@@ -336,7 +338,8 @@ def build_index(rules: ExtractionRules) -> LabelIndex:
     return LabelIndex(labels, {w: tuple(n) for w, n in by_word.items()}, weights,
                       frozenset(fields_of), synonyms, max(weights.values(), default=1.0),
                       sum(weights.values()) / max(len(weights), 1),
-                      {k: frozenset(v) for k, v in field_words.items()}, core, spelled)
+                      {k: frozenset(v) for k, v in field_words.items()}, core, spelled,
+                      label_weights=tuple(_label_weight(weights, words) for _, words in labels))
 
 
 _INDEXES: dict[int, tuple[object, LabelIndex]] = {}
@@ -462,13 +465,23 @@ def _closest(vocabulary: frozenset[str], word: str) -> str:
     return str(best[0]) if best else word
 
 
-def _overlap(index: LabelIndex, printed: frozenset[str], label: frozenset[str]) -> float:
-    """Weighted F1 of the shared words."""
+def _overlap(index: LabelIndex, printed: frozenset[str], label: frozenset[str],
+             total: float) -> float:
+    """Weighted F1 of the shared words; ``total``: the weight of both sides' words."""
     weight = index.weights
     shared = sum(weight.get(w, 1.0) for w in printed & label)
-    total = (sum(weight.get(w) or _unknown(index, w) for w in printed)
-             + sum(weight.get(w, 1.0) for w in label))
     return 2 * shared / total if total else 0.0
+
+
+def _printed_weight(index: LabelIndex, printed: frozenset[str]) -> float:
+    """The weight of a printed text's words (a word no label uses: see ``_unknown``)."""
+    weight = index.weights
+    return sum(weight.get(w) or _unknown(index, w) for w in printed)
+
+
+def _label_weight(weights: Mapping[str, float], label: frozenset[str]) -> float:
+    """The weight of a label's words."""
+    return sum(weights.get(w, 1.0) for w in label)
 
 
 _VALUE_LIKE = re.compile(r"^(?:[a-z]|[ivx]{1,4}|.*\d.*)$")
@@ -530,19 +543,25 @@ def _scored(index: LabelIndex, seen: frozenset[str],
     best: dict[str, FieldScore] = {}
     for words, penalty in forms:
         heads = {w: key for key, core in index.core_words.items() for w in core & words}
+        printed = _printed_weight(index, words)  # the same for every label it is held to
+        foreign: dict[str, int] = {}  # (and a field's foreign heads for each of its labels)
         for number in {n for w in words for n in index.by_word.get(w, ())}:
             label, label_words = index.labels[number]
             plural = _patients_in(label.folded)
             if plural is not None and plural != counted:
                 continue  # 'Patiëntnummer', 'N° du patient': one patient's, not a count
-            score = _overlap(index, words, label_words) - penalty
-            score -= _FOREIGN_HEAD * _foreign_heads(index, label.key, heads, words)
+            score = _overlap(index, words, label_words,
+                             printed + index.label_weights[number]) - penalty
+            if label.key not in foreign:
+                foreign[label.key] = _foreign_heads(index, label.key, heads, words)
+            score -= _FOREIGN_HEAD * foreign[label.key]
             if len(words) < 2 and words != label_words:
                 score = min(score, NEAR)  # one word alone must be a label's whole word set
             kept = best.get(label.key)
             score = round(score, 3)
-            if kept is None or (score, _printed_in(label, seen)) > (kept.score,
-                                                                    _printed_in(kept.rule, seen)):
+            # (the printed words only settle a tie: counted only then)
+            if kept is None or score > kept.score or (score == kept.score and _printed_in(
+                    label, seen) > _printed_in(kept.rule, seen)):
                 best[label.key] = FieldScore(label.key, label, score)
     return best
 
