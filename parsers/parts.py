@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from config.extraction_rules import ExtractionRules, KindRule
 from config.text import fold
+from parsers.label_match import memoised
 from parsers.records import DocumentPart
 
 _HEADING_CHARS = 90
@@ -96,14 +97,30 @@ def _unwrapped(lines: list[str]) -> list[str]:
 def _heading_rule(rules: ExtractionRules, line: str) -> KindRule | None:
     if len(line) > _HEADING_CHARS:
         return None
-    return next((r for r in rules.kinds if any(p.search(line) for p in r.headings)), None)
+    return next((r for r, headings in _headed_kinds(rules)
+                 if any(p.search(line) for p in headings)), None)
+
+
+def _headed_kinds(rules: ExtractionRules,
+                  ) -> tuple[tuple[KindRule, tuple[re.Pattern[str], ...]], ...]:
+    """The kind rules that have headings, in order, with them (asked of every line: the
+    others, most kinds, are passed over once per rule set, not on every line)."""
+    return memoised(rules, "headed_kinds", "", lambda rules, _: tuple(
+        (rule, rule.headings) for rule in rules.kinds if rule.headings))
+
+
+def kind_phrases(rules: ExtractionRules) -> tuple[tuple[KindRule, tuple[str, ...]], ...]:
+    """Each kind rule, in order, with its phrases folded and in spaces (' instructions for
+    use '), ready to look for in a folded text in spaces; worked out once per rule set."""
+    return memoised(rules, "kind_phrases", "", lambda rules, _: tuple(
+        (rule, tuple(f" {p.folded} " for p in rule.phrases)) for rule in rules.kinds))
 
 
 def _title_rule(rules: ExtractionRules, line: str) -> KindRule | None:
     if len(line) > 2 * _HEADING_CHARS:
         return None
     folded = f" {fold(line)} "
-    hits = [r for r in rules.kinds if any(f" {p.folded} " in folded for p in r.phrases)]
+    hits = [r for r, phrases in kind_phrases(rules) if any(p in folded for p in phrases)]
     return max(hits, key=lambda r: r.priority) if hits else None
 
 
