@@ -9,7 +9,7 @@ current reviewer value wins over the extracted one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,9 +24,13 @@ from storage.sql import attach
 REVIEWER_RULE = "reviewer"
 
 
+_SOURCE_KEYS = tuple(f.name for f in fields(Source))
+
+
 def source_to_dict(source: Source) -> JsonDict:
     """Return a source as JSON data, keys whose value is None left out."""
-    return {k: v for k, v in asdict(source).items() if v is not None}
+    # Not dataclasses.asdict: its deep copy of every value was a tenth of filing's time.
+    return {k: v for k in _SOURCE_KEYS if (v := getattr(source, k)) is not None}
 
 
 def source_from_dict(data: JsonDict | None, channel: str) -> Source:

@@ -92,16 +92,17 @@ def find_cues(text: str, lang: str, rules: TriageRules, where: str) -> tuple[Hit
     doc = _ruler(lang, rules)(blank_pipeline(lang).make_doc(text))
     spans = [_Span(s.id_, s.label_, s.start_char, s.end_char, s.text)
              for s in doc.spans[_SPANS_KEY]]
-    spans += list(_regex_spans(doc, rules.all_cues()))
+    spans += list(_regex_spans(doc, text, rules.all_cues()))
     return _distinct(where, _without_negated(spans))
 
 
 
-def _regex_spans(doc: Doc, cues: tuple[Cue, ...]) -> Iterator[_Span]:
-    """Match the cues' expressions over the text and map them onto whole tokens."""
+def _regex_spans(doc: Doc, text: str, cues: tuple[Cue, ...]) -> Iterator[_Span]:
+    """Match the cues' expressions over the doc's text and map them onto whole tokens."""
+    # The text itself, not doc.text: spaCy rebuilds that from every token on each read.
     for cue in cues:
         for pattern in cue.regexes:
-            for match in pattern.finditer(doc.text):
+            for match in pattern.finditer(text):
                 span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
                 if span is not None:
                     yield _Span(cue.id, cue.label, span.start_char, span.end_char,
