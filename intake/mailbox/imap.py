@@ -11,7 +11,7 @@ import functools
 import logging
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -320,21 +320,27 @@ class ImapSource:
 
     def mark_done(self, key: MailboxKey) -> None:
         """Move the message to processed_folder, or add flag_keyword (on_success = flag)."""
+        self.mark_all_done([key])
+
+    def mark_all_done(self, keys: Sequence[MailboxKey]) -> None:
+        """Move the messages to processed_folder (one MOVE), or flag them (on_success = flag)."""
         with self._translating("mark done"):
-            if not self._still_here(key):
+            uids = self._still_here(keys)
+            if not uids:
                 return
             if self.settings.on_success == "flag":
-                self._selected().add_flags([key.uid], [self.settings.flag_keyword], silent=True)
-                log.info("%s: uid %d flagged %s", self.name, key.uid, self.settings.flag_keyword)
+                self._selected().add_flags(uids, [self.settings.flag_keyword], silent=True)
+                log.info("%s: uid %s flagged %s", self.name, _uid_list(uids),
+                         self.settings.flag_keyword)
                 return
-            self._move(key.uid, self.settings.processed_folder)
+            self._move(uids, self.settings.processed_folder)
 
     def mark_failed(self, key: MailboxKey, reason: str) -> None:
         """Move the message to attention_folder for a person to look at."""
         with self._translating("mark failed"):
-            if not self._still_here(key):
+            if not self._still_here([key]):
                 return
-            self._move(key.uid, self.settings.attention_folder)
+            self._move([key.uid], self.settings.attention_folder)
             log.warning("%s: uid %d needs attention: %s", self.name, key.uid, reason)
 
     def append_sent(self, raw: bytes) -> None:
@@ -346,34 +352,40 @@ class ImapSource:
             self._ensure_folder(folder)
             self._connected().append(folder, raw, flags=(SEEN,))
 
-    def _still_here(self, key: MailboxKey) -> bool:
-        """Tell whether the key's message is still in the folder (a retry finds it gone)."""
-        if key.mailbox != self.name or key.folder != self.settings.folder:
-            raise MailboxError(f"{self.name}: {key} belongs to another mailbox or folder")
+    def _still_here(self, keys: Sequence[MailboxKey]) -> list[int]:
+        """Return the UIDs of the keys' messages still in the folder (a retry finds some gone)."""
+        for key in keys:
+            if key.mailbox != self.name or key.folder != self.settings.folder:
+                raise MailboxError(f"{self.name}: {key} belongs to another mailbox or folder")
         client = self._selected()
-        if self._uidvalidity != key.uidvalidity:
+        wanted = [key.uid for key in keys if key.uidvalidity == self._uidvalidity]
+        if len(wanted) < len(keys):
             # The UID now means another message; the ledger meets it again under its new key.
-            log.warning("%s: UIDVALIDITY changed; uid %d is left in place", self.name, key.uid)
-            return False
-        if not client.search(["UID", str(key.uid), "NOT", "DELETED"]):
-            log.info("%s: uid %d already gone from %s", self.name, key.uid, key.folder)
-            return False
-        return True
+            log.warning("%s: UIDVALIDITY changed; uid %s left in place", self.name,
+                        _uid_list([k.uid for k in keys if k.uidvalidity != self._uidvalidity]))
+        if not wanted:
+            return []
+        found = {int(uid) for uid in client.search(["UID", _uid_list(wanted), "NOT", "DELETED"])}
+        gone = [uid for uid in wanted if uid not in found]
+        if gone:
+            log.info("%s: uid %s already gone from %s", self.name, _uid_list(gone),
+                     self.settings.folder)
+        return [uid for uid in wanted if uid in found]
 
-    def _move(self, uid: int, folder: str) -> None:
+    def _move(self, uids: list[int], folder: str) -> None:
         """MOVE, or COPY + \\Deleted + UID EXPUNGE on a server without MOVE."""
         self._ensure_folder(folder)
         client = self._selected()
         if client.has_capability("MOVE"):
-            client.move([uid], folder)
+            client.move(uids, folder)
         else:
-            client.copy([uid], folder)
-            client.add_flags([uid], [DELETED], silent=True)
+            client.copy(uids, folder)
+            client.add_flags(uids, [DELETED], silent=True)
             # Without UIDPLUS a plain EXPUNGE would also purge other \Deleted mail: leave it;
             # the search skips deleted messages.
             if client.has_capability("UIDPLUS"):
-                client.uid_expunge([uid])
-        log.info("%s: uid %d moved to %s", self.name, uid, folder)
+                client.uid_expunge(uids)
+        log.info("%s: uid %s moved to %s", self.name, _uid_list(uids), folder)
 
     def _ensure_folder(self, folder: str) -> None:
         """Create (and subscribe) a folder unless it exists."""
@@ -416,6 +428,11 @@ class ImapSource:
         finally:
             _text, done_responses = client.idle_done()
         return seen or is_new_mail(done_responses)
+
+
+def _uid_list(uids: Iterable[int]) -> str:
+    """Return UIDs as an IMAP sequence set ("4,5,9"), also fit for a log line."""
+    return ",".join(str(uid) for uid in uids)
 
 
 def _utc(value: Any) -> datetime:

@@ -24,7 +24,7 @@ import mailbox
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -273,6 +273,11 @@ class MaildirSource:
     def mark_done(self, key: MailboxKey) -> None:
         """Move the message to processed_folder."""
         self._move(key, self.settings.processed_folder)
+
+    def mark_all_done(self, keys: Sequence[MailboxKey]) -> None:
+        """Move the messages to processed_folder (a rename each: nothing to group)."""
+        for key in keys:
+            self.mark_done(key)
 
     def mark_failed(self, key: MailboxKey, reason: str) -> None:
         """Move the message to attention_folder for a person to look at."""

@@ -4,13 +4,13 @@ Cursor semantics (the same for IMAP and Maildir): a cursor is ``(uidvalidity, la
 ``fetch_new`` returns the messages whose UID is above ``last_uid`` when the folder's
 UIDVALIDITY still equals the cursor's; when it changed (or there is no cursor) it returns
 every message in the folder, and the ledger drops the ones it already holds by Message-ID or
-content hash. A message leaves the folder only through ``mark_done`` or ``mark_failed``,
-which the pipeline calls after the message's outcome is committed.
+content hash. A message leaves the folder only through ``mark_done`` (``mark_all_done``) or
+``mark_failed``, which the pipeline calls after the message's outcome is committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from storage.records import MailboxKey, RawMessage
@@ -36,6 +36,10 @@ class MailboxSource(Protocol):
 
     def mark_done(self, key: MailboxKey) -> None:
         """File a committed message (move it to processed_folder, or flag it)."""
+        ...
+
+    def mark_all_done(self, keys: Sequence[MailboxKey]) -> None:
+        """File committed messages together (``mark_done`` of each, in fewer round trips)."""
         ...
 
     def mark_failed(self, key: MailboxKey, reason: str) -> None:

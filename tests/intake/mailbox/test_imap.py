@@ -131,6 +131,18 @@ def test_mark_done_moves_to_processed_creating_it(mailbox_user: MailboxUser,
     assert len(mailbox_user.fetch_all("Processed")) == 1
 
 
+def test_mark_all_done_moves_a_group_at_once_skipping_those_already_gone(
+        mailbox_user: MailboxUser, source: ImapSource) -> None:
+    uids = [mailbox_user.append("INBOX", make_message(n)) for n in (1, 2, 3, 4)]
+    fetched = list(source.fetch_new(None))
+    source.mark_done(fetched[1].key)  # moved before a crash: its group finds it gone
+
+    source.mark_all_done([m.key for m in fetched[:3]])
+
+    assert mailbox_user.folder_uids("INBOX") == [uids[3]]
+    assert sorted(mailbox_user.fetch_all("Processed")) == sorted(m.data for m in fetched[:3])
+
+
 def test_mark_failed_moves_to_needs_attention(mailbox_user: MailboxUser,
                                              source: ImapSource) -> None:
     mailbox_user.append("INBOX", make_message(1))
