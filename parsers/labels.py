@@ -71,13 +71,13 @@ def find_label(rules: ExtractionRules, text: str) -> LabelRule | None:
 
 def match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
     """The label this whole text is (score 1), else the one it clearly means by its words."""
-    if not may_start_label(rules, text):
-        return None
     # A form's labels come back on every page and every message: each text is read once.
     return memoised(rules, "match_label", text, _match_label)
 
 
 def _match_label(rules: ExtractionRules, text: str) -> LabelHit | None:
+    if not may_start_label(rules, text):
+        return None
     forms = label_candidates(text)
     exact = next((rules.label(f) for f in forms if rules.label(f)), None)
     if exact is not None and rules.label(forms[0]) is None:
@@ -267,6 +267,16 @@ def run_on_label(rules: ExtractionRules, words: Sequence[str]) -> int | None:
     """Where a label run into its value ends ('Number of items requested | 16 units',
     'Legal manufacturer (name) | NeuroVasc'): the first words make a label clear of other
     fields, and the rest reads as a value of its field, or follows a hint in brackets."""
+    # A form's printed lines come back on every message: each is read once, by its text
+    # when the words are the text's words (no word holds a space, none is empty).
+    text = " ".join(words)
+    if text.split(" ") != list(words):
+        return _run_on_label(rules, words)
+    return memoised(rules, "run_on_label", text,
+                    lambda rules, text: _run_on_label(rules, text.split(" ")))
+
+
+def _run_on_label(rules: ExtractionRules, words: Sequence[str]) -> int | None:
     if any(has_box(word) for word in words):
         return None  # a row of options ('☐ Regulation (EU) 2017/745 (MDR)') is no label
     if _COUNT.match(" ".join(words[:2])):
@@ -304,6 +314,12 @@ def name_rule(rules: ExtractionRules, name: str) -> tuple[str, str] | None:
 def signature_label(rules: ExtractionRules, text: str) -> bool:
     """Whether the text is the label of a signature line: itself, or both halves of a label
     printed in two languages ('Signature du médecin ... / Handtekening van de arts ...')."""
+    # Every segment of a page read with positions is asked, and a form's come back on
+    # every message: each text is read once.
+    return memoised(rules, "signature_line", text, _signature_line)
+
+
+def _signature_line(rules: ExtractionRules, text: str) -> bool:
     halves = TWIN.split(text)
     if len(halves) == 2 and all(_signature_label(rules, half) for half in halves):
         return True
