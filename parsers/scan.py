@@ -75,7 +75,14 @@ def profile_languages(rules: ExtractionRules) -> list[str]:
 
 def needs_ocr(text: str) -> bool:
     """Whether a page's text layer is too thin to read (a scan, or a picture of text)."""
-    return sum(c.isalnum() for c in text) < _USABLE_TEXT
+    # (counted only as far as the threshold: a page of text reaches it in its first words)
+    found = 0
+    for char in text:
+        if char.isalnum():
+            found += 1
+            if found >= _USABLE_TEXT:
+                return False
+    return True
 
 
 # --- the plan: which pages, within which limits ----------------------------------------------
