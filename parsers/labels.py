@@ -36,7 +36,7 @@ from parsers.label_match import (
     word_readings,
 )
 from parsers.normalise import normalise, regulations_named
-from parsers.parts import Segment, kind_phrases, split_parts
+from parsers.parts import Segment, Spaced, kind_phrases, spaced, split_parts
 from parsers.records import (
     DocumentPart,
     ExtractedDocument,
@@ -765,26 +765,37 @@ def document_kind(rules: ExtractionRules, cues: KindCues) -> tuple[str, str | No
     """
     folded = f" {fold(cues.first_text)} "
     title = f" {fold(cues.first_text[:_TITLE_ZONE])} "
+    texts = _FoldedCues(folded, frozenset(folded.split()), title, frozenset(title.split()))
     ranked = [(strength, rule.priority, -index, rule)
               for index, (rule, phrases) in enumerate(kind_phrases(rules))
-              if (strength := _strength(rule, phrases, cues, folded, title))]
+              if (strength := _strength(rule, phrases, cues, texts))]
     if not ranked:
         return "other", None
     best = max(ranked, key=lambda hit: hit[:3])[3]
     return best.kind, best.id
 
 
-def _strength(rule: KindRule, phrases: Sequence[str], cues: KindCues, folded: str,
-              title: str) -> int:
+@dataclass(frozen=True)
+class _FoldedCues:
+    """The first text and its title zone folded, in spaces, with their words."""
+
+    text: str
+    text_words: frozenset[str]
+    title: str
+    title_words: frozenset[str]
+
+
+def _strength(rule: KindRule, phrases: Sequence[Spaced], cues: KindCues,
+              texts: _FoldedCues) -> int:
     """2: a strong cue (name, title); 1: a phrase on the first page or fields alone; 0.
-    ``phrases``: the rule's phrases in spaces (``kind_phrases``)."""
+    ``phrases``: the rule's phrases (``kind_phrases``)."""
     if not all(key in cues.field_keys for key in rule.requires_fields):
         return 0
     if (any(p.search(cues.filename) for p in rule.filenames)
             or any(p.search(name) for p in rule.form_fields for name in cues.form_names)
-            or any(phrase in title for phrase in phrases)):
+            or any(phrase.found_in(texts.title, texts.title_words) for phrase in phrases)):
         return 2
-    if any(phrase in folded for phrase in phrases):
+    if any(phrase.found_in(texts.text, texts.text_words) for phrase in phrases):
         return 1
     cued = bool(rule.filenames or rule.phrases or rule.form_fields)
     return 1 if not cued and rule.requires_fields else 0
@@ -815,13 +826,15 @@ def guess_language(rules: ExtractionRules, labels_hit: Iterable[LabelRule],
 def phrase_languages(rules: ExtractionRules, text: str) -> list[str]:
     """Languages of the kind phrases found in the text (one vote each)."""
     folded = f" {fold(text[:5000])} "
-    return [language for phrase, language in _phrase_languages(rules) if phrase in folded]
+    words = frozenset(folded.split())
+    return [language for phrase, language in _phrase_languages(rules)
+            if phrase.found_in(folded, words)]
 
 
-def _phrase_languages(rules: ExtractionRules) -> tuple[tuple[str, str], ...]:
-    """Every kind phrase in spaces with its language, in the rules' order (once)."""
+def _phrase_languages(rules: ExtractionRules) -> tuple[tuple[Spaced, str], ...]:
+    """Every kind phrase (``spaced``) with its language, in the rules' order (once)."""
     return memoised(rules, "phrase_languages", "", lambda rules, _: tuple(
-        (f" {p.folded} ", p.language) for rule in rules.kinds for p in rule.phrases))
+        (spaced(p.folded), p.language) for rule in rules.kinds for p in rule.phrases))
 
 
 def _stopword_language(text: str) -> str | None:

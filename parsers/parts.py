@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from config.extraction_rules import ExtractionRules, KindRule
@@ -97,8 +98,10 @@ def _unwrapped(lines: list[str]) -> list[str]:
 def _heading_rule(rules: ExtractionRules, line: str) -> KindRule | None:
     if len(line) > _HEADING_CHARS:
         return None
-    return next((r for r, headings in _headed_kinds(rules)
-                 if any(p.search(line) for p in headings)), None)
+    # (a form's lines come back on every message: each is looked at once)
+    return memoised(rules, "heading_rule", line, lambda rules, line: next(
+        (r for r, headings in _headed_kinds(rules) if any(p.search(line) for p in headings)),
+        None))
 
 
 def _headed_kinds(rules: ExtractionRules,
@@ -109,18 +112,41 @@ def _headed_kinds(rules: ExtractionRules,
         (rule, rule.headings) for rule in rules.kinds if rule.headings))
 
 
-def kind_phrases(rules: ExtractionRules) -> tuple[tuple[KindRule, tuple[str, ...]], ...]:
-    """Each kind rule, in order, with its phrases folded and in spaces (' instructions for
-    use '), ready to look for in a folded text in spaces; worked out once per rule set."""
+@dataclass(frozen=True)
+class Spaced:
+    """A folded phrase in spaces (' instructions for use ') and its first word: a folded text
+    without that word cannot hold the phrase, and is not searched for it."""
+
+    text: str
+    first: str | None  # None: the phrase has no word
+
+    def found_in(self, spaced: str, words: AbstractSet[str]) -> bool:
+        """Whether the phrase is in a folded text in spaces whose words are ``words``."""
+        return (self.first is None or self.first in words) and self.text in spaced
+
+
+def spaced(folded: str) -> Spaced:
+    """A folded phrase made ready to look for in folded texts in spaces."""
+    words = folded.split()
+    return Spaced(f" {folded} ", words[0] if words else None)
+
+
+def kind_phrases(rules: ExtractionRules) -> tuple[tuple[KindRule, tuple[Spaced, ...]], ...]:
+    """Each kind rule, in order, with its phrases ready to look for (``spaced``); worked out
+    once per rule set."""
     return memoised(rules, "kind_phrases", "", lambda rules, _: tuple(
-        (rule, tuple(f" {p.folded} " for p in rule.phrases)) for rule in rules.kinds))
+        (rule, tuple(spaced(p.folded) for p in rule.phrases)) for rule in rules.kinds))
 
 
 def _title_rule(rules: ExtractionRules, line: str) -> KindRule | None:
     if len(line) > 2 * _HEADING_CHARS:
         return None
+    return memoised(rules, "title_rule", line, _read_title)
+
+
+def _read_title(rules: ExtractionRules, line: str) -> KindRule | None:
     folded = f" {fold(line)} "
-    hits = [r for r, phrases in kind_phrases(rules) if any(p in folded for p in phrases)]
+    hits = [r for r, phrases in kind_phrases(rules) if any(p.text in folded for p in phrases)]
     return max(hits, key=lambda r: r.priority) if hits else None
 
 
