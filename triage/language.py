@@ -53,12 +53,24 @@ def detect_language(texts: Sequence[str], weights: Sequence[float] | None = None
 
 def _vote(text: str, weight: float) -> dict[str, float]:
     """Return each language's weighted confidence for one text (empty if too short)."""
-    letters = sum(ch.isalpha() for ch in text[:_MAX_CHARS])
+    letters = _letters(text[:_MAX_CHARS])
     if letters < _MIN_LETTERS or weight <= 0:
         return {}
     strength = weight * min(1.0, letters / _FULL_VOTE_LETTERS)
     values = _detector().compute_language_confidence_values(text[:_MAX_CHARS])
     return {_CODES[v.language]: strength * v.value for v in values}
+
+
+def _letters(text: str) -> int:
+    """Count the text's letters, stopping at _FULL_VOTE_LETTERS (more change no vote)."""
+    # Counting all 4,000 characters of every text was 4 % of the intake process's time.
+    count = 0
+    for ch in text:
+        if ch.isalpha():
+            count += 1
+            if count == _FULL_VOTE_LETTERS:
+                break
+    return count
 
 
 def _decide(totals: dict[str, float], reasons: list[str]) -> Decision:
