@@ -680,6 +680,7 @@ def _question_field(rules: ExtractionRules, text: str) -> str | None:
     return keys.pop() if len(keys) == 1 else None
 
 
+@lru_cache(maxsize=_MEMO_SIZE)  # (every segment of a form's page is asked, on every message)
 def ends_open(text: str) -> bool:
     """Whether a printed label stops on an article or preposition ('Adresse e-mail du') or
     inside an open bracket ('Regelgevend kader (MDR of'): the rest of it is on the next line."""

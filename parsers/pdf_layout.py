@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pdfplumber
@@ -61,7 +62,8 @@ class Segment:
 
     words: tuple[Word, ...]
 
-    @property
+    # Worked out once: a page's pairing asks each segment for them many times.
+    @cached_property
     def text(self) -> str:
         """The words joined by spaces."""
         return " ".join(w.text for w in self.words)
@@ -71,17 +73,17 @@ class Segment:
         """Left edge."""
         return self.words[0].x0
 
-    @property
+    @cached_property
     def x1(self) -> float:
         """Right edge."""
         return max(w.x1 for w in self.words)
 
-    @property
+    @cached_property
     def top(self) -> float:
         """Top edge."""
         return min(w.top for w in self.words)
 
-    @property
+    @cached_property
     def bottom(self) -> float:
         """Bottom edge."""
         return max(w.bottom for w in self.words)
