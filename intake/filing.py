@@ -36,7 +36,7 @@ from storage.cases import (
 from storage.casestate import record_case_state, stored_case_state
 from storage.events import add_event
 from storage.fields import keep_alternatives
-from storage.ledger import ledger_set_state
+from storage.ledger import ledger_note_clash, ledger_set_state
 from storage.messages import add_documents, add_message
 from storage.models import Case, Ledger
 from storage.outbox import ack_recipients_since, outbox_add
@@ -90,26 +90,38 @@ def thread_hints(s: Session, profile: Profile, parsed: ParsedMessage,
                        sender_on=tuple(standing.items()))
 
 
-def file_work(rt: Runtime, work: Work) -> Filed | None:
+def file_work(rt: Runtime, work: Work,
+              clash: Ledger | None = None) -> tuple[Filed | None, Ledger | None]:
     """File a triaged message in one transaction and queue its acknowledgement.
 
-    None, and nothing filed, when the message is no longer ``received``: a retry after a
-    commit whose answer was lost, or another process that filed it meanwhile.
+    Returns what was filed and the message's ledger row as the transaction left it; nothing
+    is filed (None) when the message is no longer ``received``: a retry after a commit whose
+    answer was lost, or another process that filed it meanwhile. ``clash``, another filed
+    message with the same Message-ID, is noted on the row.
     """
     assert work.parsed is not None and work.triage is not None
     with rt.database.session() as s:
         row = s.get(Ledger, work.ledger_id)
         if row is None or row.state != "received":
-            return None
-        case, role = _target_case(s, rt, work)
-        if case is None:
-            ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
-            return _filed(None, role, work, (), "none")
-        remember_rule_version(s, rt.profile(work.profile))  # what rules_version stands for
-        checklist = _file_into(s, rt, work, row, case, MessageRole(role))
-        ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
-        ledger_set_state(s, row, "filed", case_id=case.id, outcome=f"{role} {case.ref}")
-        return _filed(case.ref, role, work, missing_items(checklist), ack)
+            return None, row
+        filed = _file_row(s, rt, work, row)
+        if clash is not None:
+            row = ledger_note_clash(s, row, clash)
+        return filed, row
+
+
+def _file_row(s: Session, rt: Runtime, work: Work, row: Ledger) -> Filed:
+    """File the message of a ``received`` ledger row (see file_work)."""
+    assert work.parsed is not None and work.triage is not None
+    case, role = _target_case(s, rt, work)
+    if case is None:
+        ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
+        return _filed(None, role, work, (), "none")
+    remember_rule_version(s, rt.profile(work.profile))  # what rules_version stands for
+    checklist = _file_into(s, rt, work, row, case, MessageRole(role))
+    ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
+    ledger_set_state(s, row, "filed", case_id=case.id, outcome=f"{role} {case.ref}")
+    return _filed(case.ref, role, work, missing_items(checklist), ack)
 
 
 def kept_reason(result: TriageResult) -> str:

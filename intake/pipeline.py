@@ -48,10 +48,8 @@ from storage.ledger import (
     cursor_get,
     cursor_set,
     ledger_find_twin,
-    ledger_get,
     ledger_id_clash,
     ledger_note_attempt,
-    ledger_note_clash,
     ledger_raw,
     ledger_record,
     ledger_set_state,
@@ -287,7 +285,7 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
     if prepared is None:  # resumed after a crash: prepare the kept message again
         prepared = rt.pool.submit(_work(rt, row, mailbox))
     try:
-        filed = _decide_and_file(rt, prepared.result())
+        filed, fresh = _decide_and_file(rt, prepared.result(), clash)
     except WorkerLost as exc:
         return _worker_lost(rt, row, exc, report)
     except StorageUnavailable:
@@ -296,6 +294,9 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
         log.warning("%s uid %s: %s", row.mailbox, row.uid, exc,
                     extra={"stage": exc.stage if isinstance(exc, StageError) else "file"})
         return _fail(rt, row, str(exc))
+    if filed is not None and clash is not None:
+        log.warning("%s uid %s reuses the Message-ID of ledger row %s", row.mailbox, row.uid,
+                    clash.id)
     if filed is not None:
         if filed.acknowledgement == "queued" and rt.after_filing is not None:
             rt.after_filing()  # the case and its acknowledgement are committed: send it now
@@ -304,30 +305,21 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
                                                 "role": filed.role,
                                                 "sender": address_token(filed.sender)})
         log.debug("%s uid %s: sender %s", row.mailbox, row.uid, filed.sender)
-    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
-
-    def reread() -> Ledger | None:
-        with rt.database.session() as s:
-            fresh = ledger_get(s, key)
-            if clash is not None and fresh is not None:
-                log.warning("%s uid %s reuses the Message-ID of ledger row %s", row.mailbox,
-                            row.uid, clash.id)
-                fresh = ledger_note_clash(s, fresh, clash)
-            return fresh
-    fresh = _tx(f"uid {row.uid}: reading the ledger", reread)
     assert fresh is not None
     return fresh
 
 
-def _decide_and_file(rt: Runtime, prepared: Work) -> Filed | None:
+def _decide_and_file(rt: Runtime, prepared: Work,
+                     clash: Ledger | None) -> tuple[Filed | None, Ledger | None]:
     """Thread, triage and file a prepared message; retried whole after a transient fault.
 
-    A commit whose answer was lost may have happened: a retry that finds the message no
-    longer ``received`` files nothing again (None).
+    Returns what was filed and the ledger row as filing left it. A commit whose answer was
+    lost may have happened: a retry that finds the message no longer ``received`` files
+    nothing again (None) and returns the row as it stands.
     """
-    def once() -> Filed | None:
+    def once() -> tuple[Filed | None, Ledger | None]:
         # file_work checks, in its transaction, that the message is still to be filed.
-        return file_work(rt, run_stages(rt, prepared, DECIDE_STAGES))
+        return file_work(rt, run_stages(rt, prepared, DECIDE_STAGES), clash)
     return _tx(f"ledger row {prepared.ledger_id}: filing", once)
 
 

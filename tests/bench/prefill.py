@@ -80,7 +80,7 @@ def prefill(rt: Runtime, profile: str, first: int, count: int, seeds: int = SEED
     opened = 0
     for number in range(first, first + filed):
         raw, template = made[number % len(made)]
-        done = file_work(rt, _work(rt, raw, template, number))
+        done, _ = file_work(rt, _work(rt, raw, template, number))
         opened += done is not None and done.role == "request"
     _settle(rt)
     if count > filed:
