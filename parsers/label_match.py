@@ -192,6 +192,8 @@ class LabelIndex:
     meanings: dict[str, list[str]] = field(default_factory=dict)
     # The weight of each label's words (``_label_weight``), in the order of ``labels``.
     label_weights: tuple[float, ...] = ()
+    # The words of each text read so far (``printed_words``, filled as texts are read).
+    printed: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=65536)
@@ -446,6 +448,17 @@ def content_start(text: str, count: int) -> str:
 def printed_words(index: LabelIndex, text: str) -> frozenset[str]:
     """The words of a printed text as the index knows them (abbreviations written out,
     compounds split, typos mended)."""
+    # A text is read several ways (with and without its hint, its head), and a form's
+    # texts come back: each is worked out once.
+    found = index.printed.get(text)
+    if found is None:
+        if len(index.printed) > _MEMO_SIZE:
+            index.printed.clear()
+        found = index.printed[text] = _printed_words(index, text)
+    return found
+
+
+def _printed_words(index: LabelIndex, text: str) -> frozenset[str]:
     found: set[str] = set()
     for word in raw_words(_expanded(index, text), index.synonyms):
         for part in _split_compound(word, index.vocabulary, index.synonyms):
