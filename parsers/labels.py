@@ -304,6 +304,11 @@ def _run_on_label(rules: ExtractionRules, words: Sequence[str]) -> int | None:
 
 def name_rule(rules: ExtractionRules, name: str) -> tuple[str, str] | None:
     """(canonical key, rule id) of the first field-name pattern matching a form-field name."""
+    # (a form's field names come back on every message, and each is asked more than once)
+    return memoised(rules, "name_rule", name, _name_rule)
+
+
+def _name_rule(rules: ExtractionRules, name: str) -> tuple[str, str] | None:
     for field_rule in rules.fields:
         for rule in field_rule.names:
             if rule.pattern.search(name):
