@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from rapidfuzz import fuzz, process
 
@@ -359,20 +359,26 @@ _MEMOS: dict[int, tuple[object, dict[str, dict[str, Any]]]] = {}
 def memo(rules: ExtractionRules, name: str) -> dict[str, Any]:
     """A cache of one pure function of (rules, printed text): a form's labels come back on
     every page and every message, and reading them is most of a worker's time."""
-    cache = _built_once(_MEMOS, rules, dict).setdefault(name, {})
-    if len(cache) > _MEMO_SIZE:
+    caches = _built_once(_MEMOS, rules, dict)
+    cache = caches.get(name)
+    if cache is None:
+        cache = caches[name] = {}
+    elif len(cache) > _MEMO_SIZE:
         cache.clear()
     return cache
+
+
+_NOT_READ = object()  # (a text's answer may be None)
 
 
 def memoised(rules: ExtractionRules, name: str, text: str,
              read: Callable[[ExtractionRules, str], _T]) -> _T:
     """``read(rules, text)``, worked out once per rule set and text (see ``memo``)."""
     cache = memo(rules, name)
-    if text not in cache:
-        cache[text] = read(rules, text)
-    found: _T = cache[text]
-    return found
+    found = cache.get(text, _NOT_READ)
+    if found is _NOT_READ:
+        found = cache[text] = read(rules, text)
+    return cast(_T, found)
 
 
 # A word of three letters or more cut short by a full stop: 'Manuf.', 'Adr.', 'hulpm.'.
