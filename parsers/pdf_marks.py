@@ -13,6 +13,7 @@ import ctypes
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -144,16 +145,33 @@ def _chars_to_words(chars: Sequence[_Char], fonts: _FontNames) -> list[Mark]:
     return words
 
 
+def _by_address(function: Any) -> Any:
+    """A pdfium function of a text page that takes the page by its address: ctypes passes a
+    plain address faster than it checks a typed pointer, and pdfium is asked five things of
+    every character of a page. The same function, arguments and result otherwise."""
+    prototype = ctypes.CFUNCTYPE(function.restype, ctypes.c_void_p, *function.argtypes[1:])
+    address = ctypes.cast(function, ctypes.c_void_p).value
+    if address is None:  # (a function of the loaded library never is)
+        raise ImportError(f"pdfium's {function.__name__} has no address")
+    return prototype(address)
+
+
+_IS_GENERATED, _LOOSE_BOX, _CHAR_ORIGIN, _FONT_SIZE, _TEXT_MATRIX = (
+    _by_address(f) for f in (
+        pdfium_c.FPDFText_IsGenerated, pdfium_c.FPDFText_GetLooseCharBox,
+        pdfium_c.FPDFText_GetCharOrigin, pdfium_c.FPDFText_GetFontSize,
+        pdfium_c.FPDFText_GetMatrix))
+
+
 def _raw_chars(textpage: pdfium.PdfTextPage, top_edge: float) -> list[_Char]:
     count = textpage.count_chars()
     if count <= 0:
         return []
     text = textpage.get_text_range(0, count)
-    raw = textpage.raw
-    # Looked up once: pdfium is asked five things of every character of a page.
-    generated, loose_box = pdfium_c.FPDFText_IsGenerated, pdfium_c.FPDFText_GetLooseCharBox
-    char_origin, font_size = pdfium_c.FPDFText_GetCharOrigin, pdfium_c.FPDFText_GetFontSize
-    text_matrix, hypot = pdfium_c.FPDFText_GetMatrix, math.hypot
+    raw = ctypes.cast(textpage.raw, ctypes.c_void_p).value
+    # (local names: looked up once per page, not five times per character)
+    generated, loose_box, char_origin = _IS_GENERATED, _LOOSE_BOX, _CHAR_ORIGIN
+    font_size, text_matrix, hypot = _FONT_SIZE, _TEXT_MATRIX, math.hypot
     rect, matrix = pdfium_c.FS_RECTF(), pdfium_c.FS_MATRIX()
     origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
     chars: list[_Char] = []
