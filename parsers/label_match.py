@@ -332,8 +332,10 @@ def build_index(rules: ExtractionRules) -> LabelIndex:
                            and len(fields_of[w]) <= _HEAD_FIELDS)
             for key, counts in uses.items()}
     spelled: dict[str, tuple[str, ...]] = {}
-    for word in {*(w for r in rules.fields for label in r.labels for w in fold(label.text).split()),
-                 *(w for w in rules.synonyms if " " not in w)}:
+    # (in the rules' order, not a set's: the index is the same whatever the hash seed)
+    for word in dict.fromkeys([
+            *(w for r in rules.fields for label in r.labels for w in fold(label.text).split()),
+            *(w for w in rules.synonyms if " " not in w)]):
         if word not in _STOP_WORDS and (meant := raw_words(word, synonyms)):
             # (a compound the labels spell, 'contactpersoon', stands for its parts)
             spelled[word] = _split_compound(meant[0], vocabulary, synonyms)
@@ -478,9 +480,15 @@ def _known(index: LabelIndex, word: str) -> str:
     return _closest(index.vocabulary, word)
 
 
+_IN_ORDER: dict[int, tuple[object, tuple[str, ...]]] = {}
+
+
 @lru_cache(maxsize=20000)
 def _closest(vocabulary: frozenset[str], word: str) -> str:
-    best = process.extractOne(word, vocabulary, scorer=fuzz.ratio, score_cutoff=88)
+    # Words in a fixed order: of two words equally close, the first is taken, and a set's
+    # order follows the hash seed.
+    ordered = _built_once(_IN_ORDER, vocabulary, lambda: tuple(sorted(vocabulary)))
+    best = process.extractOne(word, ordered, scorer=fuzz.ratio, score_cutoff=88)
     return str(best[0]) if best else word
 
 
@@ -564,7 +572,9 @@ def _scored(index: LabelIndex, seen: frozenset[str],
         heads = {w: key for key, core in index.core_words.items() for w in core & words}
         printed = _printed_weight(index, words)  # the same for every label it is held to
         foreign: dict[str, int] = {}  # (and a field's foreign heads for each of its labels)
-        for number in {n for w in words for n in index.by_word.get(w, ())}:
+        # Labels in the rule file's order: of two labels of a field that score alike, the
+        # first kept is the rule file's first (a set's order follows the hash seed).
+        for number in sorted({n for w in words for n in index.by_word.get(w, ())}):
             label, label_words = index.labels[number]
             plural = _patients_in(label.folded)
             if plural is not None and plural != counted:

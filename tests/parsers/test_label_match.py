@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -523,3 +527,38 @@ def test_patients_in_the_plural_are_counted_one_patient_is_referred_to() -> None
                          ("Referentienummer patiënt (geen naam)", "patient_reference")):
         hit = match_label(rules(), printed)
         assert hit is not None and hit.rule.key == key, printed
+
+
+# Reads a printed label and one Word form; prints the rules that read them and the near misses.
+_READ_IN_A_PROCESS = """
+import json, sys
+from pathlib import Path
+from config.extraction_rules import load_extraction_rules
+from parsers.extract import file_to_document
+from parsers.labels import match_label
+form, rules = Path(sys.argv[1]), load_extraction_rules(Path(sys.argv[2]))
+hit = match_label(rules, "SRN number of the manufacturer")
+document = file_to_document(form.name, form.read_bytes(), rules)
+print(json.dumps({"label": hit and hit.rule.id, "near_misses": list(document.near_misses),
+                  "fields": [[f.key, f.value, f.rule] for f in document.fields]}))
+"""
+
+
+def _read_with_hash_seed(seed: str) -> dict[str, object]:
+    root = Path(__file__).resolve().parents[2]
+    form = root.parent / "shared" / "corpus" / "docx" / "docx2python_checked_boxes.docx"
+    done = subprocess.run([sys.executable, "-c", _READ_IN_A_PROCESS, str(form), str(FAMHP)],
+                          cwd=root, env={**os.environ, "PYTHONHASHSEED": seed},
+                          capture_output=True, text=True, check=True, timeout=60)
+    read: dict[str, object] = json.loads(done.stdout)
+    return read
+
+
+def test_same_rules_whatever_the_hash_seed() -> None:
+    # Labels of one field that score alike ('SRN number of the manufacturer': "Manufacturer's
+    # SRN" or "Manufacturer SRN") are settled by the rule file's order, not by a set's order,
+    # which differs between worker processes.
+    first = _read_with_hash_seed("0")
+    assert first["label"] == "famhp.label.manufacturer_srn.en.manufacturer-s-srn"
+    assert _read_with_hash_seed("1") == first
+    assert _read_with_hash_seed("2") == first
