@@ -149,8 +149,10 @@ def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
            report: CycleReport, stop: threading.Event | None) -> None:
     """Finish what a crash left, then take the new messages in UID order.
 
-    New messages are kept at once and prepared (parsed, extracted) in the worker pool,
-    a bounded window ahead; each is then filed and moved strictly in order.
+    New messages are kept at once, a group at a time, and prepared (parsed, extracted) in
+    the worker pool, a bounded window ahead; each is then filed strictly in order, and the
+    filed ones are moved out of the folder in groups. A stop leaves the rest of a kept
+    group on the ledger for the next cycle.
     """
     done: list[Ledger] = []  # filed, to be moved out of the folder together
     for row in _unfinished(rt, mailbox.name):
@@ -159,6 +161,8 @@ def _cycle(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource,
     for group in _batched(_new_messages(rt, mailbox, source), GROUP):
         for row in _record(rt, group):
             failpoint("after_record")
+            if stop is not None and stop.is_set():
+                break  # the rest of the group is kept: the next cycle takes it up
             prepared = rt.pool.submit(_work(rt, row, mailbox)) if row.state == "received" \
                 else None
             window.append((row, prepared))
