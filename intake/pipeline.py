@@ -49,6 +49,7 @@ from storage.ledger import (
     cursor_set,
     ledger_find_twin,
     ledger_id_clash,
+    ledger_key,
     ledger_note_attempt,
     ledger_raw,
     ledger_record,
@@ -188,7 +189,7 @@ def _work(rt: Runtime, row: Ledger, mailbox: MailboxSettings) -> Work:
 
     A message kept in the blob store goes to the worker as a reference, not as bytes.
     """
-    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    key = ledger_key(row)
     if rt.blobs.exists(row.sha256):
         return Work(ledger_id=row.id, key=key, profile=mailbox.profile, raw=b"",
                     raw_blob=BlobRef(rt.blobs.root, row.sha256))
@@ -232,7 +233,7 @@ def _finish(rt: Runtime, mailbox: MailboxSettings, source: MailboxSource, row: L
 
     A filed row joins ``done``, moved with its group (``_move_done``).
     """
-    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    key = ledger_key(row)
     with log_context(mailbox=row.mailbox, folder=row.folder, uid=row.uid):
         _finish_row(rt, source, row, key, mailbox, prepared, report, done)
     if len(done) >= GROUP:
@@ -251,7 +252,7 @@ def _finish_row(rt: Runtime, source: MailboxSource, row: Ledger, key: MailboxKey
     if row.state == "failed":
         source.mark_failed(key, row.error or "unknown error")
         report.failed.append((key, row.error or ""))
-        _set_state(rt, row, "attention")
+        _set_state(rt, [row], "attention")
         return
     done.append(row)
 
@@ -260,14 +261,9 @@ def _move_done(rt: Runtime, source: MailboxSource, rows: list[Ledger]) -> None:
     """Move a group of filed messages out of the folder, then record them done; empty it."""
     if not rows:
         return
-    source.mark_all_done([MailboxKey(r.mailbox, r.folder, r.uidvalidity, r.uid) for r in rows])
+    source.mark_all_done([ledger_key(row) for row in rows])
     failpoint("after_move")
-
-    def move() -> None:
-        with rt.database.session() as s:
-            for row in rows:
-                ledger_set_state(s, row, "done", error=row.error)
-    _tx(f"uids {rows[0].uid}-{rows[-1].uid}: recording done", move)
+    _set_state(rt, rows, "done")
     rows.clear()
 
 
@@ -298,10 +294,10 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
         log.warning("%s uid %s: %s", row.mailbox, row.uid, exc,
                     extra={"stage": exc.stage if isinstance(exc, StageError) else "file"})
         return _fail(rt, row, str(exc))
-    if filed is not None and clash is not None:
-        log.warning("%s uid %s reuses the Message-ID of ledger row %s", row.mailbox, row.uid,
-                    clash.id)
     if filed is not None:
+        if clash is not None:  # noted on the row by the filing
+            log.warning("%s uid %s reuses the Message-ID of ledger row %s", row.mailbox,
+                        row.uid, clash.id)
         if filed.acknowledgement == "queued" and rt.after_filing is not None:
             rt.after_filing()  # the case and its acknowledgement are committed: send it now
         report.filed.append(filed)
@@ -329,7 +325,7 @@ def _decide_and_file(rt: Runtime, prepared: Work,
 
 def _worker_lost(rt: Runtime, row: Ledger, exc: WorkerLost, report: CycleReport) -> Ledger:
     """Count the lost attempt; Needs-attention once they run out, else try again next cycle."""
-    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    key = ledger_key(row)
 
     def note() -> int:
         with rt.database.session() as s:
@@ -355,9 +351,11 @@ def _fail(rt: Runtime, row: Ledger, error: str) -> Ledger:
     return _tx(f"uid {row.uid}: recording the failure", fail)
 
 
-def _set_state(rt: Runtime, row: Ledger, state: str) -> None:
-    """Record the final state once the mailbox has been changed."""
+def _set_state(rt: Runtime, rows: Sequence[Ledger], state: str) -> None:
+    """Record the final state of rows once the mailbox has been changed (one transaction)."""
     def move() -> None:
         with rt.database.session() as s:
-            ledger_set_state(s, row, state, error=row.error)
-    _tx(f"uid {row.uid}: recording {state}", move)
+            for row in rows:
+                ledger_set_state(s, row, state, error=row.error)
+    uids = f"{rows[0].uid}-{rows[-1].uid}" if len(rows) > 1 else str(rows[0].uid)
+    _tx(f"uid {uids}: recording {state}", move)

@@ -358,7 +358,7 @@ _MEMO_SIZE = 20000
 _MEMOS: dict[int, tuple[object, dict[str, dict[str, Any]]]] = {}
 
 
-def memo(rules: ExtractionRules, name: str) -> dict[str, Any]:
+def _memo(rules: ExtractionRules, name: str) -> dict[str, Any]:
     """A cache of one pure function of (rules, printed text): a form's labels come back on
     every page and every message, and reading them is most of a worker's time."""
     caches = _built_once(_MEMOS, rules, dict)
@@ -375,8 +375,8 @@ _NOT_READ = object()  # (a text's answer may be None)
 
 def memoised(rules: ExtractionRules, name: str, text: str,
              read: Callable[[ExtractionRules, str], _T]) -> _T:
-    """``read(rules, text)``, worked out once per rule set and text (see ``memo``)."""
-    cache = memo(rules, name)
+    """``read(rules, text)``, worked out once per rule set and text (see ``_memo``)."""
+    cache = _memo(rules, name)
     found = cache.get(text, _NOT_READ)
     if found is _NOT_READ:
         found = cache[text] = read(rules, text)

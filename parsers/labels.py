@@ -28,7 +28,6 @@ from parsers.label_match import (
     content_words,
     index_of,
     knows_a_word_of,
-    memo,
     memoised,
     printed_words,
     raw_words,
@@ -347,28 +346,24 @@ def _signature_label(rules: ExtractionRules, text: str) -> bool:
     # A word of a signer's field ('... and hospital stamp') or one unknown word more ('the
     # physician responsible for the treatment', 'attending physician') is fine; a word of
     # another field is not ('Date of signature' asks for a date).
-    cache = memo(rules, "signature_label")
-    if text not in cache:
-        index = index_of(rules)
-        known = [_printed(rules, label) for label in labels]
-        signature = _printed(rules, "signature")
-        signer = frozenset().union(*known, *(index.field_words.get(key, frozenset())
-                                              for key in _SIGNERS))
-        cache[text] = len(text) <= 80 and any(words and (words in known or (
-            signature <= words and len(words - signer) <= _SIGNER_WORDS
-            and not any(w in index.weights for w in words - signer)))
-            for words in word_readings(index, text))
-    return bool(cache[text])
+    return memoised(rules, "signature_label", text, _signature_words)
+
+
+def _signature_words(rules: ExtractionRules, text: str) -> bool:
+    """Whether the text's words read as a signature label's (see ``_signature_label``)."""
+    index = index_of(rules)
+    known = [printed_words(index, label) for label in rules.signatures.labels]
+    signature = printed_words(index, "signature")
+    signer = frozenset().union(*known, *(index.field_words.get(key, frozenset())
+                                          for key in _SIGNERS))
+    return len(text) <= 80 and any(words and (words in known or (
+        signature <= words and len(words - signer) <= _SIGNER_WORDS
+        and not any(w in index.weights for w in words - signer)))
+        for words in word_readings(index, text))
 
 
 _SIGNERS = ("physician_name", "hospital_name")  # whose signature and stamp a form asks for
 _SIGNER_WORDS = 1
-
-
-def _printed(rules: ExtractionRules, text: str) -> frozenset[str]:
-    """``printed_words`` of a text the rules themselves print (a label), kept."""
-    return memoised(rules, "printed_words", text,
-                    lambda rules, text: printed_words(index_of(rules), text))
 
 
 def says_signed(rules: ExtractionRules, text: str) -> bool:

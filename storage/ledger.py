@@ -24,6 +24,11 @@ UNFINISHED_STATES = ("received", "filed", "failed", "duplicate", "ignored")
 TWIN_STATES = ("filed", "done", "duplicate")
 
 
+def ledger_key(row: Ledger) -> MailboxKey:
+    """Return the mailbox message a ledger row stands for."""
+    return MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+
+
 @storage_errors
 def ledger_get(s: Session, key: MailboxKey) -> Ledger | None:
     """Return the ledger row of a mailbox message, or None if it was never recorded."""

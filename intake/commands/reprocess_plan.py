@@ -27,10 +27,9 @@ from parsers.records import ExtractedDocument, Limits, ParsedMessage
 from storage.cases import case_by_ref, case_checklist, reviewer_decision
 from storage.casestate import field_writes
 from storage.fields import FieldWrite, current_extracted, reviewer_values
-from storage.ledger import ledger_raw
+from storage.ledger import ledger_key, ledger_raw
 from storage.messages import case_documents, case_messages
 from storage.models import Case, CaseMessage, Document, Ledger
-from storage.records import MailboxKey
 from triage.case import COUNTED_ROLES, CaseState, case_state, facts_of, widened
 from triage.engine import triage_message
 from triage.records import TriageResult
@@ -150,7 +149,7 @@ def _stored(s: Session, case: Case, message: CaseMessage, rt: Runtime) -> Stored
     if row is None:
         raise ReprocessError(f"message {message.message_id or message.id} has no kept raw "
                              "message to read again")
-    key = MailboxKey(row.mailbox, row.folder, row.uidvalidity, row.uid)
+    key = ledger_key(row)
     work = Work(ledger_id=row.id, key=key, profile=case.authority,
                 raw=ledger_raw(s, row, rt.blobs))
     return Stored(message.id, work)
