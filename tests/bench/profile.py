@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> Path:
             run_child("prefill", setup, work / "prefill.json", "--cases", str(args.prefill))
         append_all(setup.user, corpus.read_all(paths))
         command = [spy, "record", "--subprocesses", "--idle", "--rate", str(RATE), "--format",
-                   "raw", "-o", str(raw), "--", *child_args("cycle", setup, work / "out.json")]
+                   "raw", "-o", str(raw), "--",
+                   *child_args("cycle", setup, work / "out.json", "--warm")]
         subprocess.run(command, cwd=REPO, env=setup.env(), check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     text = summarise(raw.read_text(), args.messages)
