@@ -33,7 +33,7 @@ from storage.cases import (
     stored_checklist,
     triage_to_dict,
 )
-from storage.casestate import record_case_state, stored_case_state
+from storage.casestate import CaseRows, case_rows, record_state, rows_state
 from storage.events import add_event
 from storage.fields import keep_alternatives
 from storage.ledger import ledger_note_clash, ledger_set_state
@@ -113,12 +113,13 @@ def file_work(rt: Runtime, work: Work,
 def _file_row(s: Session, rt: Runtime, work: Work, row: Ledger) -> Filed:
     """File the message of a ``received`` ledger row (see file_work)."""
     assert work.parsed is not None and work.triage is not None
-    case, role = _target_case(s, rt, work)
+    case, role, opened = _target_case(s, rt, work)
     if case is None:
         ledger_set_state(s, row, "ignored", outcome=kept_reason(work.triage))
         return _filed(None, role, work, (), "none")
     remember_rule_version(s, rt.profile(work.profile))  # what rules_version stands for
-    checklist = _file_into(s, rt, work, row, case, MessageRole(role))
+    rows = CaseRows(case, opened=True) if opened else case_rows(s, case)
+    checklist = _file_into(s, rt, work, row, rows, MessageRole(role))
     ack = _queue_acknowledgement(s, rt, work, case, role, checklist)
     ledger_set_state(s, row, "filed", case_id=case.id, outcome=f"{role} {case.ref}")
     return _filed(case.ref, role, work, missing_items(checklist), ack)
@@ -137,19 +138,19 @@ def _filed(ref: str | None, role: str, work: Work, missing: tuple[str, ...],
                  missing, ack)
 
 
-def _target_case(s: Session, rt: Runtime, work: Work) -> tuple[Case | None, str]:
-    """Return the case the message belongs to (new or existing) and its role in it."""
+def _target_case(s: Session, rt: Runtime, work: Work) -> tuple[Case | None, str, bool]:
+    """Return the case the message belongs to, its role in it, and whether it is new."""
     assert work.parsed is not None and work.triage is not None
     result, parsed = work.triage, work.parsed
     thread = _thread_case(s, rt, work)
     if result.kind == "automated":
-        return thread, "automated"
+        return thread, "automated", False
     if result.kind == "follow_up" and thread is not None:
-        return thread, "follow_up"
+        return thread, "follow_up", False
     twin = _duplicate_submission(s, parsed, result)
     if twin is not None:
-        return twin, "duplicate"
-    return _new_case(s, rt, parsed, result), opening_role(result.kind)
+        return twin, "duplicate", False
+    return _new_case(s, rt, parsed, result), opening_role(result.kind), True
 
 
 def _thread_case(s: Session, rt: Runtime, work: Work) -> Case | None:
@@ -185,13 +186,15 @@ def _new_case(s: Session, rt: Runtime, parsed: ParsedMessage, result: TriageResu
     return case
 
 
-def _file_into(s: Session, rt: Runtime, work: Work, row: Ledger, case: Case,
+def _file_into(s: Session, rt: Runtime, work: Work, row: Ledger, rows: CaseRows,
                role: MessageRole) -> tuple[ChecklistItem, ...]:
     """Add the message and its documents to the case; return the case's checklist."""
     assert work.parsed is not None and work.triage is not None
-    result = work.triage
+    result, case = work.triage, rows.case
     message = add_message(s, case, row, work.parsed, result, role)
     documents = add_documents(s, case, message, result.documents)
+    rows.messages.append(message)
+    rows.documents.extend(documents)
     add_event(s, case, ACTOR, "message_filed", {
         "role": role, "kind": result.kind, "message_id": work.parsed.message_id,
         "sender": work.parsed.sender, "subject": work.parsed.subject,
@@ -200,13 +203,13 @@ def _file_into(s: Session, rt: Runtime, work: Work, row: Ledger, case: Case,
     })
     checklist: tuple[ChecklistItem, ...]
     if role in COUNTED_ROLES:
-        state = stored_case_state(s, case, rt.profile(work.profile).triage)
-        _log_checklist(s, case, record_case_state(s, case, state, ACTOR,
-                                                  triage_to_dict(result)))
+        state = rows_state(s, rows, rt.profile(work.profile).triage)
+        _log_checklist(s, case, record_state(s, rows, state, ACTOR, triage_to_dict(result)))
         checklist = state.checklist
     else:  # an auto-reply or a re-sent duplicate decides nothing about the case
         checklist = tuple(stored_checklist(s, case))
-    keep_alternatives(s, case, message, result.all_fields, {d.sha256: d for d in documents})
+    keep_alternatives(s, case, message, result.all_fields, {d.sha256: d for d in documents},
+                      history=rows.values)
     return checklist
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
@@ -301,17 +301,23 @@ def set_checklist(
     """
     query = select(ChecklistEntry).where(ChecklistEntry.case_id == case.id)
     held = {entry.item_id: entry for entry in s.scalars(query)}
+    new: dict[str, dict[str, str]] = {}  # items the case did not have: one INSERT for all
     changes: list[tuple[str, str, str]] = []
     for item in items:
         entry = held.get(item.id)
         if entry is None:
-            entry = held[item.id] = ChecklistEntry(case_id=case.id, item_id=item.id)
-            s.add(entry)
-        before = entry.status or ""
+            before = new[item.id]["status"] if item.id in new else ""
+            new[item.id] = {"item_id": item.id, "severity": item.severity,
+                            "status": item.status, "evidence": item.evidence}
+        else:
+            before = entry.status or ""
+            entry.severity, entry.status, entry.evidence = (item.severity, item.status,
+                                                            item.evidence)
         if before != item.status:
             changes.append((item.id, before, item.status))
-        entry.severity, entry.status, entry.evidence = item.severity, item.status, item.evidence
     s.flush()
+    if new:
+        s.execute(insert(ChecklistEntry), [{"case_id": case.id, **row} for row in new.values()])
     return changes
 
 

@@ -5,15 +5,19 @@ decisions and stated values (kept in the message's ``triage`` when it was filed 
 reprocessed) and documents, the reviewers' current values and the reviewer's decision (from
 the audit trail). ``record_case_state`` writes a state: the current extracted values, the
 checklist and the case row. None of these functions commits.
+
+Filing reads a case once (``CaseRows``: its messages, documents and values) and keeps that
+copy up to date with what it writes, instead of asking the database again at each step; a
+case opened in the same transaction has nothing to read.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.triage_rules import TriageRules
@@ -22,16 +26,17 @@ from storage.cases import field_from_dict, reviewer_decision, set_checklist, sta
 from storage.db import storage_errors
 from storage.fields import (
     FieldWrite,
-    current_extracted,
+    current_of,
+    field_history,
     field_to_value,
-    reviewer_values,
+    reviewer_values_of,
     standing_writes,
     write_fields,
 )
 from storage.messages import case_documents, case_messages, document_to_record
 from storage.models import Case, CaseMessage, Document, ExtractedField, JsonDict, utcnow
 from storage.sql import attach
-from triage.case import CaseState, MessageFacts, case_state, message_fields
+from triage.case import CaseState, MessageFacts, ReviewerDecision, case_state, message_fields
 from triage.records import Decision
 
 
@@ -64,39 +69,79 @@ def message_facts(row: CaseMessage, documents: Sequence[Document],
                                        for d in documents))
 
 
+@dataclass
+class CaseRows:
+    """A case's filed messages, documents and values (every one, id order), read once.
+
+    The writes of ``record_state`` and of filing add to these lists, so that they stay what
+    the database holds within the transaction. ``opened``: the case was opened in this
+    transaction, so no reviewer has decided it.
+    """
+
+    case: Case
+    messages: list[CaseMessage] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    values: list[ExtractedField] = field(default_factory=list)
+    opened: bool = False
+
+
+@storage_errors
+def case_rows(s: Session, case: Case) -> CaseRows:
+    """Read what the database holds of a case (three queries)."""
+    case = attach(s, case)
+    return CaseRows(case, case_messages(s, case), case_documents(s, case),
+                    field_history(s, case))
+
+
+def rows_facts(rows: CaseRows) -> list[MessageFacts]:
+    """Return what each filed message of a case says, in the order they were filed."""
+    documents: dict[int, list[Document]] = defaultdict(list)
+    for document in rows.documents:
+        documents[document.case_message_id].append(document)
+    extracted: dict[int | None, list[ExtractedField]] = defaultdict(list)
+    for value in rows.values:
+        if value.origin == FieldOrigin.EXTRACTED:
+            extracted[value.case_message_id].append(value)
+    return [message_facts(m, documents[m.id], extracted[m.id]) for m in rows.messages]
+
+
 @storage_errors
 def case_facts(s: Session, case: Case) -> list[MessageFacts]:
     """Return what each filed message of a case says, in the order they were filed."""
-    documents: dict[int, list[Document]] = defaultdict(list)
-    for document in case_documents(s, case):
-        documents[document.case_message_id].append(document)
-    rows: dict[int | None, list[ExtractedField]] = defaultdict(list)
-    query = select(ExtractedField).where(ExtractedField.case_id == case.id,
-                                         ExtractedField.origin == FieldOrigin.EXTRACTED)
-    for field in s.scalars(query.order_by(ExtractedField.id)):
-        rows[field.case_message_id].append(field)
-    return [message_facts(m, documents[m.id], rows[m.id]) for m in case_messages(s, case)]
+    return rows_facts(case_rows(s, case))
+
+
+@storage_errors
+def rows_state(s: Session, rows: CaseRows, rules: TriageRules) -> CaseState:
+    """Return a case's state from its rows and its reviewer's decision."""
+    decision: ReviewerDecision | None = (None if rows.opened
+                                         else reviewer_decision(s, rows.case))
+    return case_state(rows_facts(rows), reviewer_values_of(rows.values), decision, rules)
 
 
 @storage_errors
 def stored_case_state(s: Session, case: Case, rules: TriageRules) -> CaseState:
     """Return a case's state from what the database holds about it."""
-    return case_state(case_facts(s, case), reviewer_values(s, case), reviewer_decision(s, case),
-                      rules)
+    return rows_state(s, case_rows(s, case), rules)
 
 
 @storage_errors
 def field_writes(s: Session, case: Case, state: CaseState) -> list[FieldWrite]:
+    """What makes a case's current extracted values the state's (filing-order messages)."""
+    return rows_field_writes(case_rows(s, case), state)
+
+
+def rows_field_writes(rows: CaseRows, state: CaseState) -> list[FieldWrite]:
     """What makes a case's current extracted values the state's (filing-order messages).
 
     A key a reviewer corrected is settled: values found beneath the correction are kept
     as alternatives, not made current.
     """
-    ids = [m.id for m in case_messages(s, case)]
+    ids = [m.id for m in rows.messages]
     settled = {key for key, f in state.fields.items() if f.corrected}
     standing = {key: (f.extracted, ids[f.message]) for key, f in state.fields.items()
                 if f.extracted is not None and f.message is not None and key not in settled}
-    current = {k: row for k, row in current_extracted(s, case).items() if k not in settled}
+    current = {k: row for k, row in current_of(rows.values).items() if k not in settled}
     return standing_writes(current, standing)
 
 
@@ -108,9 +153,16 @@ def record_case_state(s: Session, case: Case, state: CaseState, actor: str,
     ``state`` was decided over the case's filed messages in filing order. ``summary`` is the
     triage of the message that led to it (kept on the case, widened by the state).
     """
-    case = attach(s, case)
-    write_fields(s, case, field_writes(s, case, state), case_documents(s, case),
-                 withdrawn_by=actor)
+    return record_state(s, case_rows(s, case), state, actor, summary)
+
+
+@storage_errors
+def record_state(s: Session, rows: CaseRows, state: CaseState, actor: str,
+                 summary: JsonDict | None = None) -> list[tuple[str, str, str]]:
+    """``record_case_state`` over rows already read (they take the new values)."""
+    case = attach(s, rows.case)
+    write_fields(s, case, rows_field_writes(rows, state), rows.documents, withdrawn_by=actor,
+                 history=rows.values)
     changes = set_checklist(s, case, state.checklist)
     summary = dict(case.triage or {}) if summary is None else summary
     case.triage = {**summary, **state_summary(state)}

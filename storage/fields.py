@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from config.vocabulary import FieldOrigin
@@ -70,7 +70,14 @@ def _extracted_row(
     case: Case, message_id: int | None, field: FieldValue, document: Document | None
 ) -> ExtractedField:
     """Return a new row for an extracted value."""
-    return ExtractedField(
+    return ExtractedField(**_extracted_columns(case, message_id, field, document))
+
+
+def _extracted_columns(
+    case: Case, message_id: int | None, field: FieldValue, document: Document | None
+) -> dict[str, object]:
+    """The columns of a new row for an extracted value."""
+    return dict(
         case_id=case.id,
         case_message_id=message_id,
         document_id=document.id if document is not None else None,
@@ -82,6 +89,7 @@ def _extracted_row(
         rule=field.rule,
         confidence=field.confidence,
         origin=FieldOrigin.EXTRACTED,
+        superseded_by=None,
     )
 
 
@@ -114,27 +122,35 @@ def standing_writes(current: Mapping[str, ExtractedField],
 
 @storage_errors
 def write_fields(s: Session, case: Case, writes: Iterable[FieldWrite],
-                 documents: Sequence[Document], withdrawn_by: str) -> list[ExtractedField]:
+                 documents: Sequence[Document], withdrawn_by: str,
+                 history: list[ExtractedField] | None = None) -> list[ExtractedField]:
     """Make each write's value current, superseding the one before (nothing is deleted).
 
     A withdrawn value is superseded by an empty one whose rule says ``withdrawn_by``.
+    ``history``, when given, is every value of the case in id order (``field_history``):
+    it is read from instead of the database, and the new rows are added to it.
     """
-    current = current_extracted(s, case)
-    added: list[tuple[ExtractedField, ExtractedField | None]] = []
+    if history is None:
+        history = field_history(s, case)
+    current = current_of(history)
+    writes = list(writes)
+    columns = []
     for write in writes:
         value = write.value or FieldValue(write.key, "", "", Source(None, None, withdrawn_by),
                                           f"{withdrawn_by}: no message states it", 0.0)
-        row = _extracted_row(case, write.message_id, value, _document_of(value, write, documents))
-        s.add(row)
-        added.append((row, current.get(write.key)))
-    # One flush for the new rows (their ids, in the order added), one for the values they
-    # supersede: a flush per key was most of the time spent filing a request's fields.
-    s.flush()
-    for row, before in added:
+        columns.append(_extracted_columns(case, write.message_id, value,
+                                          _document_of(value, write, documents)))
+    # One INSERT of the new rows, bypassing the unit of work (its bookkeeping per object was
+    # most of the time spent filing a request's fields); then the values they supersede.
+    added = list(s.scalars(insert(ExtractedField).returning(
+        ExtractedField, sort_by_parameter_order=True), columns)) if columns else []
+    for write, row in zip(writes, added, strict=True):
+        before = current.get(write.key)
         if before is not None:
             before.superseded_by = row.id
     s.flush()
-    return [row for row, _ in added]
+    history.extend(added)
+    return added
 
 
 def _document_of(value: FieldValue, write: FieldWrite,
@@ -150,14 +166,18 @@ def _document_of(value: FieldValue, write: FieldWrite,
 @storage_errors
 def keep_alternatives(s: Session, case: Case, msg: CaseMessage | None,
                       candidates: Iterable[FieldValue],
-                      documents_by_sha: Mapping[str, Document]) -> list[ExtractedField]:
+                      documents_by_sha: Mapping[str, Document],
+                      history: list[ExtractedField] | None = None) -> list[ExtractedField]:
     """Keep a message's candidates that differ from their key's current value, for reviewers.
 
     Each is stored already superseded by the current value; a value already on record from
-    the same place, or a key without a current value, adds nothing.
+    the same place, or a key without a current value, adds nothing. ``history`` as for
+    ``write_fields``.
     """
-    current = current_extracted(s, case)
-    known = {(r.key, r.value, r.source_text) for r in field_history(s, case)}
+    if history is None:
+        history = field_history(s, case)
+    current = current_of(history)
+    known = {(r.key, r.value, r.source_text) for r in history}
     added = []
     for field in candidates:
         row = current.get(field.key)
@@ -172,25 +192,32 @@ def keep_alternatives(s: Session, case: Case, msg: CaseMessage | None,
         added.append(alternative)
         known.add(place)
     s.flush()
+    history.extend(added)
     return added
+
+
+def current_of(history: Iterable[ExtractedField],
+               origin: str = FieldOrigin.EXTRACTED) -> dict[str, ExtractedField]:
+    """Each key's value that nothing supersedes yet in one chain, from rows in id order."""
+    return {row.key: row for row in history
+            if row.origin == origin and row.superseded_by is None}
 
 
 @storage_errors
 def current_extracted(s: Session, case: Case) -> dict[str, ExtractedField]:
     """Return each key's current extracted value (the chain beneath the reviewers')."""
-    rows = s.scalars(select(ExtractedField).where(
-        ExtractedField.case_id == case.id, ExtractedField.origin == FieldOrigin.EXTRACTED,
-        ExtractedField.superseded_by.is_(None)).order_by(ExtractedField.id))
-    return {row.key: row for row in rows}
+    return current_of(field_history(s, case))
 
 
 @storage_errors
 def reviewer_values(s: Session, case: Case) -> list[FieldValue]:
     """Return the reviewers' current values of a case, oldest first."""
-    rows = s.scalars(select(ExtractedField).where(
-        ExtractedField.case_id == case.id, ExtractedField.origin == FieldOrigin.REVIEWER,
-        ExtractedField.superseded_by.is_(None)).order_by(ExtractedField.id))
-    return [field_to_value(row) for row in rows]
+    return reviewer_values_of(field_history(s, case))
+
+
+def reviewer_values_of(history: Iterable[ExtractedField]) -> list[FieldValue]:
+    """The reviewers' current values among a case's rows in id order, oldest first."""
+    return [field_to_value(row) for row in current_of(history, FieldOrigin.REVIEWER).values()]
 
 
 def field_to_value(row: ExtractedField) -> FieldValue:
