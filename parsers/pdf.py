@@ -1,10 +1,11 @@
 """PDF to ExtractedDocument: AcroForm fields, printed labels and values, signatures.
 
-pypdf opens the file, counts pages, reads the form tree and gives a fast plain text of
-every page read; pdfplumber's slower word positions are only asked for the pages whose
-plain text shows form labels, or that carry form fields with meaningless names whose
-printed label must be found by position. Nothing raises out of ``pdf_to_document``: a file
-that cannot be read comes back with ``error`` set ("encrypted", "broken").
+pypdf opens the file, counts pages and reads the form tree; pdfium gives a fast plain text
+of every page read (pypdf's where pdfium cannot open the file); the slower word positions
+are only asked for the pages whose plain text shows form labels, or that carry form fields
+with meaningless names whose printed label must be found by position. Nothing raises out
+of ``pdf_to_document``: a file that cannot be read comes back with ``error`` set
+("encrypted", "broken").
 
 This module opens the file and puts the document together; the form tree is read in
 ``parsers.pdf_form`` and the printed page in ``parsers.pdf_layout``.
@@ -35,6 +36,7 @@ from parsers.labels import (
 from parsers.parts import Segment
 from parsers.pdf_form import form_signatures, form_values, named_by_rules, read_form
 from parsers.pdf_layout import layout_values, page_words, plumber_page_words
+from parsers.pdf_marks import pdf_page_texts
 from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
 from parsers.pdf_xfa import UNREAD as XFA_UNREAD
 from parsers.pdf_xfa import has_xfa, read_xfa
@@ -104,7 +106,7 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     count = len(reader.pages)
     numbers = pages_to_read(count, limits)
     check_streams(reader, numbers, limits)  # before pdfplumber inflates anything
-    texts = _page_texts(reader, numbers, limits.max_text_chars)
+    texts = _page_texts(reader, data, numbers, limits.max_text_chars)
     scanned = _scanned_pages(rules, reader, data, texts, limits)
     texts.update(scanned.texts)
     form = read_form(reader)
@@ -144,9 +146,16 @@ def pages_to_read(count: int, limits: Limits) -> range:
     return range(count if count <= limits.full_read_max_pages else min(limits.skim_pages, count))
 
 
-def _page_texts(reader: PdfReader, numbers: range, cap: int) -> dict[int, str]:
-    """Fast plain text of each page read (pypdf), stopping once the cap is reached."""
-    texts: dict[int, str] = {}
+def _page_texts(reader: PdfReader, data: bytes, numbers: range, cap: int) -> dict[int, str]:
+    """Plain text of each page read, stopping once the cap is reached.
+
+    pdfium's, about six times faster than pypdf's (docs/benchmarks.md); pypdf's for a file
+    pdfium cannot open.
+    """
+    texts = pdf_page_texts(data, numbers, cap)
+    if texts is not None:
+        return texts
+    texts = {}
     total = 0
     for number in numbers:
         if total >= cap:

@@ -72,6 +72,47 @@ def pdf_to_marks(data: bytes, numbers: Sequence[int]) -> dict[int, PageMarks]:
         pdf.close()
 
 
+def pdf_page_texts(data: bytes, numbers: Sequence[int], cap: int) -> dict[int, str] | None:
+    """pdfium's plain text of the given 0-based pages, lines ending in "\\n".
+
+    Reading stops once ``cap`` characters are read. None when pdfium cannot open the file;
+    a page that fails to read gives "".
+    """
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError:
+        return None
+    texts: dict[int, str] = {}
+    total = 0
+    try:
+        for number in numbers:
+            if total >= cap:
+                break
+            texts[number] = _page_text(pdf, number)
+            total += len(texts[number])
+    finally:
+        pdf.close()
+    return texts
+
+
+def _page_text(pdf: pdfium.PdfDocument, number: int) -> str:
+    try:
+        page = pdf[number]
+    except Exception:  # one unreadable page must not lose the others
+        return ""
+    try:
+        text_page = page.get_textpage()
+        try:
+            text = str(text_page.get_text_range())
+        finally:
+            text_page.close()
+    except Exception:  # one unreadable page must not lose the others
+        return ""
+    finally:
+        page.close()
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _page_marks(pdf: pdfium.PdfDocument, number: int) -> PageMarks:
     try:
         page = pdf[number]

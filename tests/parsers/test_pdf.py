@@ -431,6 +431,9 @@ def test_a_form_with_a_mandate_from_page_two_is_two_parts(rules: ExtractionRules
 
 
 def test_a_label_wrapped_over_three_lines_keeps_its_value(rules: ExtractionRules) -> None:
+    # Three rows of the form, as on the real one: a page whose plain text starts only one
+    # line with a label is no form to read with positions (the page's text is pdfium's,
+    # which holds a label and the value printed beside it on one line).
     def form(sheet: Any) -> None:
         sheet.drawString(50, TOP - 80, "Gelieve aan te geven in welke")
         sheet.drawString(250, TOP - 80, "Wij zijn de wettelijke fabrikant van het hulpmiddel")
@@ -438,9 +441,12 @@ def test_a_label_wrapped_over_three_lines_keeps_its_value(rules: ExtractionRules
         sheet.drawString(50, TOP - 105, "indient")
         sheet.drawString(50, TOP - 130, "Naam van het hulpmiddel")
         sheet.drawString(250, TOP - 130, "FlowGuard ND")
+        sheet.drawString(50, TOP - 155, "Naam van de fabrikant")
+        sheet.drawString(250, TOP - 155, "NeuroVasc Dynamics GmbH")
 
     assert by_key(read(draw([form]), rules)) == {
-        "applicant_role": "manufacturer", "device_name": "FlowGuard ND"}
+        "applicant_role": "manufacturer", "device_name": "FlowGuard ND",
+        "manufacturer_name": "NeuroVasc Dynamics GmbH"}
 
 
 def test_the_end_of_a_title_wrapped_in_its_bracket_is_no_value(rules: ExtractionRules) -> None:
