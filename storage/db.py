@@ -168,11 +168,32 @@ def _sqlite_use_wal(cursor: Any) -> None:
             time.sleep(0.05)
 
 
+# How often a transaction waiting for SQLite's write lock asks again. SQLite's own busy
+# handler backs off to sleeps of 100 ms: beside a writer that takes the lock again within
+# milliseconds (the intake filing a backlog), a thread of the same process (the
+# acknowledgement sender) was let in only when the cycle ended.
+_BEGIN_POLL_SECONDS = 0.001
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
-    """Start every SQLite transaction holding the write lock."""
+    """Start every SQLite transaction holding the write lock, waiting for it if need be."""
     # A deferred transaction that reads then writes can fail at once with SQLITE_BUSY
-    # when another process wrote in between; IMMEDIATE waits for the busy timeout instead.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # when another process wrote in between; IMMEDIATE waits for the lock instead.
+    raw: Any = connection.connection.driver_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    break
+            time.sleep(_BEGIN_POLL_SECONDS)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # the last try: its error as before
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def make_engine(url: str) -> Engine:
