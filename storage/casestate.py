@@ -106,12 +106,6 @@ def rows_facts(rows: CaseRows) -> list[MessageFacts]:
 
 
 @storage_errors
-def case_facts(s: Session, case: Case) -> list[MessageFacts]:
-    """Return what each filed message of a case says, in the order they were filed."""
-    return rows_facts(case_rows(s, case))
-
-
-@storage_errors
 def rows_state(s: Session, rows: CaseRows, rules: TriageRules) -> CaseState:
     """Return a case's state from its rows and its reviewer's decision."""
     decision: ReviewerDecision | None = (None if rows.opened
