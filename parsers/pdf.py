@@ -36,7 +36,7 @@ from parsers.labels import (
 from parsers.parts import Segment
 from parsers.pdf_form import form_signatures, form_values, named_by_rules, read_form
 from parsers.pdf_layout import layout_values, page_words, plumber_page_words
-from parsers.pdf_marks import pdf_page_texts
+from parsers.pdf_marks import capped_texts, pdf_page_texts
 from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
 from parsers.pdf_xfa import UNREAD as XFA_UNREAD
 from parsers.pdf_xfa import has_xfa, read_xfa
@@ -105,7 +105,7 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
               limits: Limits) -> Findings:
     count = len(reader.pages)
     numbers = pages_to_read(count, limits)
-    check_streams(reader, numbers, limits)  # before pdfplumber inflates anything
+    check_streams(reader, numbers, limits)  # before pdfium or pdfplumber inflates anything
     texts = _page_texts(reader, data, numbers, limits.max_text_chars)
     scanned = _scanned_pages(rules, reader, data, texts, limits)
     texts.update(scanned.texts)
@@ -155,17 +155,7 @@ def _page_texts(reader: PdfReader, data: bytes, numbers: range, cap: int) -> dic
     texts = pdf_page_texts(data, numbers, cap)
     if texts is not None:
         return texts
-    texts = {}
-    total = 0
-    for number in numbers:
-        if total >= cap:
-            break
-        try:
-            texts[number] = reader.pages[number].extract_text() or ""
-        except Exception:  # one unreadable page must not lose the others
-            texts[number] = ""
-        total += len(texts[number])
-    return texts
+    return capped_texts(numbers, cap, lambda number: reader.pages[number].extract_text() or "")
 
 
 def _first_text(reader: PdfReader, texts: dict[int, str], numbers: range, skim: bool) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,39 +75,46 @@ def pdf_to_marks(data: bytes, numbers: Sequence[int]) -> dict[int, PageMarks]:
 def pdf_page_texts(data: bytes, numbers: Sequence[int], cap: int) -> dict[int, str] | None:
     """pdfium's plain text of the given 0-based pages, lines ending in "\\n".
 
-    Reading stops once ``cap`` characters are read. None when pdfium cannot open the file;
-    a page that fails to read gives "".
+    Reading stops once ``cap`` characters are read (``capped_texts``). None when pdfium
+    cannot open the file.
     """
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError:
         return None
-    texts: dict[int, str] = {}
-    total = 0
     try:
-        for number in numbers:
-            if total >= cap:
-                break
-            texts[number] = _page_text(pdf, number)
-            total += len(texts[number])
+        return capped_texts(numbers, cap, lambda number: _page_text(pdf, number))
     finally:
         pdf.close()
+
+
+def capped_texts(numbers: Sequence[int], cap: int,
+                 read: Callable[[int], str]) -> dict[int, str]:
+    """Each page's text by ``read``, stopping once ``cap`` characters are read.
+
+    A page that fails to read gives "": one unreadable page must not lose the others.
+    """
+    texts: dict[int, str] = {}
+    total = 0
+    for number in numbers:
+        if total >= cap:
+            break
+        try:
+            texts[number] = read(number)
+        except Exception:  # one unreadable page must not lose the others
+            texts[number] = ""
+        total += len(texts[number])
     return texts
 
 
 def _page_text(pdf: pdfium.PdfDocument, number: int) -> str:
-    try:
-        page = pdf[number]
-    except Exception:  # one unreadable page must not lose the others
-        return ""
+    page = pdf[number]
     try:
         text_page = page.get_textpage()
         try:
             text = str(text_page.get_text_range())
         finally:
             text_page.close()
-    except Exception:  # one unreadable page must not lose the others
-        return ""
     finally:
         page.close()
     return text.replace("\r\n", "\n").replace("\r", "\n")
