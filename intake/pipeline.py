@@ -47,12 +47,11 @@ from storage.db import retry_transient
 from storage.ledger import (
     cursor_get,
     cursor_set,
-    ledger_find_twin,
-    ledger_id_clash,
     ledger_key,
     ledger_note_attempt,
     ledger_raw,
     ledger_record,
+    ledger_same_message,
     ledger_set_state,
     ledger_unfinished,
 )
@@ -272,12 +271,12 @@ def _process(rt: Runtime, mailbox: MailboxSettings, row: Ledger,
     """Triage and file a recorded message; a failure is kept on the ledger row."""
     def find_twin() -> tuple[Ledger | None, Ledger | None]:
         with rt.database.session() as s:
-            twin = ledger_find_twin(s, row.message_id, row.sha256, row.id, rt.blobs)
+            # A clash, another message with the same Message-ID, is filed on its own, noted.
+            twin, clash = ledger_same_message(s, row.message_id, row.sha256, row.id, rt.blobs)
             if twin is not None:
                 return ledger_set_state(s, row, "duplicate", case_id=twin.case_id,
                                         outcome=f"same message as ledger row {twin.id}"), None
-            # Another message with the same Message-ID: filed on its own, the clash noted.
-            return None, ledger_id_clash(s, row.message_id, row.id)
+            return None, clash
     duplicate, clash = _tx(f"uid {row.uid}: looking for a twin", find_twin)
     if duplicate is not None:
         report.duplicates += 1

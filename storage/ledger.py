@@ -112,34 +112,28 @@ def ledger_raw(s: Session, row: Ledger, blobs: BlobStore | None) -> bytes:
 
 
 @storage_errors
-def ledger_find_twin(
+def ledger_same_message(
     s: Session, message_id: str | None, sha256: str, exclude_id: int,
     blobs: BlobStore | None = None,
-) -> Ledger | None:
-    """Return the first other row already filed with the same message, else None.
+) -> tuple[Ledger | None, Ledger | None]:
+    """Return the first other filed row with the same message (its twin), else the first
+    other filed row that only shares its Message-ID (a clash); one query for both.
 
     The same message is the same Message-ID with the same bytes or the same sender (a copy
     re-sent through another relay); without a Message-ID, the same bytes. A Message-ID is
-    chosen by the sender: another sender reusing one is another message (ledger_id_clash).
+    chosen by the sender: another sender reusing one is another message, filed on its own.
     """
     wanted = normalise_message_id(message_id)
     if not wanted:
-        return _filed_rows(s, Ledger.sha256 == sha256, exclude_id).first()
+        return _filed_rows(s, Ledger.sha256 == sha256, exclude_id).first(), None
     rows = list(_filed_rows(s, Ledger.message_id == wanted, exclude_id))
     same = next((row for row in rows if row.sha256 == sha256), None)
-    if same is not None or not rows:
-        return same
-    sender = _raw_sender(s, sha256, blobs)
-    if sender is None:
-        return None
-    return next((row for row in rows if _raw_sender(s, row.sha256, blobs) == sender), None)
-
-
-@storage_errors
-def ledger_id_clash(s: Session, message_id: str | None, exclude_id: int) -> Ledger | None:
-    """Return the first other filed row with this Message-ID (asked when no twin was found)."""
-    wanted = normalise_message_id(message_id)
-    return _filed_rows(s, Ledger.message_id == wanted, exclude_id).first() if wanted else None
+    if same is None and rows:
+        sender = _raw_sender(s, sha256, blobs)
+        if sender is not None:
+            same = next((row for row in rows if _raw_sender(s, row.sha256, blobs) == sender),
+                        None)
+    return same, (rows[0] if same is None and rows else None)
 
 
 @storage_errors

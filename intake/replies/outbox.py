@@ -150,15 +150,16 @@ def _due_pages(rt: Host, now: datetime) -> Iterator[list[OutgoingMessage]]:
     Each row sent or failed leaves the due set (a retry is due later than ``now``); a row
     another sender took stays, so the pages stop after as many rows as were due at first.
     """
-    with rt.database.session() as s:
+    with rt.database.session() as s:  # the count and the first page: one transaction
         remaining = outbox_due_count(s, now)
-    while remaining > 0:
-        with rt.database.session() as s:
-            page = outbox_due(s, now, limit=min(DRAIN_PAGE, remaining))
-        if not page:
-            return
+        page = outbox_due(s, now, limit=min(DRAIN_PAGE, remaining)) if remaining else []
+    while page:
         remaining -= len(page)
         yield page
+        if remaining <= 0:
+            return
+        with rt.database.session() as s:
+            page = outbox_due(s, now, limit=min(DRAIN_PAGE, remaining))
 
 
 def _settle_interrupted(rt: Host, report: DrainReport) -> None:

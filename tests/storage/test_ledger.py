@@ -14,14 +14,13 @@ from storage.db import Database
 from storage.ledger import (
     cursor_get,
     cursor_set,
-    ledger_find_twin,
     ledger_get,
-    ledger_id_clash,
     ledger_in_state,
     ledger_note_attempt,
     ledger_note_clash,
     ledger_raw,
     ledger_record,
+    ledger_same_message,
     ledger_set_state,
     ledger_unfinished,
 )
@@ -143,11 +142,11 @@ def test_twin_by_message_id_once_the_first_is_filed(database: Database, blobs: B
         first = ledger_record(s, raw(7, FIRST), "req-1@hospital.example", blobs)
         # Same Message-ID, other bytes (a copy re-sent through another relay) and other uid.
         copy = ledger_record(s, raw(8, FIRST + b"\n"), "req-1@hospital.example", blobs)
-        assert ledger_find_twin(s, copy.message_id, copy.sha256, copy.id, blobs) is None
+        assert ledger_same_message(s, copy.message_id, copy.sha256, copy.id, blobs) == (None, None)
         ledger_set_state(s, first, "filed", outcome="request BE-2025-000001")
-        twin = ledger_find_twin(s, copy.message_id, copy.sha256, copy.id, blobs)
+        twin, _ = ledger_same_message(s, copy.message_id, copy.sha256, copy.id, blobs)
         assert twin is not None and twin.id == first.id
-        assert ledger_find_twin(s, first.message_id, first.sha256, first.id) is None
+        assert ledger_same_message(s, first.message_id, first.sha256, first.id) == (None, None)
 
 
 def test_another_sender_reusing_a_message_id_is_another_message(
@@ -158,9 +157,8 @@ def test_another_sender_reusing_a_message_id_is_another_message(
         first = ledger_record(s, raw(7, FIRST), "req-1@hospital.example", blobs)
         ledger_set_state(s, first, "filed", outcome="request BE-2025-000001")
         other = ledger_record(s, raw(8, forged), "req-1@hospital.example", blobs)
-        assert ledger_find_twin(s, other.message_id, other.sha256, other.id, blobs) is None
-        clash = ledger_id_clash(s, other.message_id, other.id)
-        assert clash is not None and clash.id == first.id
+        twin, clash = ledger_same_message(s, other.message_id, other.sha256, other.id, blobs)
+        assert twin is None and clash is not None and clash.id == first.id
         noted = ledger_note_clash(s, ledger_set_state(s, other, "filed", outcome="request X"),
                                   clash)
         assert noted.outcome == (f"request X; Message-ID also on ledger row {first.id} "
@@ -173,11 +171,11 @@ def test_twin_by_content_when_there_is_no_message_id(database: Database, blobs: 
         first = ledger_record(s, raw(7, bare), None, blobs)
         ledger_set_state(s, first, "done")
         after_reset = ledger_record(s, raw(1, bare, uidvalidity=2), None, blobs)
-        twin = ledger_find_twin(s, None, after_reset.sha256, after_reset.id)
+        twin, _ = ledger_same_message(s, None, after_reset.sha256, after_reset.id)
         assert twin is not None and twin.id == first.id
         other = ledger_record(s, raw(2, eml(None, body="Another letter."), uidvalidity=2),
                               None, blobs)
-        assert ledger_find_twin(s, None, other.sha256, other.id) is None
+        assert ledger_same_message(s, None, other.sha256, other.id) == (None, None)
 
 
 def test_failed_or_ignored_rows_are_not_twins(database: Database, blobs: BlobStore) -> None:
@@ -185,7 +183,7 @@ def test_failed_or_ignored_rows_are_not_twins(database: Database, blobs: BlobSto
         first = ledger_record(s, raw(7, FIRST), "req-1@hospital.example", blobs)
         ledger_set_state(s, first, "failed", error="pdf: broken")
         copy = ledger_record(s, raw(8, FIRST), "req-1@hospital.example", blobs)
-        assert ledger_find_twin(s, copy.message_id, copy.sha256, copy.id) is None
+        assert ledger_same_message(s, copy.message_id, copy.sha256, copy.id) == (None, None)
 
 
 def test_unfinished_work_is_listed_oldest_first(database: Database, blobs: BlobStore) -> None:
