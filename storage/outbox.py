@@ -4,21 +4,23 @@ States: ``pending`` (due at next_attempt_at) -> ``sending`` -> ``sent``; a tempo
 goes back to ``pending`` with a later time, a permanent one to ``failed``. A row found in
 ``sending`` after a crash becomes ``uncertain``: it may have left, so it is never resent
 without a person's decision. ``held`` waits for a person; ``suppressed`` will never go.
-Every state change re-reads the row under a lock and refuses a move the table below forbids.
+Every state change is one compare-and-set on the stored row, refused (StorageConflict) when
+the table below forbids the move from the state the row is in.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
 from config.vocabulary import OutboxState, names
 from storage.db import StorageConflict, storage_errors
 from storage.models import Case, CaseMessage, OutgoingMessage, utcnow
-from storage.sql import attach, normalise_message_id, rare
+from storage.sql import normalise_message_id, rare
 
 # Action -> (the state it leads to, the states it may start from).
 MOVES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -32,16 +34,27 @@ MOVES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _move(s: Session, msg: OutgoingMessage, action: str) -> OutgoingMessage:
-    """Lock the stored row, check the action is allowed from its state, and move it."""
+def _move(s: Session, msg: OutgoingMessage, action: str, **values: Any) -> OutgoingMessage:
+    """Move the stored row, if the table allows the action from its state, and set values.
+
+    One compare-and-set UPDATE: the write lock is held for one statement, not for a read,
+    Python and a write (the sender's moves were keeping the intake's filing waiting). A row
+    in another state is left as it is: StorageConflict, naming its state.
+    """
     state, allowed_from = MOVES[action]
-    row = attach(s, msg, lock=True)
-    if row.state not in allowed_from:
-        raise StorageConflict(
-            f"outgoing message {row.message_id} is {row.state}: cannot {action} it"
-        )
-    row.state = state
-    return row
+    moved = (update(OutgoingMessage)
+             .where(OutgoingMessage.id == msg.id, OutgoingMessage.state.in_(allowed_from))
+             .values(state=state, **values).returning(OutgoingMessage))
+    row = s.scalars(moved, execution_options={"synchronize_session": False,
+                                              "populate_existing": True}).one_or_none()
+    if row is not None:
+        return row
+    found = s.execute(select(OutgoingMessage.message_id, OutgoingMessage.state)
+                      .where(OutgoingMessage.id == msg.id)).one_or_none()
+    if found is None:
+        raise StorageError(f"outgoing message {msg.id} is not stored")
+    raise StorageConflict(f"outgoing message {found.message_id} is {found.state}: "
+                          f"cannot {action} it")
 
 
 @storage_errors
@@ -116,11 +129,8 @@ def outbox_mark_sending(
     s: Session, msg: OutgoingMessage, *, now: datetime | None = None
 ) -> OutgoingMessage:
     """Claim a pending reply for sending (commit this before talking to the server)."""
-    row = _move(s, msg, "claim")
-    row.attempts += 1
-    row.next_attempt_at = now or utcnow()
-    s.flush()
-    return row
+    return _move(s, msg, "claim", attempts=OutgoingMessage.attempts + 1,
+                 next_attempt_at=now or utcnow())
 
 
 @storage_errors
@@ -128,12 +138,8 @@ def outbox_mark_sent(
     s: Session, msg: OutgoingMessage, smtp_reply: str, *, now: datetime | None = None
 ) -> OutgoingMessage:
     """Record that the server accepted the reply."""
-    row = _move(s, msg, "sent")
-    row.smtp_reply = smtp_reply
-    row.sent_at = now or utcnow()
-    row.next_attempt_at = None
-    s.flush()
-    return row
+    return _move(s, msg, "sent", smtp_reply=smtp_reply, sent_at=now or utcnow(),
+                 next_attempt_at=None)
 
 
 @storage_errors
@@ -141,31 +147,19 @@ def outbox_mark_retry(
     s: Session, msg: OutgoingMessage, error: str, next_attempt_at: datetime
 ) -> OutgoingMessage:
     """Put a reply back in the queue after a temporary failure."""
-    row = _move(s, msg, "retry")
-    row.last_error = error
-    row.next_attempt_at = next_attempt_at
-    s.flush()
-    return row
+    return _move(s, msg, "retry", last_error=error, next_attempt_at=next_attempt_at)
 
 
 @storage_errors
 def outbox_mark_failed(s: Session, msg: OutgoingMessage, error: str) -> OutgoingMessage:
     """Give a reply up after a permanent failure."""
-    row = _move(s, msg, "fail")
-    row.last_error = error
-    row.next_attempt_at = None
-    s.flush()
-    return row
+    return _move(s, msg, "fail", last_error=error, next_attempt_at=None)
 
 
 @storage_errors
 def outbox_mark_uncertain(s: Session, msg: OutgoingMessage, reason: str) -> OutgoingMessage:
     """Mark a reply that was being sent when the sender stopped: it may have left."""
-    row = _move(s, msg, "uncertain")
-    row.last_error = reason
-    row.next_attempt_at = None
-    s.flush()
-    return row
+    return _move(s, msg, "uncertain", last_error=reason, next_attempt_at=None)
 
 
 @storage_errors
@@ -173,20 +167,13 @@ def outbox_release(
     s: Session, msg: OutgoingMessage, *, now: datetime | None = None
 ) -> OutgoingMessage:
     """Let a held, uncertain or failed reply go (a person's decision)."""
-    row = _move(s, msg, "release")
-    row.next_attempt_at = now or utcnow()
-    s.flush()
-    return row
+    return _move(s, msg, "release", next_attempt_at=now or utcnow())
 
 
 @storage_errors
 def outbox_suppress(s: Session, msg: OutgoingMessage, reason: str) -> OutgoingMessage:
     """Decide that a reply that has not left will never be sent."""
-    row = _move(s, msg, "suppress")
-    row.last_error = reason
-    row.next_attempt_at = None
-    s.flush()
-    return row
+    return _move(s, msg, "suppress", last_error=reason, next_attempt_at=None)
 
 
 @storage_errors
