@@ -200,13 +200,12 @@ def _send_one(rt: Host, row: OutgoingMessage, report: DrainReport,
 
 def _claim(rt: Host, row: OutgoingMessage) -> OutgoingMessage | None:
     """Mark a row 'sending' (committed); None when someone else changed it in between."""
-    message_id = row.message_id  # read now: the rollback of a refused claim expires the row
     try:
         with rt.database.session() as s:
             return outbox_mark_sending(s, row)
     except StorageConflict as exc:
         # Released, suppressed or taken by a sender on another host: not ours to send.
-        log.info("not sending %s: %s", message_id, exc)
+        log.info("not sending %s: %s", row.message_id, exc)
         return None
 
 

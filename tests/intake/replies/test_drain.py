@@ -7,7 +7,7 @@ delivery `make run` uses; only the hand-over is watched, to act at the moment it
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from tests.triage.test_reports import settings_for
 class Watched:
     """The runtime's own delivery, with something done as each message is handed over."""
 
-    def __init__(self, inner: Delivery, on_send: dict[int, object]) -> None:
+    def __init__(self, inner: Delivery, on_send: dict[int, Callable[[], None]]) -> None:
         self.inner = inner
         self.on_send = on_send
         self.handed: list[str] = []
@@ -36,7 +36,7 @@ class Watched:
         reply = self.inner.send(raw, sender, recipients)
         self.handed.append(recipients[0])
         action = self.on_send.get(len(self.handed))
-        if callable(action):
+        if action is not None:
             action()
         return reply
 
