@@ -92,7 +92,14 @@ def thread_hints(s: Session, profile: Profile, parsed: ParsedMessage,
 
 def file_work(rt: Runtime, work: Work,
               clash: Ledger | None = None) -> tuple[Filed | None, Ledger | None]:
-    """File a triaged message in one transaction and queue its acknowledgement.
+    """File a triaged message in one transaction of its own (see file_in)."""
+    with rt.database.session() as s:
+        return file_in(s, rt, work, clash)
+
+
+def file_in(s: Session, rt: Runtime, work: Work,
+            clash: Ledger | None = None) -> tuple[Filed | None, Ledger | None]:
+    """File a triaged message in the session's transaction and queue its acknowledgement.
 
     Returns what was filed and the message's ledger row as the transaction left it; nothing
     is filed (None) when the message is no longer ``received``: a retry after a commit whose
@@ -100,14 +107,13 @@ def file_work(rt: Runtime, work: Work,
     message with the same Message-ID, is noted on the row.
     """
     assert work.parsed is not None and work.triage is not None
-    with rt.database.session() as s:
-        row = s.get(Ledger, work.ledger_id)
-        if row is None or row.state != "received":
-            return None, row
-        filed = _file_row(s, rt, work, row)
-        if clash is not None:
-            row = ledger_note_clash(s, row, clash)
-        return filed, row
+    row = s.get(Ledger, work.ledger_id)
+    if row is None or row.state != "received":
+        return None, row
+    filed = _file_row(s, rt, work, row)
+    if clash is not None:
+        row = ledger_note_clash(s, row, clash)
+    return filed, row
 
 
 def _file_row(s: Session, rt: Runtime, work: Work, row: Ledger) -> Filed:

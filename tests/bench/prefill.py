@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, func, select, text, update
 
 from intake.filing import file_work
-from intake.pipeline import DECIDE_STAGES
+from intake.pipeline import DECIDE_STAGES, Deciding
 from intake.runtime import Runtime
 from intake.stages import run_stages
 from intake.work import Work
@@ -105,7 +105,8 @@ def _work(rt: Runtime, template_raw: bytes, template: Work, number: int) -> Work
     parsed = replace(varied.parsed, message_id=new_id,
                      sender=f"applicant{number}@clinic{number}.bench.example")
     work = replace(varied, ledger_id=row.id, key=key, parsed=parsed)
-    return run_stages(rt, work, DECIDE_STAGES)
+    with rt.database.session() as s:
+        return run_stages(Deciding(rt, s), work, DECIDE_STAGES)
 
 
 def _settle(rt: Runtime) -> None:

@@ -37,13 +37,26 @@ class Intake:
     def run(self, *args: str, failpoints: str = "",
             timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run `derogation-intake --config … ARGS` in a fresh process and return its result."""
+        return subprocess.run(self._command(args), capture_output=True, text=True,
+                              env=self._env(failpoints), timeout=timeout, cwd=REPO,
+                              check=False)
+
+    def start(self, *args: str, failpoints: str = "",
+              extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start `derogation-intake --config … ARGS` in the background, output piped."""
+        return subprocess.Popen(self._command(args), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                env={**self._env(failpoints), **(extra_env or {})}, cwd=REPO)
+
+    def _command(self, args: tuple[str, ...]) -> list[str]:
+        return [sys.executable, "-m", "intake.commands.cli", "--config", str(self.config), *args]
+
+    def _env(self, failpoints: str) -> dict[str, str]:
         env = {**os.environ, PASSWORD_ENV: self.user.password}
         env.pop("DEROGATION_INTAKE_FAILPOINTS", None)
         if failpoints:
             env["DEROGATION_INTAKE_FAILPOINTS"] = failpoints
-        return subprocess.run(
-            [sys.executable, "-m", "intake.commands.cli", "--config", str(self.config), *args],
-            capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO, check=False)
+        return env
 
     def poll(self, failpoints: str = "") -> subprocess.CompletedProcess[str]:
         """Run one intake cycle (`poll --once`)."""

@@ -8,8 +8,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from intake.failpoints import DIR_ENV
+from parsers.headers import raw_message_id
 from storage.models import CaseMessage, Ledger, OutgoingMessage
 from tests.intake.e2e import Intake, acknowledged_parents, labelled, sample_messages, write_settings
+from tests.intake.test_run import SAFETY_NET_SECONDS, wait_until
 from tests.servers import MailboxUser, SmtpServer
 
 # Where the process dies, run after run (each run resumes what the previous one left):
@@ -72,3 +75,55 @@ def test_killed_at_any_point_every_message_has_one_case_and_one_reply_at_most(
     assert set(outbox) <= {"sent", "uncertain"}
     assert outbox["sent"] <= len(smtp_server.received) - 1
     assert len(smtp_server.received) <= outbox["sent"] + outbox["uncertain"]
+
+
+def test_killed_while_a_backlog_is_filed_together_nothing_of_the_group_is_kept(
+        tmp_path: Path, mailbox_user: MailboxUser, smtp_server: SmtpServer, db_url: str) -> None:
+    """Messages already prepared are filed in one transaction: a kill before it commits
+    leaves every one of them to be filed again, once, by the next cycle."""
+    config = write_settings(tmp_path, mailbox_user, smtp_server, db_url,
+                            extra="[extraction]\nworkers = 2\n")
+    intake = Intake(config, mailbox_user, smtp_server, db_url)
+    batch = [labelled("cu_en_complete_manufacturer"), labelled("enq_nl_documents"),
+             labelled("nd_fr_complete_ivdr")]
+    for data in batch:
+        mailbox_user.append("INBOX", data)
+    ids = [raw_message_id(m) or "" for m in batch]
+    first, third = ids[0], ids[2]
+    # The first message's worker waits; the other worker prepares the second, then starts
+    # the third and waits there. Let go of the first: the first two are ready together.
+    process = intake.start(
+        "poll", "--once", extra_env={DIR_ENV: str(tmp_path)},
+        failpoints=f"prepare/{first}:1=pause,prepare/{third}:1=pause,filing_together:2")
+    try:
+        held = tmp_path / f"prepare_{first}.paused"
+        wait_until(lambda: held.exists() and (tmp_path / f"prepare_{third}.paused").exists(),
+                   "the second message prepared while the first waits")
+        held.unlink()
+        output, _ = process.communicate(timeout=SAFETY_NET_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # Killed after filing the second message of the group, before the group's commit.
+    assert process.returncode == -signal.SIGKILL, output
+    assert processes_using(config) == []
+    database = intake.database()
+    with database.session() as s:
+        assert list(s.scalars(select(CaseMessage.message_id))) == []
+        assert Counter(s.scalars(select(Ledger.state))) == Counter({"received": 3})
+    assert smtp_server.received == []
+
+    final = intake.poll()
+
+    assert final.returncode == 0, final.stderr
+    assert mailbox_user.folder_uids("INBOX") == []
+    assert len(mailbox_user.folder_uids("Processed")) == len(batch)
+    with database.session() as s:
+        filed = Counter(s.scalars(select(CaseMessage.message_id)))
+        states = Counter(s.scalars(select(Ledger.state)))
+    database.dispose()
+    assert states == Counter({"done": 3})
+    assert filed == Counter(ids)  # each message in one case, once
+    smtp_server.wait_for(len(batch), timeout=SAFETY_NET_SECONDS)
+    assert acknowledged_parents(smtp_server) == Counter(f"<{i}>" for i in ids)

@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.dovecot, pytest.mark.smtp, pytes
 
 LEADER_DIES_AT = 3  # the leader is killed after committing its third message's case
 FILED_LINE = re.compile(r"\b(filed \S+ \(|kept \S+ message from)")  # one per message filed
+SETTLED = {"sent", "uncertain"}  # an acknowledgement's states once its sender is done
 SAFETY_NET_S = 300  # generous: the batch takes seconds; only a hang gets near this
 
 
@@ -122,19 +123,20 @@ def test_three_instances_the_leader_killed_mid_batch_every_message_filed_and_ack
     assert leader.returncode == -signal.SIGKILL, leader_output
     wait_until(lambda: not mailbox_user.folder_uids("INBOX"), "the mailbox to be emptied")
     intake = Intake(tmp_path / "instance-a" / "intake.toml", mailbox_user, smtp_server, db_url)
-    wait_until(lambda: outbox_states(intake) == Counter({"sent": len(acked_messages(intake))}),
-               "every acknowledgement to leave")
+    wait_until(lambda: set(outbox_states(intake)) <= SETTLED, "every acknowledgement to leave")
     for process in others:
         process.send_signal(signal.SIGTERM)
     outputs = [process.communicate(timeout=SAFETY_NET_S)[0] for process in others]
 
     assert [process.returncode for process in others] == [0, 0], outputs
     assert len(mailbox_user.folder_uids("Processed")) == len(batch)
-    # The leader filed three, then another instance took the mailbox over and filed the rest,
-    # fetching again the messages the leader had kept in its own data directory.
-    assert len(FILED_LINE.findall(leader_output)) == LEADER_DIES_AT, leader_output
+    # The leader filed three (and those it filed in the same transaction as the third), then
+    # another instance took the mailbox over and filed the rest, fetching again the messages
+    # the leader had kept in its own data directory.
+    by_leader = len(FILED_LINE.findall(leader_output))
+    assert LEADER_DIES_AT <= by_leader < len(batch), leader_output
     taken_over = "".join(outputs)
-    assert len(FILED_LINE.findall(taken_over)) == len(batch) - LEADER_DIES_AT, taken_over
+    assert len(FILED_LINE.findall(taken_over)) == len(batch) - by_leader, taken_over
     assert "kept on another machine fetched again" in taken_over, taken_over
     database = intake.database()
     with database.session() as s:
@@ -145,8 +147,12 @@ def test_three_instances_the_leader_killed_mid_batch_every_message_filed_and_ack
     # out-of-office reply is kept without a case).
     assert len(ledger) == len(batch) and {row.state for row in ledger} == {"done"}
     assert len(filed) == len(batch) - 1 and set(filed.values()) == {1}, filed
-    # Every acknowledgement was sent once: as many at the SMTP server as the outbox holds.
-    assert len(smtp_server.received) == len(acked_messages(intake)) > 0
+    # Every acknowledgement was sent once, but one that the leader's sender was handing over
+    # when it was killed: that one is left uncertain, for a person to decide, never resent.
+    states = outbox_states(intake)
+    assert states["uncertain"] <= 1, states
+    assert states["sent"] + states["uncertain"] == len(acked_messages(intake)) > 0
+    assert states["sent"] <= len(smtp_server.received) <= states["sent"] + states["uncertain"]
     assert set(acknowledged_parents(smtp_server).values()) == {1}
 
 

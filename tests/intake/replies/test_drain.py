@@ -7,20 +7,17 @@ delivery `make run` uses; only the hand-over is watched, to act at the moment it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
-import pytest
 from sqlalchemy import select
 
 from intake.replies.delivery import Delivery
 from intake.replies.outbox import cancel_outgoing, drain_outbox
-from intake.runtime import Runtime, open_runtime
+from intake.runtime import Runtime
 from storage.cases import create_case
 from storage.models import OutgoingMessage
 from storage.outbox import outbox_add
 from tests.storage.factories import APPLICANT, triage
-from tests.triage.test_reports import settings_for
 
 
 class Watched:
@@ -47,16 +44,6 @@ class Watched:
     def close(self) -> None:
         """As the delivery does."""
         self.inner.close()
-
-
-@pytest.fixture
-def runtime(tmp_path: Path, db_url: str) -> Iterator[Runtime]:
-    """A runtime on the test's database, acknowledgements to a Maildir outbox."""
-    rt = open_runtime(settings_for(tmp_path, db_url))
-    try:
-        yield rt
-    finally:
-        rt.close()
 
 
 def queue(rt: Runtime, count: int) -> list[int]:
