@@ -26,6 +26,9 @@ def test_a_tiny_run_writes_every_metric(tmp_path: Path) -> None:
     cpu = throughput["cpu_ms_per_message"]  # the pipeline reads more than the floor does
     assert cpu["pipeline"] > cpu["floor"] > 0 and throughput["ratio_cpu_pipeline_floor"] > 1
     assert throughput["acknowledged"] == throughput["expected_acknowledgements"] == 6
+    # Keeping, filing and moving on the intake's main thread; the sender's apart from them.
+    begun = throughput["pipeline"]["transactions"]
+    assert begun["MainThread"] >= 3 and sum(begun.values()) > begun["MainThread"]
     assert results["latency"]["count"] == 2 and results["latency"]["p95_s"] > 0
     assert len(results["latency"]["first_per_language_s"]) == 3  # en, fr, nl
     memory = results["memory"]
