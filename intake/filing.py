@@ -90,13 +90,6 @@ def thread_hints(s: Session, profile: Profile, parsed: ParsedMessage,
                        sender_on=tuple(standing.items()))
 
 
-def file_work(rt: Runtime, work: Work,
-              clash: Ledger | None = None) -> tuple[Filed | None, Ledger | None]:
-    """File a triaged message in one transaction of its own (see file_in)."""
-    with rt.database.session() as s:
-        return file_in(s, rt, work, clash)
-
-
 def file_in(s: Session, rt: Runtime, work: Work,
             clash: Ledger | None = None) -> tuple[Filed | None, Ledger | None]:
     """File a triaged message in the session's transaction and queue its acknowledgement.
@@ -117,7 +110,7 @@ def file_in(s: Session, rt: Runtime, work: Work,
 
 
 def _file_row(s: Session, rt: Runtime, work: Work, row: Ledger) -> Filed:
-    """File the message of a ``received`` ledger row (see file_work)."""
+    """File the message of a ``received`` ledger row (see file_in)."""
     assert work.parsed is not None and work.triage is not None
     case, role, opened = _target_case(s, rt, work)
     if case is None:

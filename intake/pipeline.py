@@ -362,7 +362,10 @@ class _Outcome:
 
 def _file_run(rt: Runtime, entries: Sequence[Entry], report: CycleReport) -> list[Ledger]:
     """Thread, triage and file prepared messages in one transaction, in order; report them."""
-    prepared = [(row, future.result()) for row, future in entries if future is not None]
+    prepared = []
+    for row, future in entries:
+        assert future is not None  # a run's messages are all prepared (_ready)
+        prepared.append((row, future.result()))
     outcomes = _file_prepared(rt, prepared)
     for (row, _), outcome in zip(prepared, outcomes, strict=True):
         with log_context(mailbox=row.mailbox, folder=row.folder, uid=row.uid):

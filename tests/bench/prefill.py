@@ -4,8 +4,8 @@ The first ``seeds`` cases go through the pipeline's own decide and file steps. P
 extraction are done once per template message; each case then gets a fresh Message-ID,
 sender (at a domain of its own, so that every case is acknowledged) and document hashes (so
 that no duplicate detection or thread lookup finds a shortcut), its own ledger row and raw
-bytes, and is filed by ``file_work`` exactly as a polled message is. Its acknowledgement is
-then marked sent and its ledger row done, as after a finished cycle.
+bytes, and is decided and filed in one transaction as a polled message is (``file_in``).
+Its acknowledgement is then marked sent and its ledger row done, as after a finished cycle.
 
 Filing takes about 60 ms a case; beyond the seeds, the database is grown by copying the
 seeds' rows in SQL (``INSERT ... SELECT``, SQLite only), one copy per transaction: every
@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 
-from intake.filing import file_work
+from intake.filing import file_in
 from intake.pipeline import DECIDE_STAGES, Deciding
 from intake.runtime import Runtime
 from intake.stages import run_stages
@@ -80,7 +80,9 @@ def prefill(rt: Runtime, profile: str, first: int, count: int, seeds: int = SEED
     opened = 0
     for number in range(first, first + filed):
         raw, template = made[number % len(made)]
-        done, _ = file_work(rt, _work(rt, raw, template, number))
+        work = _work(rt, raw, template, number)
+        with rt.database.session() as s:
+            done, _ = file_in(s, rt, run_stages(Deciding(rt, s), work, DECIDE_STAGES))
         opened += done is not None and done.role == "request"
     _settle(rt)
     if count > filed:
@@ -91,7 +93,7 @@ def prefill(rt: Runtime, profile: str, first: int, count: int, seeds: int = SEED
 
 
 def _work(rt: Runtime, template_raw: bytes, template: Work, number: int) -> Work:
-    """Record a varied copy of a template message and return it triaged, ready to file."""
+    """Record a varied copy of a template message and return it prepared, ready to decide."""
     assert template.parsed is not None
     old_id = template.parsed.message_id or ""
     new_id = f"prefill-{number:07d}@bench.example"
@@ -104,9 +106,7 @@ def _work(rt: Runtime, template_raw: bytes, template: Work, number: int) -> Work
     assert varied.parsed is not None
     parsed = replace(varied.parsed, message_id=new_id,
                      sender=f"applicant{number}@clinic{number}.bench.example")
-    work = replace(varied, ledger_id=row.id, key=key, parsed=parsed)
-    with rt.database.session() as s:
-        return run_stages(Deciding(rt, s), work, DECIDE_STAGES)
+    return replace(varied, ledger_id=row.id, key=key, parsed=parsed)
 
 
 def _settle(rt: Runtime) -> None:
