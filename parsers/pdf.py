@@ -36,7 +36,7 @@ from parsers.labels import (
 from parsers.parts import Segment
 from parsers.pdf_form import form_signatures, form_values, named_by_rules, read_form
 from parsers.pdf_layout import layout_values, page_words, plumber_page_words
-from parsers.pdf_marks import capped_texts, pdf_page_texts
+from parsers.pdf_marks import PdfiumFile, capped_texts
 from parsers.pdf_streams import BOMB, check_raw_streams, check_streams, pdf_limits
 from parsers.pdf_xfa import UNREAD as XFA_UNREAD
 from parsers.pdf_xfa import has_xfa, read_xfa
@@ -106,15 +106,20 @@ def _findings(reader: PdfReader, data: bytes, rules: ExtractionRules,
     count = len(reader.pages)
     numbers = pages_to_read(count, limits)
     check_streams(reader, numbers, limits)  # before pdfium or pdfplumber inflates anything
-    texts = _page_texts(reader, data, numbers, limits.max_text_chars)
-    scanned = _scanned_pages(rules, reader, data, texts, limits)
-    texts.update(scanned.texts)
-    form = read_form(reader)
-    xfa = read_xfa(reader)
-    form = [*form, *xfa]
-    wanted = [n for n in _pages_needing_words(rules, texts, form, numbers, limits)
-              if n not in scanned.texts]
-    words = page_words(data, wanted)
+    pdfium_file = _open_pdfium(data, limits)
+    try:
+        texts = _page_texts(reader, pdfium_file, numbers, limits.max_text_chars)
+        scanned = _scanned_pages(rules, reader, data, texts, limits)
+        texts.update(scanned.texts)
+        form = read_form(reader)
+        xfa = read_xfa(reader)
+        form = [*form, *xfa]
+        wanted = [n for n in _pages_needing_words(rules, texts, form, numbers, limits)
+                  if n not in scanned.texts]
+        words = page_words(data, wanted, pdfium_file)
+    finally:
+        if pdfium_file is not None:
+            pdfium_file.close()
     values, labels_hit, misses = form_values(rules, form, words)
     layout = layout_values(rules, words, form)
     text = "\n\n".join(texts[n] for n in numbers if texts.get(n))
@@ -146,15 +151,24 @@ def pages_to_read(count: int, limits: Limits) -> range:
     return range(count if count <= limits.full_read_max_pages else min(limits.skim_pages, count))
 
 
-def _page_texts(reader: PdfReader, data: bytes, numbers: range, cap: int) -> dict[int, str]:
+def _open_pdfium(data: bytes, limits: Limits) -> PdfiumFile | None:
+    """The file opened in pdfium, the pages that may be read for words kept loaded; None
+    when pdfium cannot open it (pypdf and pdfplumber read it then)."""
+    try:
+        return PdfiumFile(data, keep=limits.pdf_max_word_pages)
+    except ParseError:
+        return None
+
+
+def _page_texts(reader: PdfReader, pdfium_file: PdfiumFile | None, numbers: range,
+                cap: int) -> dict[int, str]:
     """Plain text of each page read, stopping once the cap is reached.
 
     pdfium's, about six times faster than pypdf's (docs/benchmarks.md); pypdf's for a file
     pdfium cannot open.
     """
-    texts = pdf_page_texts(data, numbers, cap)
-    if texts is not None:
-        return texts
+    if pdfium_file is not None:
+        return capped_texts(numbers, cap, pdfium_file.text)
     return capped_texts(numbers, cap, lambda number: reader.pages[number].extract_text() or "")
 
 

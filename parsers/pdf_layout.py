@@ -17,7 +17,6 @@ from typing import Any
 
 import pdfplumber
 
-from config.errors import ParseError
 from config.extraction_rules import ExtractionRules, LabelRule
 from parsers.label_match import ends_open
 from parsers.labels import (
@@ -35,7 +34,7 @@ from parsers.labels import (
     split_line,
     value_of_label,
 )
-from parsers.pdf_marks import Mark, PageMarks, pdf_to_marks
+from parsers.pdf_marks import Mark, PageMarks, PdfiumFile
 from parsers.records import FieldValue, FormField, Signature, Source
 
 CHECKED_MARK, UNCHECKED_MARK = "☒", "☐"
@@ -94,19 +93,20 @@ _DINGBATS = {"4": "✔", "3": "✓", "8": "✘", "7": "✗", "5": "✕", "n": "�
              "p": "❏", "q": "❑", "r": "❑", "l": "●", "m": "❍", "u": "◆"}
 
 
-def page_words(data: bytes, numbers: Sequence[int]) -> dict[int, list[Word]]:
+def page_words(data: bytes, numbers: Sequence[int],
+               pdfium_file: PdfiumFile | None) -> dict[int, list[Word]]:
     """Words with positions for the given 0-based pages; pages that fail give none.
 
-    pdfium reads them (parsers.pdf_marks, several times faster than pdfplumber with the
-    same words on the forms); a file pdfium cannot open is read by pdfplumber instead.
+    pdfium reads them (``pdfium_file``, the file opened in parsers.pdf_marks: several times
+    faster than pdfplumber with the same words on the forms); a file pdfium cannot open
+    (None) is read by pdfplumber instead.
     """
     if not numbers:
         return {}
-    try:
-        return {n: marks_to_words(m) for n, m in pdf_to_marks(data, numbers).items()}
-    except ParseError:
-        with pdfplumber.open(io.BytesIO(data)) as pdf:
-            return {number: plumber_page_words(pdf, number) for number in numbers}
+    if pdfium_file is not None:
+        return {n: marks_to_words(pdfium_file.marks(n)) for n in numbers}
+    with pdfplumber.open(io.BytesIO(data)) as pdf:
+        return {number: plumber_page_words(pdf, number) for number in numbers}
 
 
 def marks_to_words(marks: PageMarks) -> list[Word]:

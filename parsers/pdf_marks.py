@@ -55,6 +55,78 @@ class PageMarks:
     images: tuple[Mark, ...]
 
 
+class PdfiumFile:
+    """A PDF opened once in pdfium, for the plain text of its pages and then their marks.
+
+    The first ``keep`` pages whose text is read stay loaded with their text page, so that a
+    page then read for its words is not loaded and parsed a second time (loading a page and
+    its text page was a fifth of the time its words took). Raises ParseError("broken")
+    when pdfium cannot open the file.
+    """
+
+    def __init__(self, data: bytes, keep: int = 0) -> None:
+        try:
+            self._pdf = pdfium.PdfDocument(data)
+        except pdfium.PdfiumError as exc:
+            raise ParseError("broken", str(exc)) from exc
+        self._keep = keep
+        self._loaded: dict[int, tuple[pdfium.PdfPage, pdfium.PdfTextPage]] = {}
+
+    def __enter__(self) -> PdfiumFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def text(self, number: int) -> str:
+        """pdfium's plain text of a 0-based page, lines ending in "\\n"."""
+        page, textpage = self._load(number)
+        try:
+            text = str(textpage.get_text_range())
+        except BaseException:
+            _close(page, textpage)
+            raise
+        if len(self._loaded) < self._keep and number not in self._loaded:
+            self._loaded[number] = (page, textpage)
+        else:
+            _close(page, textpage)
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def marks(self, number: int) -> PageMarks:
+        """The marks of a 0-based page; a page that fails to read gives empty marks."""
+        loaded = self._loaded.pop(number, None)
+        try:
+            page, textpage = loaded if loaded is not None else self._load(number)
+        except Exception:  # one unreadable page must not lose the others
+            return PageMarks((), (), ())
+        try:
+            return _page_marks(page, textpage)
+        except Exception:
+            return PageMarks((), (), ())
+        finally:
+            _close(page, textpage)
+
+    def close(self) -> None:
+        """Close the pages kept, then the document."""
+        for page, textpage in self._loaded.values():
+            _close(page, textpage)
+        self._loaded.clear()
+        self._pdf.close()
+
+    def _load(self, number: int) -> tuple[pdfium.PdfPage, pdfium.PdfTextPage]:
+        page = self._pdf[number]
+        try:
+            return page, page.get_textpage()
+        except BaseException:
+            page.close()
+            raise
+
+
+def _close(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> None:
+    textpage.close()
+    page.close()
+
+
 def pdf_to_marks(data: bytes, numbers: Sequence[int]) -> dict[int, PageMarks]:
     """Marks of the given 0-based pages; a page that fails to read gives empty marks.
 
@@ -62,30 +134,8 @@ def pdf_to_marks(data: bytes, numbers: Sequence[int]) -> dict[int, PageMarks]:
     """
     if not numbers:
         return {}
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        raise ParseError("broken", str(exc)) from exc
-    try:
-        return {number: _page_marks(pdf, number) for number in numbers}
-    finally:
-        pdf.close()
-
-
-def pdf_page_texts(data: bytes, numbers: Sequence[int], cap: int) -> dict[int, str] | None:
-    """pdfium's plain text of the given 0-based pages, lines ending in "\\n".
-
-    Reading stops once ``cap`` characters are read (``capped_texts``). None when pdfium
-    cannot open the file.
-    """
-    try:
-        pdf = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError:
-        return None
-    try:
-        return capped_texts(numbers, cap, lambda number: _page_text(pdf, number))
-    finally:
-        pdf.close()
+    with PdfiumFile(data) as pdf:
+        return {number: pdf.marks(number) for number in numbers}
 
 
 def capped_texts(numbers: Sequence[int], cap: int,
@@ -107,38 +157,16 @@ def capped_texts(numbers: Sequence[int], cap: int,
     return texts
 
 
-def _page_text(pdf: pdfium.PdfDocument, number: int) -> str:
-    page = pdf[number]
-    try:
-        text_page = page.get_textpage()
-        try:
-            text = str(text_page.get_text_range())
-        finally:
-            text_page.close()
-    finally:
-        page.close()
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _page_marks(pdf: pdfium.PdfDocument, number: int) -> PageMarks:
-    try:
-        page = pdf[number]
-    except Exception:  # one unreadable page must not lose the others
+def _page_marks(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> PageMarks:
+    # pdfplumber measures down from the media box's height, whatever its origin.
+    _, y0, _, y1 = page.get_mediabox()
+    top_edge = abs(y1 - y0)
+    words = _words(textpage, top_edge)
+    if words is None:
+        # A page without a character has always come back with no marks at all (the
+        # reading of its words failed), its pictures and boxes neither: kept as it was.
         return PageMarks((), (), ())
-    try:
-        # pdfplumber measures down from the media box's height, whatever its origin.
-        _, y0, _, y1 = page.get_mediabox()
-        top_edge = abs(y1 - y0)
-        words = _words(page, top_edge)
-        if words is None:
-            # A page without a character has always come back with no marks at all (the
-            # reading of its words failed), its pictures and boxes neither: kept as it was.
-            return PageMarks((), (), ())
-        return PageMarks(tuple(words), *_objects(page, top_edge))
-    except Exception:
-        return PageMarks((), (), ())
-    finally:
-        page.close()
+    return PageMarks(tuple(words), *_objects(page, top_edge))
 
 
 # --- words ----------------------------------------------------------------------------
@@ -148,14 +176,10 @@ def _page_marks(pdf: pdfium.PdfDocument, number: int) -> PageMarks:
 _Char = tuple[str, float, float, float, float, int]
 
 
-def _words(page: pdfium.PdfPage, top_edge: float) -> list[Mark] | None:
+def _words(textpage: pdfium.PdfTextPage, top_edge: float) -> list[Mark] | None:
     """The words of a page; None when it has no character at all."""
-    textpage = page.get_textpage()
-    try:
-        chars = _raw_chars(textpage, top_edge)
-        return _chars_to_words(chars, _FontNames(textpage.raw)) if chars else None
-    finally:
-        textpage.close()
+    chars = _raw_chars(textpage, top_edge)
+    return _chars_to_words(chars, _FontNames(textpage.raw)) if chars else None
 
 
 def _chars_to_words(chars: Sequence[_Char], fonts: _FontNames) -> list[Mark]:

@@ -136,9 +136,9 @@ def test_only_pages_with_labels_are_read_with_positions(
     asked: list[list[int]] = []
     real = parsers.pdf.page_words
 
-    def spy(data: bytes, numbers: list[int]) -> Any:
+    def spy(data: bytes, numbers: list[int], pdfium_file: Any) -> Any:
         asked.append(list(numbers))
-        return real(data, numbers)
+        return real(data, numbers, pdfium_file)
 
     monkeypatch.setattr(parsers.pdf, "page_words", spy)
 

@@ -119,9 +119,9 @@ def test_word_positions_are_read_for_a_bounded_number_of_light_pages(
     asked: list[list[int]] = []
     real = parsers.pdf.page_words
 
-    def spy(data: bytes, numbers: list[int]) -> Any:
+    def spy(data: bytes, numbers: list[int], pdfium_file: Any) -> Any:
         asked.append(list(numbers))
-        return real(data, numbers)
+        return real(data, numbers, pdfium_file)
 
     monkeypatch.setattr(parsers.pdf, "page_words", spy)
     dense = "\n".join(["Device name: CardioFlow " + "x" * 150] * 160)  # about 28,000 chars
