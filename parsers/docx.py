@@ -1,20 +1,19 @@
 """Word (.docx) to ExtractedDocument: tables of labels and values, content controls,
 legacy form fields, ticked boxes and 'Label: value' paragraphs.
 
-python-docx opens the package (it does not resolve external entities); the body XML is
-walked directly because python-docx skips the text of content controls (w:sdt) and knows
-nothing of check boxes. Nothing raises out of ``docx_to_document``.
+The package is opened here (its parts inflated under our limits, no external entity
+resolved) and the body XML walked directly: python-docx skips the text of content controls
+(w:sdt) and knows nothing of check boxes. Nothing raises out of ``docx_to_document``.
 """
 
 from __future__ import annotations
 
-import io
-import zipfile
+import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import docx
+from lxml import etree
 
 from config.extraction_rules import ExtractionRules, LabelRule
 from config.text import collapse
@@ -79,12 +78,11 @@ class _Refused(Exception):
         self.detail = detail
 
 
-def _unpack(data: bytes, limits: Limits) -> bytes:
-    """Inflate every part under the archive limits and repack them stored, for python-docx.
+def _unpack(data: bytes, limits: Limits) -> dict[str, bytes]:
+    """Inflate every part under the archive limits: the parts by name.
 
-    python-docx (through ``zipfile``) would inflate a bzip2 or LZMA part whole, whatever
-    size it declares; it is only ever given a package whose parts were inflated by our
-    bounded reader, stored uncompressed.
+    ``zipfile`` would inflate a bzip2 or LZMA part whole, whatever size it declares; the
+    package is only ever read from parts inflated by our bounded reader.
     """
     unpacked = archive.zip_to_members(data, limits)
     if unpacked.error is not None:
@@ -92,40 +90,99 @@ def _unpack(data: bytes, limits: Limits) -> bytes:
     refused = next((m for m in unpacked.members if m.error is not None), None)
     if refused is not None and refused.error is not None:
         raise _Refused(refused.error, f"part {refused.name!r}: {refused.error_detail}")
-    return _stored(_transitional(unpacked.members))
+    return {m.name: m.data for m in _transitional(unpacked.members)}
 
 
-def _stored(members: Sequence[archive.Member]) -> bytes:
-    """A zip holding the members uncompressed (reading it back costs no inflating)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
-        for member in members:
-            target.writestr(member.name, member.data)
-    return out.getvalue()
+# The package is read here, not by python-docx: it parsed every part it knows (styles,
+# numbering, settings, notes) where only the body, its headers and footers and two
+# properties are read, and that was two thirds of a Word file's reading. Its rules are
+# kept: the main part is the package's officeDocument relationship and must be a Word
+# document (not a template or a macro-enabled file), parsed as python-docx parses it.
+_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_TYPES = "http://schemas.openxmlformats.org/package/2006/content-types"
+_OFFICE_DOCUMENT = ("http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+                    "officeDocument")
+_CORE = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"
+_WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+_DC = "http://purl.org/dc/elements/1.1/"
+_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
 
 
-def _open(package: bytes) -> tuple[Any, list[str], list[Any]]:
+def _open(parts: dict[str, bytes]) -> tuple[Any, list[str], list[Any]]:
+    """The body, the title and subject, and the header and footer elements of a package."""
     try:
-        document = _word(package)
-    except (Exception, RecursionError) as exc:  # python-docx raises many kinds of errors
+        main = _related(parts, "", _OFFICE_DOCUMENT)
+        if main is None or main not in parts:
+            raise _Refused("broken", "the package names no main document part")
+        kind = _content_type(parts, main)
+        if kind != _WORD_MAIN:
+            raise _Refused("broken", f"not a Word file: content type {kind!r}")
+        body = _xml(parts[main]).find(f"{{{W}}}body")
+        if body is None:
+            raise _Refused("broken", "the main document part has no body")
+        return body, _title_and_subject(parts), _headers_and_footers(parts, main)
+    except _Refused:
+        raise
+    except (Exception, RecursionError) as exc:  # a hostile package fails in many ways
         raise _Refused("broken", f"{type(exc).__name__}: {exc}"[:300]) from exc
-    props = document.core_properties
-    return (document.element.body, [t for t in (props.title, props.subject) if t],
-            _headers_and_footers(document))
 
 
-def _headers_and_footers(document: Any) -> list[Any]:
+def _xml(data: bytes) -> Any:
+    return etree.fromstring(data, _PARSER)
+
+
+def _relationships(parts: dict[str, bytes], source: str) -> list[tuple[str, str]]:
+    """(type, part name) of a part's internal relationships ("" is the package)."""
+    folder, _, name = source.rpartition("/")
+    rels = parts.get(f"{folder}/_rels/{name}.rels".lstrip("/"))
+    if rels is None:
+        return []
+    found = []
+    for rel in _xml(rels).iter(f"{{{_RELS}}}Relationship"):
+        target = rel.get("Target") or ""
+        if rel.get("TargetMode") == "External" or not target:
+            continue
+        path = target[1:] if target.startswith("/") else posixpath.join(folder, target)
+        found.append((rel.get("Type") or "", posixpath.normpath(path).lstrip("/")))
+    return found
+
+
+def _related(parts: dict[str, bytes], source: str, kind: str) -> str | None:
+    """The part a part's first relationship of a type names, if any."""
+    return next((path for rel, path in _relationships(parts, source) if rel == kind), None)
+
+
+def _content_type(parts: dict[str, bytes], name: str) -> str:
+    """A part's content type: its override, else its extension's default."""
+    types = _xml(parts["[Content_Types].xml"])  # (a package without it is broken)
+    for override in types.iter(f"{{{_TYPES}}}Override"):
+        if (override.get("PartName") or "").lstrip("/").lower() == name.lower():
+            return override.get("ContentType") or ""
+    extension = name.rpartition(".")[2].lower()
+    for default in types.iter(f"{{{_TYPES}}}Default"):
+        if (default.get("Extension") or "").lower() == extension:
+            return default.get("ContentType") or ""
+    return ""
+
+
+def _title_and_subject(parts: dict[str, bytes]) -> list[str]:
+    """The document's title and subject from its core properties, where it has them."""
+    core = _related(parts, "", _CORE)
+    if core is None or core not in parts:
+        return []
+    root = _xml(parts[core])
+    found = (root.find(f"{{{_DC}}}{name}") for name in ("title", "subject"))
+    return [node.text for node in found if node is not None and node.text]
+
+
+def _headers_and_footers(parts: dict[str, bytes], main: str) -> list[Any]:
     """The header and footer parts' elements, each once (sections may share them)."""
-    parts = {id(rel.target_part): rel.target_part for rel in document.part.rels.values()
-             if not rel.is_external and rel.reltype.endswith(("/header", "/footer"))}
-    return [part.element for part in parts.values() if hasattr(part, "element")]
+    names = dict.fromkeys(path for rel, path in _relationships(parts, main)
+                          if rel.endswith(("/header", "/footer")) and path in parts)
+    return [_xml(parts[name]) for name in names]
 
 
-def _word(data: bytes) -> Any:
-    return docx.Document(io.BytesIO(data))
-
-
-# Strict Open XML names its namespaces under purl.oclc.org; python-docx knows only the
+# Strict Open XML names its namespaces under purl.oclc.org; the reading here knows only the
 # transitional ones, which carry the same elements.
 _STRICT = b"purl.oclc.org/ooxml"
 _NAMESPACES = (

@@ -341,6 +341,41 @@ def test_word_files_that_cannot_be_read(rules: ExtractionRules, name: str, make:
         assert found.error_detail == UNSUPPORTED
 
 
+def with_body_xml(body: bytes) -> bytes:
+    """A Word file whose main document part is the given XML."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(saved(docx.Document()))) as source, \
+            zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, body if item.filename == "word/document.xml"
+                            else source.read(item))
+    return out.getvalue()
+
+
+def test_an_external_entity_of_a_word_file_is_not_read(rules: ExtractionRules,
+                                                      tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-CONTENT")
+    body = (f'<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY x SYSTEM '
+            f'"file://{secret}">]><w:document {nsdecls("w")}><w:body>'
+            '<w:p><w:r><w:t>Name of the device: PulmoValve &x;</w:t></w:r></w:p>'
+            '</w:body></w:document>').encode()
+    found = read(with_body_xml(body), rules)
+    assert found.error is None and "PulmoValve" in found.text
+    assert "TOP-SECRET" not in found.text
+
+
+def test_a_word_file_whose_entities_explode_is_refused(rules: ExtractionRules) -> None:
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    body = (f'<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY l0 "lol">{laughs}]>'
+            f'<w:document {nsdecls("w")}><w:body><w:p><w:r><w:t>&l9;</w:t></w:r></w:p>'
+            '</w:body></w:document>').encode()
+    found = read(with_body_xml(body), rules)
+    # 10^9 'lol's: the XML parser stops at its amplification limit, the file is kept broken.
+    assert (found.error, found.fields) == ("broken", ())
+    assert "amplification" in found.error_detail
+
+
 def test_a_zip_that_inflates_far_beyond_its_size_is_refused(rules: ExtractionRules) -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(saved(docx.Document()))) as source, \
