@@ -79,9 +79,9 @@ def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     warmed = runtime.warm_up_triage() if args.warm else 0.0
     opened, cpu_opened = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     drained = DrainReport()
-    transactions = TransactionCount()
+    counts = DatabaseCounts()
     try:
-        with acknowledging(runtime, drained.add), transactions.counting():
+        with acknowledging(runtime, drained.add), counts.counting():
             reports = [poll_mailbox(runtime, mailbox) for mailbox in settings.mailboxes]
             polled = time.perf_counter()
         sent, cpu_sent = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
@@ -96,33 +96,41 @@ def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             "failed": sum(len(r.failed) for r in reports),
             "duplicates": sum(r.duplicates for r in reports),
             "sent": len(drained.sent), "not_sent": len(drained.retried) + len(drained.failed),
-            "transactions": dict(transactions.by_thread)}
+            "transactions": dict(counts.transactions), "statements": dict(counts.statements)}
 
 
-class TransactionCount:
-    """Database transactions begun, per thread (the intake's main thread, the sender...).
+class DatabaseCounts:
+    """Database transactions begun and statements sent, per thread (the intake's main
+    thread, the sender...).
 
-    A count, not a time: it does not move with the machine's load, so it shows what a change
+    Counts, not times: they do not move with the machine's load, so they show what a change
     to the work per message did where the timings' noise hides it.
     """
 
     def __init__(self) -> None:
-        self.by_thread: Counter[str] = Counter()
+        self.transactions: Counter[str] = Counter()
+        self.statements: Counter[str] = Counter()
 
     def begun(self, _connection: Any) -> None:
         """Count one transaction of the current thread."""
-        self.by_thread[threading.current_thread().name] += 1
+        self.transactions[threading.current_thread().name] += 1
+
+    def sent(self, *_: Any) -> None:
+        """Count one statement (one round trip: a batch of rows is one) of the thread."""
+        self.statements[threading.current_thread().name] += 1
 
     @contextmanager
     def counting(self) -> Iterator[None]:
-        """Count every engine's transactions inside the block."""
+        """Count every engine's transactions and statements inside the block."""
         from sqlalchemy import event
         from sqlalchemy.engine import Engine
 
         event.listen(Engine, "begin", self.begun)
+        event.listen(Engine, "before_cursor_execute", self.sent)
         try:
             yield
         finally:
+            event.remove(Engine, "before_cursor_execute", self.sent)
             event.remove(Engine, "begin", self.begun)
 
 

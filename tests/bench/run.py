@@ -420,9 +420,10 @@ def table(results: dict[str, Any]) -> str:
                      f"({t['pipeline']['messages_per_s_with_startup']:.2f} with start-up), "
                      f"{t['floor']['messages_per_s']:.2f} msg/s floor ({t['floor']['engine']}), "
                      f"{t['acknowledged']}/{t['expected_acknowledgements']} acknowledged")
-        begun = t["pipeline"].get("transactions") or {}
-        lines.append("transactions a message: " + ", ".join(
-            f"{thread} {n / t['messages']:.2f}" for thread, n in sorted(begun.items())))
+        for counted in ("transactions", "statements"):
+            by_thread = t["pipeline"].get(counted) or {}
+            lines.append(f"{counted} a message: " + ", ".join(
+                f"{thread} {n / t['messages']:.2f}" for thread, n in sorted(by_thread.items())))
     if results.get("ocr"):
         lines.append(bench_ocr.render(results["ocr"]))
     return "\n".join(lines)

@@ -29,6 +29,8 @@ def test_a_tiny_run_writes_every_metric(tmp_path: Path) -> None:
     # Keeping, filing and moving on the intake's main thread; the sender's apart from them.
     begun = throughput["pipeline"]["transactions"]
     assert begun["MainThread"] >= 3 and sum(begun.values()) > begun["MainThread"]
+    sent = throughput["pipeline"]["statements"]  # at least a statement a transaction
+    assert all(sent[thread] >= n for thread, n in begun.items())
     assert results["latency"]["count"] == 2 and results["latency"]["p95_s"] > 0
     assert len(results["latency"]["first_per_language_s"]) == 3  # en, fr, nl
     memory = results["memory"]
