@@ -17,7 +17,7 @@ import pdfplumber
 import pytest
 
 from config.errors import ParseError
-from parsers.pdf_marks import Mark, pdf_to_marks
+from parsers.pdf_marks import Mark, PdfiumFile, pdf_to_marks
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMS = sorted((ROOT / "tests" / "fixtures" / "forms").glob("*.pdf"))
@@ -99,3 +99,14 @@ def test_the_drawn_rectangles_are_the_same(path: Path) -> None:
 def test_a_page_that_does_not_exist_gives_no_marks() -> None:
     marks = pdf_to_marks(FORMS[0].read_bytes(), [99])[99]
     assert (marks.words, marks.rects, marks.images) == ((), (), ())
+
+
+@pytest.mark.parametrize("path", FORMS, ids=lambda p: p.name)
+def test_a_page_kept_loaded_after_its_text_gives_the_same_marks(path: Path) -> None:
+    data = path.read_bytes()
+    with pdfplumber.open(io.BytesIO(data)) as plumber:
+        pages = range(len(plumber.pages))
+    with PdfiumFile(data, keep=2) as pdf:
+        texts = [pdf.text(n) for n in pages]  # the first two stay loaded, the rest do not
+        kept = {n: pdf.marks(n) for n in pages}
+    assert all(texts[:1]) and kept == pdf_to_marks(data, list(pages))
