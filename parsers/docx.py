@@ -111,7 +111,8 @@ _PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_net
 def _open(parts: dict[str, bytes]) -> tuple[Any, list[str], list[Any]]:
     """The body, the title and subject, and the header and footer elements of a package."""
     try:
-        main = _related(parts, "", _OFFICE_DOCUMENT)
+        package = _relationships(parts, "")
+        main = _related(package, _OFFICE_DOCUMENT)
         if main is None or main not in parts:
             raise _Refused("broken", "the package names no main document part")
         kind = _content_type(parts, main)
@@ -120,7 +121,8 @@ def _open(parts: dict[str, bytes]) -> tuple[Any, list[str], list[Any]]:
         body = _xml(parts[main]).find(f"{{{W}}}body")
         if body is None:
             raise _Refused("broken", "the main document part has no body")
-        return body, _title_and_subject(parts), _headers_and_footers(parts, main)
+        return body, _title_and_subject(parts, _related(package, _CORE)), \
+            _headers_and_footers(parts, main)
     except _Refused:
         raise
     except (Exception, RecursionError) as exc:  # a hostile package fails in many ways
@@ -147,9 +149,9 @@ def _relationships(parts: dict[str, bytes], source: str) -> list[tuple[str, str]
     return found
 
 
-def _related(parts: dict[str, bytes], source: str, kind: str) -> str | None:
-    """The part a part's first relationship of a type names, if any."""
-    return next((path for rel, path in _relationships(parts, source) if rel == kind), None)
+def _related(relationships: list[tuple[str, str]], kind: str) -> str | None:
+    """The part the first relationship of a type names, if any."""
+    return next((path for rel, path in relationships if rel == kind), None)
 
 
 def _content_type(parts: dict[str, bytes], name: str) -> str:
@@ -165,9 +167,8 @@ def _content_type(parts: dict[str, bytes], name: str) -> str:
     return ""
 
 
-def _title_and_subject(parts: dict[str, bytes]) -> list[str]:
-    """The document's title and subject from its core properties, where it has them."""
-    core = _related(parts, "", _CORE)
+def _title_and_subject(parts: dict[str, bytes], core: str | None) -> list[str]:
+    """The document's title and subject from its core properties part, where it has them."""
     if core is None or core not in parts:
         return []
     root = _xml(parts[core])

@@ -127,17 +127,6 @@ def _close(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage) -> None:
     page.close()
 
 
-def pdf_to_marks(data: bytes, numbers: Sequence[int]) -> dict[int, PageMarks]:
-    """Marks of the given 0-based pages; a page that fails to read gives empty marks.
-
-    Raises ParseError("broken") when pdfium cannot open the file at all.
-    """
-    if not numbers:
-        return {}
-    with PdfiumFile(data) as pdf:
-        return {number: pdf.marks(number) for number in numbers}
-
-
 def capped_texts(numbers: Sequence[int], cap: int,
                  read: Callable[[int], str]) -> dict[int, str]:
     """Each page's text by ``read``, stopping once ``cap`` characters are read.

@@ -17,12 +17,18 @@ import pdfplumber
 import pytest
 
 from config.errors import ParseError
-from parsers.pdf_marks import Mark, PdfiumFile, pdf_to_marks
+from parsers.pdf_marks import Mark, PageMarks, PdfiumFile
 
 ROOT = Path(__file__).resolve().parents[2]
 FORMS = sorted((ROOT / "tests" / "fixtures" / "forms").glob("*.pdf"))
 CORPUS = sorted((ROOT.parent / "shared" / "corpus" / "pdfs").glob("*.pdf"))
 PAGES = 5  # the pairing never reads more of a form
+
+
+def pdf_to_marks(data: bytes, numbers: list[int]) -> dict[int, PageMarks]:
+    """pdfium's marks of the given pages, each page loaded for its marks alone."""
+    with PdfiumFile(data) as pdf:
+        return {number: pdf.marks(number) for number in numbers}
 
 
 def plumber_words(data: bytes) -> dict[int, list[Mark]] | None:
