@@ -78,17 +78,18 @@ def cycle(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     # As `run` does (beside the intake there): the models' load is start-up, not a message's.
     warmed = runtime.warm_up_triage() if args.warm else 0.0
     opened, cpu_opened = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
+    main_opened = time.thread_time()
     drained = DrainReport()
     counts = DatabaseCounts()
     try:
         with acknowledging(runtime, drained.add), counts.counting():
             reports = [poll_mailbox(runtime, mailbox) for mailbox in settings.mailboxes]
-            polled = time.perf_counter()
+            polled, main_polled = time.perf_counter(), time.thread_time()
         sent, cpu_sent = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
     finally:
         runtime.close()  # reaps the workers: their CPU time is then the children's
     return {"startup_s": opened - STARTED - warmed, "warm_s": warmed,
-            "intake_cpu_s": cpu_sent - cpu_opened,
+            "intake_cpu_s": cpu_sent - cpu_opened, "main_thread_cpu_s": main_polled - main_opened,
             "workers_cpu_s": cpu_seconds(resource.RUSAGE_CHILDREN),
             "cycle_s": polled - opened, "drain_s": sent - polled,
             "filed": sum(len(r.filed) for r in reports),

@@ -420,6 +420,13 @@ def table(results: dict[str, Any]) -> str:
                      f"({t['pipeline']['messages_per_s_with_startup']:.2f} with start-up), "
                      f"{t['floor']['messages_per_s']:.2f} msg/s floor ({t['floor']['engine']}), "
                      f"{t['acknowledged']}/{t['expected_acknowledgements']} acknowledged")
+        p, count = t["pipeline"], t["messages"]
+        lines.append(f"CPU a message: {t['cpu_ms_per_message']['pipeline']:.1f} ms pipeline "
+                     f"(intake {1000 * p['intake_cpu_s'] / count:.1f}, of which its main "
+                     f"thread {1000 * p.get('main_thread_cpu_s', 0.0) / count:.1f}; workers "
+                     f"{1000 * p['workers_cpu_s'] / count:.1f}), "
+                     f"{t['cpu_ms_per_message']['floor']:.1f} ms floor; cycle "
+                     f"{p['cycle_s']:.1f} s, then sending {p['drain_s']:.1f} s")
         for counted in ("transactions", "statements"):
             by_thread = t["pipeline"].get(counted) or {}
             lines.append(f"{counted} a message: " + ", ".join(
