@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 # The longest the pool's thread sleeps without looking at deadlines and the stop request.
 TICK_SECONDS = 1.0
+# Workers run below the intake process: the intake is the one stage that takes messages in
+# order (keep, file, move), so every moment it waits for a core the whole pipeline waits,
+# while a worker that waits only reads further ahead. Reviewers' pages keep priority too.
+WORKER_NICENESS = 10
 READY = "ready"  # what a started worker says once its imports and profiles are loaded
 
 
@@ -95,6 +99,7 @@ def main(argv: Sequence[str]) -> int:
     """
     conn = Connection(int(argv[0]))
     _die_with_intake(int(argv[1]))
+    os.nice(WORKER_NICENESS)
     try:
         limits, profiles, profiles_dir = conn.recv()
         for name in profiles:  # loaded before the first message's budget starts
@@ -214,8 +219,12 @@ class PreparePool:
 
     @property
     def window(self) -> int:
-        """How many messages may be in flight (bounds memory on a large backlog)."""
-        return 2 * self.workers
+        """How many messages may be in flight (bounds memory on a large backlog).
+
+        Enough that the workers go on reading while the intake files what they prepared
+        (up to a filing group of 16): with 2 a worker, half the workers' time was idle.
+        """
+        return 8 * self.workers
 
     def start(self) -> None:
         """Start the workers and the thread that watches them."""
