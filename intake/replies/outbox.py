@@ -1,6 +1,8 @@
 """Draining the durable outbox: each acknowledgement is handed over at most once.
 
-A row is marked ``sending`` (committed) before the SMTP transaction and ``sent`` after it.
+A row is marked ``sending`` (committed) before the SMTP transaction and ``sent`` after it,
+in the transaction that claims the next row (so one write a message, never more than one row
+in ``sending``; the last row of a page is recorded on its own).
 A row found in ``sending`` after a crash may or may not have left: it is marked ``sent`` when
 the delivery can show it has it (the outbox Maildir holds its Message-ID), and otherwise
 becomes ``uncertain``, never re-sent without a person's decision (``release_outgoing``).
@@ -135,8 +137,11 @@ def drain_outbox(rt: Host, now: datetime | None = None, *,
         try:
             copies.keep_pending()
             for page in _due_pages(rt, now or datetime.now(UTC)):
+                accepted: _Accepted | None = None
                 for row in page:
-                    _send_one(rt, row, report, copies)
+                    accepted = _send_one(rt, row, report, copies, accepted)
+                if accepted is not None:
+                    _record_sent(rt, accepted, report, copies)
         finally:
             if kept is None:
                 copies.close()
@@ -178,35 +183,67 @@ def _settle_interrupted(rt: Host, report: DrainReport) -> None:
                             row.message_id, address_token(row.recipient))
 
 
-def _send_one(rt: Host, row: OutgoingMessage, report: DrainReport,
-              copies: SentCopies) -> None:
-    """Hand one acknowledgement to the delivery and record the server's answer."""
-    claimed = _claim(rt, row)
+@dataclass(frozen=True)
+class _Accepted:
+    """An acknowledgement the server took, its answer not yet recorded on its row."""
+
+    row: OutgoingMessage
+    reply: str
+
+
+def _send_one(rt: Host, row: OutgoingMessage, report: DrainReport, copies: SentCopies,
+              accepted: _Accepted | None) -> _Accepted | None:
+    """Hand one acknowledgement to the delivery; return it once the server took it.
+
+    The previous acknowledgement's answer is recorded in the transaction that claims this
+    one: one write a message instead of two, the same one row at most ``sending`` at a time.
+    """
+    claimed = _claim(rt, row, accepted)
+    if accepted is not None:
+        _after_sent(accepted, report, copies)
     if claimed is None:
-        return
+        return None
     try:
         reply = rt.delivery.send(claimed.raw, rt.settings.general.our_address,
                                  [claimed.recipient])
     except DeliveryError as exc:
         _record_failure(rt, claimed, exc, report)
-        return
-    failpoint("after_send")  # accepted by the server, not yet recorded: the risky window
-    with rt.database.session() as s:
-        outbox_mark_sent(s, claimed, reply)
-    report.sent.append(claimed.message_id)
-    log.info("sent %s to %s: %s", claimed.message_id, address_token(claimed.recipient), reply)
-    copies.keep(claimed.raw)
-
-
-def _claim(rt: Host, row: OutgoingMessage) -> OutgoingMessage | None:
-    """Mark a row 'sending' (committed); None when someone else changed it in between."""
-    try:
-        with rt.database.session() as s:
-            return outbox_mark_sending(s, row)
-    except StorageConflict as exc:
-        # Released, suppressed or taken by a sender on another host: not ours to send.
-        log.info("not sending %s: %s", row.message_id, exc)
         return None
+    failpoint("after_send")  # accepted by the server, not yet recorded: the risky window
+    return _Accepted(claimed, reply)
+
+
+def _record_sent(rt: Host, accepted: _Accepted, report: DrainReport,
+                 copies: SentCopies) -> None:
+    """Record the server's answer to the last acknowledgement of a page on its own."""
+    with rt.database.session() as s:
+        outbox_mark_sent(s, accepted.row, accepted.reply)
+    _after_sent(accepted, report, copies)
+
+
+def _after_sent(accepted: _Accepted, report: DrainReport, copies: SentCopies) -> None:
+    """Report, log and keep a copy of an acknowledgement whose sending is recorded."""
+    row = accepted.row
+    report.sent.append(row.message_id)
+    log.info("sent %s to %s: %s", row.message_id, address_token(row.recipient),
+             accepted.reply)
+    copies.keep(row.raw)
+
+
+def _claim(rt: Host, row: OutgoingMessage,
+           accepted: _Accepted | None) -> OutgoingMessage | None:
+    """Mark a row 'sending' (committed) after recording ``accepted`` as sent; None when
+    someone else changed the row in between (``accepted`` is recorded all the same)."""
+    with rt.database.session() as s:
+        if accepted is not None:
+            outbox_mark_sent(s, accepted.row, accepted.reply)
+        try:
+            return outbox_mark_sending(s, row)
+        except StorageConflict as exc:
+            # Released, suppressed or taken by a sender on another host: not ours to send.
+            # The compare-and-set changed nothing: the session still commits ``accepted``.
+            log.info("not sending %s: %s", row.message_id, exc)
+            return None
 
 
 def _record_failure(rt: Host, row: OutgoingMessage, exc: DeliveryError,

@@ -99,3 +99,21 @@ def test_an_ack_cancelled_while_the_one_before_leaves_is_skipped_and_the_rest_go
                                ("applicant4@example.org", "sent", 1)]
     assert sorted(report.sent) == ["ack-1@famhp.example", "ack-3@famhp.example",
                                    "ack-4@famhp.example"]
+
+
+def test_at_each_hand_over_only_that_acknowledgement_is_sending(runtime: Runtime) -> None:
+    # A crash during a hand-over must leave one row uncertain, never two: the one before is
+    # recorded as sent before the next is handed over.
+    queue(runtime, 4)
+    seen: list[list[str]] = []
+
+    def look() -> None:
+        seen.append([state for _, state, _ in states(runtime)])
+
+    runtime.delivery = Watched(runtime.delivery, {n: look for n in range(1, 5)})
+    drain_outbox(runtime)
+    assert seen == [["sending", "pending", "pending", "pending"],
+                    ["sent", "sending", "pending", "pending"],
+                    ["sent", "sent", "sending", "pending"],
+                    ["sent", "sent", "sent", "sending"]]
+    assert [state for _, state, _ in states(runtime)] == ["sent"] * 4
