@@ -142,6 +142,7 @@ def _scanned_pages(rules: ExtractionRules, reader: PdfReader, data: bytes,
     candidates = [n for n in sorted(texts) if needs_ocr(texts[n]) and _pictured(reader, n)]
     if not candidates:
         return ScanReading({})
+    check_streams(reader, candidates, limits, drawn=True)  # rendering draws the annotations
     with pdf_page_images(data, limits.ocr_dpi) as render:
         return read_scanned(rules, candidates, render, limits)
 

@@ -6,6 +6,10 @@ stream pdfminer could decode for the pages we read (their contents, fonts, forms
 and the object streams that hold the file's objects) is first decoded by pypdf under our
 limits, measured and dropped; a file whose stream or total passes a limit is refused as a
 bomb before pdfplumber sees it. The same limits bind pypdf's own reading of the file.
+
+A page's annotations (form widgets and their appearance streams) are measured only for a
+page that is drawn (OCR renders them): reading a page's text or words decodes its content,
+never its annotations' appearances, which were most of the work of measuring a form.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ BOMB = "decompression_bomb"
 # A page tree is walked from the page down; its parent would lead to every other page.
 _SKIPPED_KEYS = frozenset({"/Parent", "/P", "/Dest", "/D", "/First", "/Last", "/Next",
                            "/Prev"})
+_ANNOTATIONS = "/Annots"
 _MAX_NODES = 200_000  # objects visited per document: pypdf bounds each dictionary and array
 _STREAM_START = re.compile(rb"stream\r?\n")
 _CHUNK = 64 * 1024
@@ -42,10 +47,15 @@ def pdf_limits(limits: Limits) -> AbstractContextManager[Any]:
         jbig2dec_binary=None)
 
 
-def check_streams(reader: PdfReader, pages: Sequence[int], limits: Limits) -> None:
-    """Refuse (ParseError) a file whose streams for these pages decode past the limits."""
+def check_streams(reader: PdfReader, pages: Sequence[int], limits: Limits, *,
+                  drawn: bool = False) -> None:
+    """Refuse (ParseError) a file whose streams for these pages decode past the limits.
+
+    ``drawn``: the pages are to be rendered, so their annotations' streams count too.
+    """
+    skipped = _SKIPPED_KEYS if drawn else _SKIPPED_KEYS | {_ANNOTATIONS}
     total = 0
-    for number, stream in _streams(reader, pages):
+    for number, stream in _streams(reader, pages, skipped):
         size = _decoded_size(number, stream, limits)
         total += size
         if total > limits.pdf_max_decoded_bytes:
@@ -84,7 +94,8 @@ def _decoded_size(number: int, stream: StreamObject, limits: Limits) -> int:
             stream.decoded_self = None  # measured, not kept: pdfplumber reads its own copy
 
 
-def _streams(reader: PdfReader, pages: Sequence[int]) -> Iterator[tuple[int, StreamObject]]:
+def _streams(reader: PdfReader, pages: Sequence[int], skipped: frozenset[str],
+             ) -> Iterator[tuple[int, StreamObject]]:
     """Object streams of the file, then every stream reachable from the pages read."""
     seen: set[int] = set()
     holders = {number for number, _ in reader.xref_objStm.values()}
@@ -104,7 +115,7 @@ def _streams(reader: PdfReader, pages: Sequence[int]) -> Iterator[tuple[int, Str
         if isinstance(node, StreamObject):
             yield (number or 0), node
         if isinstance(node, DictionaryObject):
-            stack.extend(v for k, v in node.items() if k not in _SKIPPED_KEYS)
+            stack.extend(v for k, v in node.items() if k not in skipped)
         elif isinstance(node, ArrayObject):
             stack.extend(node)
 

@@ -112,6 +112,41 @@ def pdf_with_streams(first: bytes, packed_streams: list[bytes], *, field: bool =
     if field:
         objects.append(b"<< /Type /Annot /Subtype /Widget /FT /Tx /T (Text1) /V (CardioFlow)"
                        b" /Rect [250 710 400 730] /P 3 0 R >>")
+    return pdf_file(objects)
+
+
+def pdf_with_drawn_widget(packed_appearance: bytes, *, scanned: bool) -> bytes:
+    """A one-page PDF with a widget whose appearance stream (Flate) is ``packed_appearance``.
+
+    The page prints a label, or with ``scanned`` only draws a picture (a scan: no text), so
+    that its page is rendered for OCR, annotations included.
+    """
+    content = (b"q 612 0 0 792 0 0 cm /Im1 Do Q\n" if scanned
+               else b"BT /F1 12 Tf 72 720 Td (Device name: CardioFlow) Tj ET\n")
+    picture = b" /XObject << /Im1 7 0 R >>" if scanned else b""
+    pixels = zlib.compress(bytes(64))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R"
+               b" /Resources << /Font << /F1 4 0 R >>" + picture + b" >> /Annots [6 0 R] >>",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               _stream(b"", zlib.compress(content)),
+               b"<< /Type /Annot /Subtype /Widget /FT /Tx /T (Text1) /Rect [250 710 400 730]"
+               b" /P 3 0 R /AP << /N 8 0 R >> >>",
+               _stream(b" /Type /XObject /Subtype /Image /Width 8 /Height 8 /ColorSpace"
+                       b" /DeviceGray /BitsPerComponent 8", pixels),
+               _stream(b" /Type /XObject /Subtype /Form /BBox [0 0 150 20]", packed_appearance)]
+    return pdf_file(objects)
+
+
+def _stream(entries: bytes, packed: bytes) -> bytes:
+    """A Flate stream object's body: its dictionary (with ``entries``) and data."""
+    return (b"<< /Length %d /Filter /FlateDecode" % len(packed) + entries + b" >>\nstream\n"
+            + packed + b"\nendstream")
+
+
+def pdf_file(objects: list[bytes]) -> bytes:
+    """A PDF of these objects (numbered from 1, the first the catalog) with its xref table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, 1):

@@ -17,7 +17,13 @@ from parsers.labels import FileInfo
 from parsers.pdf import pdf_to_document
 from parsers.pdf_streams import check_raw_streams
 from parsers.records import ExtractedDocument, Limits
-from tests.parsers.bombs import MIB, flate_spaces, pdf_with_streams, run_measured
+from tests.parsers.bombs import (
+    MIB,
+    flate_spaces,
+    pdf_with_drawn_widget,
+    pdf_with_streams,
+    run_measured,
+)
 
 FAMHP = Path(__file__).resolve().parents[2] / "config" / "profiles" / "famhp" / "extraction.toml"
 _LABELLED = b"BT /F1 12 Tf 72 720 Td (Device name: CardioFlow) Tj ET\n"
@@ -62,6 +68,29 @@ def test_streams_within_the_limits_are_read(rules: ExtractionRules) -> None:
     document = read(pdf_with_streams(_LABELLED, [flate_spaces(MIB)]), rules)
     assert document.error is None
     assert {f.key: f.value for f in document.fields}["device_name"] == "CardioFlow"
+
+
+def test_a_widget_appearance_no_reader_draws_is_not_measured(
+        rules: ExtractionRules, sixty_mb_of_spaces: bytes) -> None:
+    # The page's text and words never decode its annotations' appearances.
+    document = read_widget_page(rules, sixty_mb_of_spaces, scanned=False)
+    assert document.error is None
+    assert {f.key: f.value for f in document.fields}["device_name"] == "CardioFlow"
+
+
+def test_a_widget_appearance_on_a_page_drawn_for_ocr_is_measured_first(
+        rules: ExtractionRules, sixty_mb_of_spaces: bytes) -> None:
+    # A scanned page is rendered with its annotations: their streams are measured before.
+    document = read_widget_page(rules, sixty_mb_of_spaces, scanned=True)
+    assert document.error == "decompression_bomb"
+    assert "stream 8 decodes to more than 33554432 bytes" in document.error_detail
+
+
+def read_widget_page(rules: ExtractionRules, appearance: bytes, *, scanned: bool,
+                     ) -> ExtractedDocument:
+    """A page with a widget whose appearance passes a 32 MB per-stream limit, read."""
+    return read(pdf_with_drawn_widget(appearance, scanned=scanned), rules,
+                Limits(pdf_max_stream_bytes=32 * MIB))
 
 
 _READ_PDF = """
