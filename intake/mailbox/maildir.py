@@ -318,13 +318,15 @@ class MaildirSource:
             log.info("%s: uid %d already gone from %s", self.name, key.uid, key.folder)
         return path
 
-    def append_sent(self, raw: bytes) -> None:
-        """Store a copy of a sent message, marked read, in sent_folder (if configured)."""
+    def append_sent(self, raws: Sequence[bytes]) -> None:
+        """Store copies of sent messages, marked read, in sent_folder (if configured)."""
         if not self.settings.sent_folder:
             return
         try:
-            stored = store_message(self._folder_dir(self.settings.sent_folder), raw, seen=True)
-            give_to_owner_of(self.root, stored)
+            for raw in raws:
+                stored = store_message(self._folder_dir(self.settings.sent_folder), raw,
+                                       seen=True)
+                give_to_owner_of(self.root, stored)
         except OSError as exc:
             raise MailboxError(f"{self.name}: cannot store the sent copy: {exc}") from exc
 

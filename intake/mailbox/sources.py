@@ -46,8 +46,8 @@ class MailboxSource(Protocol):
         """Move a message that needs a person to attention_folder."""
         ...
 
-    def append_sent(self, raw: bytes) -> None:
-        """Keep a copy of a sent message in sent_folder, when one is configured."""
+    def append_sent(self, raws: Sequence[bytes]) -> None:
+        """Keep copies of sent messages in sent_folder, when one is configured."""
         ...
 
     def close(self) -> None:

@@ -15,9 +15,10 @@ gone, never to one still talking to the relay. Should a holder lose its lock whi
 compare-and-set to ``sending`` before any hand-over, and a ``sending`` row is never sent
 again automatically, only settled as ``sent`` or ``uncertain``.
 
-The copy of each acknowledgement for the IMAP Sent folder is made after the hand-over; when
-the mailbox server is away it waits in a local Maildir (``sent-copies`` under the data
-directory) and is appended by a later pass, never dropped.
+The copy of each acknowledgement for the IMAP Sent folder is made after the hand-over: it is
+queued in a local Maildir (``sent-copies`` under the data directory) and the queue is
+appended at the end of each page of a pass; when the mailbox server is away it waits there
+for a later pass, never dropped.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Host(Protocol):
 LOCK_FILE = "outbox-sender.lock"
 PENDING_COPIES = "sent-copies"  # under data_dir: Sent-folder copies waiting for the server
 DRAIN_PAGE = 100  # acknowledgements loaded at once, raw message included
+APPEND_BATCH = 50  # Sent-folder copies appended in one command (a few hundred KB)
 
 
 @dataclass
@@ -135,13 +137,14 @@ def drain_outbox(rt: Host, now: datetime | None = None, *,
         copies = kept if kept is not None else SentCopies(rt)
         copies.retry_server()
         try:
-            copies.keep_pending()
+            copies.keep_pending(earlier=True)
             for page in _due_pages(rt, now or datetime.now(UTC)):
                 accepted: _Accepted | None = None
                 for row in page:
                     accepted = _send_one(rt, row, report, copies, accepted)
                 if accepted is not None:
                     _record_sent(rt, accepted, report, copies)
+                copies.keep_pending()
         finally:
             if kept is None:
                 copies.close()
@@ -265,9 +268,11 @@ def _record_failure(rt: Host, row: OutgoingMessage, exc: DeliveryError,
 
 
 class SentCopies:
-    """Keeps a copy of each acknowledgement in the IMAP Sent folder, one connection a pass.
+    """Keeps a copy of each acknowledgement in the IMAP Sent folder.
 
-    A copy the server could not take is queued on disk and appended by a later pass.
+    Each copy is first queued on disk (a local Maildir, synced), then the queue goes to the
+    server in one MULTIAPPEND at the end of each page of a pass; a copy the server could not
+    take stays queued for a later pass. A crash loses no copy (at worst one goes twice).
     """
 
     def __init__(self, rt: Host) -> None:
@@ -279,41 +284,49 @@ class SentCopies:
         self._server_down = False  # after one failure, this pass queues without trying
 
     def keep(self, raw: bytes) -> None:
-        """Append a copy, or queue it when the server cannot take it now."""
+        """Queue a copy for the server (``keep_pending`` appends it); at once if the disk
+        cannot take it."""
         if self.mailbox is None:
             return
-        if self._server_down or not self._append(raw):
-            try:
-                store_message(self.pending_dir, raw)
-            except OSError as exc:
+        try:
+            store_message(self.pending_dir, raw)
+        except OSError as exc:
+            if self._server_down or not self._append([raw]):
                 log.error("could not queue the copy for %s in %s: %s", self.mailbox.sent_folder,
                           self.pending_dir, exc)
 
-    def keep_pending(self) -> int:
-        """Append the copies earlier passes queued, oldest first; return how many went."""
+    def keep_pending(self, *, earlier: bool = False) -> int:
+        """Append the queued copies, oldest first, a batch at a time; return how many went.
+
+        ``earlier``: they are what earlier passes could not append (logged: the server is
+        back), not this pass's own.
+        """
         if self.mailbox is None:
             return 0
         kept = 0
-        for _key, path in sorted(scan(self.pending_dir).items()):
-            if self._server_down or not self._append(path.read_bytes()):
+        queued = [path for _key, path in sorted(scan(self.pending_dir).items())]
+        for start in range(0, len(queued), APPEND_BATCH):
+            batch = queued[start:start + APPEND_BATCH]
+            if self._server_down or not self._append([path.read_bytes() for path in batch]):
                 break
-            path.unlink()  # a crash just before this leaves a second copy, never none
-            kept += 1
+            for path in batch:
+                path.unlink()  # a crash just before this leaves a second copy, never none
+            kept += len(batch)
         if kept:
-            log.info("%d queued cop%s appended to %s", kept, "y" if kept == 1 else "ies",
-                     self.mailbox.sent_folder)
+            log.log(logging.INFO if earlier else logging.DEBUG, "%d queued cop%s appended to %s",
+                    kept, "y" if kept == 1 else "ies", self.mailbox.sent_folder)
         return kept
 
-    def _append(self, raw: bytes) -> bool:
-        """Append one copy; False (and a warning) when the server does not take it."""
+    def _append(self, raws: Sequence[bytes]) -> bool:
+        """Append copies; False (and a warning) when the server does not take them."""
         assert self.mailbox is not None
         try:
             if self._source is None:
                 self._source = open_source(self.mailbox, self.data_dir)
-            self._source.append_sent(raw)
+            self._source.append_sent(raws)
             return True
-        except Exception as exc:  # the acknowledgement already left: never fail the pass
-            log.warning("could not keep a copy in %s now (queued for a later pass): %s",
+        except Exception as exc:  # the acknowledgements already left: never fail the pass
+            log.warning("could not keep copies in %s now (queued for a later pass): %s",
                         self.mailbox.sent_folder, exc)
             self._server_down = True
             self.close()  # the next pass connects afresh

@@ -246,15 +246,25 @@ def test_a_large_message_goes_to_the_blob_store_as_it_is_fetched(
 def test_append_sent_keeps_a_read_copy(mailbox_user: MailboxUser) -> None:
     ack = make_message(9)
     with ImapSource(settings_for(mailbox_user, sent_folder="Sent")) as source:
-        source.append_sent(ack)
+        source.append_sent([ack])
     assert len(mailbox_user.fetch_all("Sent")) == 1
     [flags] = mailbox_user.flags("Sent").values()
     assert "\\Seen" in flags
 
 
+def test_append_sent_keeps_several_copies_in_one_command(mailbox_user: MailboxUser) -> None:
+    with mailbox_user.client() as imap:
+        assert imap.has_capability("MULTIAPPEND")  # Dovecot's: the one-command path is taken
+    acks = [make_message(n) for n in (7, 8, 9)]
+    with ImapSource(settings_for(mailbox_user, sent_folder="Sent")) as source:
+        source.append_sent(acks)
+    assert sorted(mailbox_user.fetch_all("Sent")) == sorted(acks)
+    assert all("\\Seen" in flags for flags in mailbox_user.flags("Sent").values())
+
+
 def test_append_sent_without_folder_does_nothing(mailbox_user: MailboxUser,
                                                  source: ImapSource) -> None:
-    source.append_sent(make_message(9))
+    source.append_sent([make_message(9)])
     assert mailbox_user.fetch_all("Sent") == []
 
 

@@ -153,7 +153,7 @@ def test_append_sent_stores_a_read_copy(tmp_path: Path) -> None:
     root = tmp_path / "maildir"
     source = MaildirSource(settings_for(root, sent_folder="Sent"), tmp_path)
     ack = make_message(9)
-    source.append_sent(ack)
+    source.append_sent([ack])
     [name] = files_in(root / ".Sent")
     assert name.startswith("cur/") and name.endswith(":2,S")
     assert (root / ".Sent" / name).read_bytes() == ack
