@@ -47,11 +47,12 @@ def pdf_limits(limits: Limits) -> AbstractContextManager[Any]:
         jbig2dec_binary=None)
 
 
-def check_streams(reader: PdfReader, pages: Sequence[int], limits: Limits, *,
+def check_streams(reader: PdfReader, pages: Sequence[Any], limits: Limits, *,
                   drawn: bool = False) -> None:
     """Refuse (ParseError) a file whose streams for these pages decode past the limits.
 
-    ``drawn``: the pages are to be rendered, so their annotations' streams count too.
+    ``pages``: the page dictionaries read, and any resources they inherit. ``drawn``: the
+    pages are to be rendered, so their annotations' streams count too.
     """
     skipped = _SKIPPED_KEYS if drawn else _SKIPPED_KEYS | {_ANNOTATIONS}
     total = 0
@@ -94,13 +95,13 @@ def _decoded_size(number: int, stream: StreamObject, limits: Limits) -> int:
             stream.decoded_self = None  # measured, not kept: pdfplumber reads its own copy
 
 
-def _streams(reader: PdfReader, pages: Sequence[int], skipped: frozenset[str],
+def _streams(reader: PdfReader, pages: Sequence[Any], skipped: frozenset[str],
              ) -> Iterator[tuple[int, StreamObject]]:
     """Object streams of the file, then every stream reachable from the pages read."""
     seen: set[int] = set()
     holders = {number for number, _ in reader.xref_objStm.values()}
     stack: list[Any] = [IndirectObject(n, 0, reader) for n in sorted(holders)]
-    stack.extend(reader.pages[n] for n in reversed(pages))
+    stack.extend(reversed(pages))
     stack.append(reader.trailer.get("/Info"))  # pdfplumber reads the metadata too
     visited = 0
     while stack and visited < _MAX_NODES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from parsers.records import ExtractedDocument, Limits
 from tests.parsers.bombs import (
     MIB,
     flate_spaces,
+    pdf_file,
     pdf_with_drawn_widget,
     pdf_with_streams,
     run_measured,
@@ -157,3 +159,36 @@ def test_word_positions_are_read_for_a_bounded_number_of_light_pages(
     light = "Device name: CardioFlow"
     read(_pages([dense, *[light] * 14]), rules, Limits(pdf_max_word_pages=4))
     assert asked == [[1, 2, 3, 4]]
+
+
+# --- the page tree ---------------------------------------------------------------------------
+
+
+def _inheriting_pdf(packed: bytes, declared_count: int) -> bytes:
+    """One labelled page whose resources, a font and a form XObject of ``packed`` content,
+    are its parent's; the tree declares ``declared_count`` pages."""
+    return pdf_file([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count %d /Resources << /Font << /F1 4 0 R >>"
+        b" /XObject << /X1 6 0 R >> >> >>" % declared_count,
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n" % len(_LABELLED) + _LABELLED + b"\nendstream",
+        b"<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] /Length %d /Filter /FlateDecode"
+        b" >>\nstream\n" % len(packed) + packed + b"\nendstream"])
+
+
+def test_a_bomb_in_resources_a_page_inherits_is_refused(
+        rules: ExtractionRules, sixty_mb_of_spaces: bytes) -> None:
+    document = read(_inheriting_pdf(sixty_mb_of_spaces, 1), rules,
+                    Limits(pdf_max_stream_bytes=32 * MIB))
+    assert document.error == "decompression_bomb"
+    assert "stream 6 decodes to more than 33554432 bytes" in document.error_detail
+
+
+def test_a_page_count_the_tree_does_not_hold_is_counted_from_the_tree(
+        rules: ExtractionRules) -> None:
+    document = read(_inheriting_pdf(zlib.compress(b" "), 40), rules)
+    assert document.error is None
+    assert document.pages == 1
+    assert {f.key: f.value for f in document.fields}["device_name"] == "CardioFlow"
