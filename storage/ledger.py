@@ -5,8 +5,7 @@ None of these functions commits: the caller's ``Database.session()`` block is th
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, ScalarResult, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, ScalarResult, select, update
 from sqlalchemy.orm import Session
 
 from config.errors import StorageError
@@ -16,7 +15,13 @@ from storage.blobs import BlobStore, sha256_of
 from storage.db import storage_errors
 from storage.models import Ledger, MailboxCursor, RawMessageRow, utcnow
 from storage.records import MailboxKey, RawMessage
-from storage.sql import attach, insert_ignoring_conflict, normalise_message_id, rare
+from storage.sql import (
+    attach,
+    dialect_insert,
+    insert_ignoring_conflict,
+    normalise_message_id,
+    rare,
+)
 
 # Work left by a crash: recorded, or decided but the mailbox message not yet moved.
 UNFINISHED_STATES = ("received", "filed", "failed", "duplicate", "ignored")
@@ -46,32 +51,29 @@ def ledger_get(s: Session, key: MailboxKey) -> Ledger | None:
 def ledger_record(
     s: Session, raw: RawMessage, message_id: str | None, blobs: BlobStore | None
 ) -> Ledger:
-    """Keep the raw bytes and record the message as received; an existing row is returned."""
-    existing = ledger_get(s, raw.key)
-    if existing is not None:
-        return existing
+    """Keep the raw bytes and record the message as received; an existing row is returned.
+
+    One INSERT that does nothing when the mailbox message is already recorded (by a cycle
+    that stopped before its cursor moved, or by another process at the same moment), where
+    a read, a savepoint and an insert were three round trips a message.
+    """
     _store_raw(s, raw, blobs)
-    row = Ledger(
-        mailbox=raw.key.mailbox,
-        folder=raw.key.folder,
-        uidvalidity=raw.key.uidvalidity,
-        uid=raw.key.uid,
-        message_id=normalise_message_id(message_id),
-        sha256=raw.sha256,
-        state="received",
-        attempts=0,
-        received_at=raw.received_at,
+    key = raw.key
+    recorded = (
+        dialect_insert(s, Ledger)
+        .values(mailbox=key.mailbox, folder=key.folder, uidvalidity=key.uidvalidity,
+                uid=key.uid, message_id=normalise_message_id(message_id), sha256=raw.sha256,
+                state="received", attempts=0, received_at=raw.received_at)
+        .on_conflict_do_nothing(index_elements=["mailbox", "folder", "uidvalidity", "uid"])
+        .returning(Ledger)
     )
-    try:
-        with s.begin_nested():
-            s.add(row)
-    except IntegrityError:
-        # Another process recorded the same mailbox message between our read and our write.
-        existing = ledger_get(s, raw.key)
-        if existing is None:
-            raise
-        return existing
-    return row
+    row = s.scalars(recorded, execution_options={"populate_existing": True}).one_or_none()
+    if row is not None:
+        return row
+    existing = ledger_get(s, key)
+    if existing is None:
+        raise StorageError(f"message {key} was neither recorded nor found recorded")
+    return existing
 
 
 def _store_raw(s: Session, raw: RawMessage, blobs: BlobStore | None) -> None:
@@ -176,21 +178,28 @@ def ledger_set_state(
 ) -> Ledger:
     """Move a row to a state; case_id and outcome change only when given, error always.
 
-    The stored row is re-read first; the returned row is the one in s.
+    One UPDATE of the named columns, the stored row returned (the one in s): a stale copy
+    (even one merged into s) cannot undo committed work, and the row is not read first.
     """
     if state not in names(LedgerState):
         raise StorageError(f"unknown ledger state {state!r}")
-    # Re-read under lock: a stale copy (even one merged into s) must not undo committed work.
-    row = attach(s, row, lock=True)
-    row.state = state
+    values: dict[str, object] = {"state": state, "error": error, "updated_at": utcnow()}
     if case_id is not None:
-        row.case_id = case_id
+        values["case_id"] = case_id
     if outcome is not None:
-        row.outcome = outcome
-    row.error = error
-    row.updated_at = utcnow()
-    s.flush()
-    return row
+        values["outcome"] = outcome
+    if row.id is None and row in s:
+        s.flush()  # a row added in this session: stored now, with its id
+    if row.id is None:
+        raise StorageError("a ledger row that was never stored has no state to move")
+    if row in s:
+        s.expire(row)  # a stale copy merged into s: its unsaved values are not written
+    moved = update(Ledger).where(Ledger.id == row.id).values(**values).returning(Ledger)
+    stored = s.scalars(moved, execution_options={"synchronize_session": False,
+                                                 "populate_existing": True}).one_or_none()
+    if stored is None:
+        raise StorageError(f"ledger row {row.id} is not stored")
+    return stored
 
 
 @storage_errors
