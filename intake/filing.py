@@ -39,7 +39,7 @@ from storage.fields import keep_alternatives
 from storage.ledger import ledger_note_clash, ledger_set_state
 from storage.messages import add_documents, add_message
 from storage.models import Case, Ledger
-from storage.outbox import ack_recipients_since, outbox_add
+from storage.outbox import ack_recipients_since, outbox_add, recipient_domain
 from storage.rule_versions import remember_rule_version
 from triage.case import COUNTED_ROLES, opening_role
 from triage.caseref import find_case_ref
@@ -253,7 +253,7 @@ def queue_acknowledgement(s: Session, rt: Runtime, case: Case, reply: Reply,
     since = datetime.now(UTC) - timedelta(minutes=replies.rate_limit_window_minutes)
     recipient = reply_recipient(reply.parsed, replies.answer_reply_to) or ""
     recent = count_recent(recipient, ack_recipients_since(
-        s, recipient.rpartition("@")[2], since) if recipient else ())
+        s, recipient_domain(recipient), since) if recipient else ())
     decision = reply_decision(
         reply.parsed, reply.result, our_addresses={settings.general.our_address.lower()},
         block_list=replies.block_list, recent_acks_to_sender=recent.to_address,

@@ -86,6 +86,7 @@ def outbox_add(
         case_message_id=case_message.id if case_message is not None else None,
         message_id=wanted,
         recipient=recipient.strip(),
+        recipient_domain=recipient_domain(recipient),
         subject=subject,
         kind=kind,
         raw=raw,
@@ -202,12 +203,17 @@ def outbox_for_case(s: Session, case: Case) -> list[OutgoingMessage]:
     return list(s.scalars(query.order_by(OutgoingMessage.id)))
 
 
+def recipient_domain(address: str) -> str:
+    """Return the lower-case domain after an address's last '@' (the rate limits count by it)."""
+    return address.strip().lower().rpartition("@")[2]
+
+
 @storage_errors
 def ack_recipients_since(s: Session, domain: str, since: datetime) -> list[str]:
     """Return the recipients at a domain of replies queued since a time (not suppressed)."""
     query = select(OutgoingMessage.recipient).where(
-        func.lower(OutgoingMessage.recipient).like(f"%@{domain.strip().lower()}"),
-        OutgoingMessage.state != "suppressed",
+        OutgoingMessage.recipient_domain == recipient_domain(domain),
         OutgoingMessage.created_at >= since,
+        OutgoingMessage.state != "suppressed",
     )
     return list(s.scalars(query))

@@ -16,6 +16,7 @@ from email.utils import getaddresses
 from typing import Literal
 
 from parsers.records import ParsedMessage
+from storage.outbox import recipient_domain
 from triage.records import TriageResult
 
 Action = Literal["send", "hold", "suppress"]
@@ -84,10 +85,10 @@ class RecentReplies:
 def count_recent(recipient: str, recent_recipients: Iterable[str]) -> RecentReplies:
     """Count recent acknowledgements to the same normalised address and the same domain."""
     key = rate_key(recipient)
-    domain = key.rpartition("@")[2]
+    domain = recipient_domain(key)
     keys = [rate_key(r) for r in recent_recipients]
     return RecentReplies(sum(1 for k in keys if k == key),
-                         sum(1 for k in keys if k.rpartition("@")[2] == domain))
+                         sum(1 for k in keys if recipient_domain(k) == domain))
 
 
 def is_blocked(address: str, block_list: Sequence[str]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -18,8 +19,10 @@ from storage.cases import create_case, next_case_ref
 from storage.db import Database, StorageConflict, alembic_config, make_engine, upgrade
 from storage.events import add_event
 from storage.models import Base
+from storage.outbox import ack_recipients_since
 from tests.storage.factories import triage
 
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 TABLES = {
     "mailbox_ledger", "mailbox_cursor", "raw_message", "case_sequence", "case", "case_message",
     "document", "extracted_field", "checklist_item", "outgoing_message", "case_event",
@@ -77,15 +80,20 @@ def test_models_match_the_migrations(db_url: str) -> None:
         engine.dispose()
 
 
-def test_downgrade_to_base_and_back(db_url: str) -> None:
-    engine = make_engine(db_url)
+def migrate_to(url: str, revision: str, *, down: bool = False) -> None:
+    """Run the migrations up (or down) to a revision."""
+    engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            config = alembic_config(db_url)
+            config = alembic_config(url)
             config.attributes["connection"] = connection
-            command.downgrade(config, "base")
+            (command.downgrade if down else command.upgrade)(config, revision)
     finally:
         engine.dispose()
+
+
+def test_downgrade_to_base_and_back(db_url: str) -> None:
+    migrate_to(db_url, "base", down=True)
     assert table_names(db_url) == {"alembic_version"}
     upgrade(db_url)
     assert table_names(db_url) == TABLES | {"alembic_version"}
@@ -119,6 +127,33 @@ def test_threads_of_one_process_may_upgrade_together(empty_db_url: str) -> None:
         t.join()
     assert errors == []
     assert current_revision(empty_db_url) == head_revision()
+
+
+def test_replies_kept_before_their_domain_was_stored_get_it(empty_db_url: str) -> None:
+    # A database from before revision 0009 keeps replies whose rate limits must still count.
+    migrate_to(empty_db_url, "0008")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO outgoing_message (message_id, recipient, subject, kind, raw, state, "
+                "attempts, created_at) VALUES (:m, :r, '', 'new_complete', :raw, 'sent', 1, :at)"),
+                [{"m": f"ack-{n}@agency.example", "r": recipient, "raw": b"x", "at": NOW}
+                 for n, recipient in enumerate([" Regulatory+rl@CardioFlow.Example ",
+                                                "odd\"@\"name@Hospital.example", "nodomain"])])
+    finally:
+        engine.dispose()
+    upgrade(empty_db_url)
+    database = Database.open(empty_db_url)
+    try:
+        with database.session() as s:
+            domains = s.execute(text("SELECT recipient_domain FROM outgoing_message ORDER BY id"))
+            assert domains.scalars().all() == ["cardioflow.example", "hospital.example",
+                                               "nodomain"]
+            recent = ack_recipients_since(s, "CARDIOFLOW.example", NOW - timedelta(hours=1))
+            assert recent == [" Regulatory+rl@CardioFlow.Example "]
+    finally:
+        database.dispose()
 
 
 def test_case_events_are_append_only(database: Database) -> None:
