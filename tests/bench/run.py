@@ -386,14 +386,19 @@ def measured_figures(results: dict[str, Any]) -> Iterator[tuple[str, float | Non
     yield "latency_p95_s", results.get("latency", {}).get("p95_s")
     memory = results.get("memory", {})
     yield "large_attachment_rss_mb", memory.get("large_attachment", {}).get("peak_rss_mb")
-    backlogs = sorted((int(k.split("_")[1]), v) for k, v in memory.items()
-                      if k.startswith("backlog_") and "peak_rss_mb" in v)
+    backlogs = backlog_runs(memory)
     yield "backlog_rss_growth", (backlogs[-1][1]["peak_rss_mb"] / backlogs[0][1]["peak_rss_mb"]
                                  if len(backlogs) > 1 else None)
     sizes = sorted((int(k.split("_")[1]), v) for k, v in results.get("scale", {}).items()
                    if k.startswith("at_"))
     yield "scale_slowdown", (sizes[-1][1]["s_per_message"] / sizes[0][1]["s_per_message"]
                              if len(sizes) > 1 else None)
+
+
+def backlog_runs(memory: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """The memory phase's backlogs, smallest first: (messages, their figures)."""
+    return sorted((int(k.split("_")[1]), v) for k, v in memory.items()
+                  if k.startswith("backlog_") and "peak_rss_mb" in v)
 
 
 def write(results: dict[str, Any], output: Path) -> Path:
@@ -431,6 +436,11 @@ def table(results: dict[str, Any]) -> str:
             by_thread = t["pipeline"].get(counted) or {}
             lines.append(f"{counted} a message: " + ", ".join(
                 f"{thread} {n / t['messages']:.2f}" for thread, n in sorted(by_thread.items())))
+    backlogs = backlog_runs(results.get("memory", {}))
+    if backlogs:  # the time too: a cost that grows with the backlog shows here
+        lines.append("backlogs: " + "; ".join(
+            f"{n:,} messages {1000 * b['s_per_message']:.1f} ms a message, peak "
+            f"{b['peak_rss_mb']:.0f} MB" for n, b in backlogs))
     if results.get("ocr"):
         lines.append(bench_ocr.render(results["ocr"]))
     return "\n".join(lines)
